@@ -1,0 +1,19 @@
+"""idc-deblur: blind image deblurring with Iterative Dual CNNs (Wang, Wang and Yang, Mathematics 2022)."""
+
+__version__ = "0.1.0"
+
+from idc.losses import LossConfig, MixedLoss  # noqa: E402
+from idc.models import IDC, PRESETS, IDCConfig, get_preset  # noqa: E402
+from idc.weights import load_model, save_weights  # noqa: E402
+
+__all__ = [
+    "IDC",
+    "PRESETS",
+    "IDCConfig",
+    "LossConfig",
+    "MixedLoss",
+    "__version__",
+    "get_preset",
+    "load_model",
+    "save_weights",
+]

@@ -1,0 +1,3 @@
+from idc.cli import main
+
+raise SystemExit(main())

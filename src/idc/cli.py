@@ -1,0 +1,184 @@
+"""The ``idc`` command: argument parsing only; the work is done by library functions."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from idc import __version__
+
+EPILOG = "Docs: README.md and docs/ in the idc-deblur repository."
+
+
+def _size(text: str) -> tuple[int, int]:
+    """Parses WIDTHxHEIGHT (e.g. 1280x720) into (height, width)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=None, help="weights folder or .safetensors file (default: bundled weights)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idc",
+        description="Blind image deblurring with Iterative Dual CNNs (Wang, Wang and Yang, Mathematics 2022).",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"idc-deblur {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("deblur", help="deblur image files and folders", description="Deblur images.")
+    d.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (PNG, JPEG, TIFF, WebP)")
+    d.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        help="output folder (mirrors folder inputs); with a single input, a file name such as sharp.png",
+    )
+    d.add_argument(
+        "--format",
+        default="png",
+        choices=["png", "same", "jpg", "tif", "webp"],
+        help="output format in a folder: png (default), the input's (same), or a fixed one",
+    )
+    d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_args(d)
+
+    m = sub.add_parser(
+        "demo",
+        help="blur a bundled photo, deblur it, print PSNR/SSIM, write a side-by-side PNG",
+        description="Blur a photo shipped with scikit-image (seeded camera shake + noise), deblur it, score it.",
+    )
+    m.add_argument("-o", "--output", type=Path, default=Path("idc-demo"), help="output folder (default: idc-demo)")
+    m.add_argument("--image", default="astronaut", help="astronaut, chelsea, coffee or rocket (default: astronaut)")
+    m.add_argument("--seed", type=int, default=0, help="seed of the blur kernel and noise (default: 0)")
+    m.add_argument("--noise", type=float, default=0.01, help="noise sigma on the [0, 1] scale (default: 0.01)")
+    _add_model_args(m)
+
+    i = sub.add_parser(
+        "info",
+        help="print parameter count and GMACs of a preset or weights",
+        description="Parameter count and multiply-accumulates of the IDC network (counted, not timed).",
+    )
+    src = i.add_mutually_exclusive_group()
+    src.add_argument("--preset", default=None, help="architecture preset (default: idc, the paper's network)")
+    src.add_argument("--weights", default=None, help="read the architecture from a weights folder")
+    i.add_argument(
+        "--size", type=_size, nargs="+", default=[(256, 256), (720, 1280)], help="WxH sizes (default: 256x256 1280x720)"
+    )
+    return parser
+
+
+def _cmd_deblur(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from idc.deblur import collect_inputs, deblur_files, plan_jobs
+    from idc.infer import resolve_device
+    from idc.weights import load_model
+
+    jobs = plan_jobs(collect_inputs(args.inputs), args.output, args.format, args.overwrite)
+    device = resolve_device(args.device)
+    model = load_model(args.weights, device=device)
+    report = deblur_files(
+        model,
+        jobs,
+        progress=not args.no_progress,
+        on_done=lambda job, s: tqdm.write(f"{job.source} -> {job.target}  {s:.2f} s"),
+    )
+    for path, reason in report.failed:
+        print(f"idc: error: {reason}", file=sys.stderr)
+    total = len(report.done) + len(report.failed)
+    if report.done:
+        mean = sum(s for _, s in report.done) / len(report.done)
+        print(f"deblurred {len(report.done)} of {total} images on {device.type}, {mean:.2f} s per image")
+    if report.failed:
+        print(f"{len(report.failed)} of {total} images failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from idc.demo import run_demo
+    from idc.infer import resolve_device
+    from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION
+    from idc.weights import load_model, read_weights_config
+
+    device = resolve_device(args.device)
+    model = load_model(args.weights, device=device)
+    description = read_weights_config(args.weights).get("description", "")
+    r = run_demo(model, args.output, image=args.image, seed=args.seed, noise=args.noise)
+    print(f"image: skimage.data.{r.image}, camera-shake blur (seed {args.seed}) + noise sigma {args.noise}")
+    print(f"weights: {args.weights or 'bundled default'}{' - ' + description if description else ''}")
+    print(f"{'':10}{'PSNR dB':>10}{'SSIM':>8}")
+    print(f"{'blurred':10}{r.psnr_blurred:>10.2f}{r.ssim_blurred:>8.4f}")
+    print(f"{'restored':10}{r.psnr_restored:>10.2f}{r.ssim_restored:>8.4f}")
+    print(f"gain: {r.psnr_gain:+.2f} dB PSNR, {r.ssim_restored - r.ssim_blurred:+.4f} SSIM  ({PSNR_CONVENTION}; {SSIM_CONVENTION})")
+    print(f"deblurred in {r.seconds:.2f} s on {device.type}; side-by-side (blurred | restored | sharp): {r.side_by_side}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from idc.complexity import count_complexity
+    from idc.models import IDCConfig, get_preset
+    from idc.weights import read_weights_config
+
+    if args.weights is not None:
+        config = IDCConfig.from_dict(read_weights_config(args.weights)["model_config"])
+        source = f"weights {args.weights}"
+    else:
+        name = args.preset or "idc"
+        config = get_preset(name)
+        source = f"preset {name}"
+    print(f"IDC architecture ({source}):")
+    for key, value in config.to_dict().items():
+        print(f"  {key:16} {value}")
+    first = count_complexity(config, *args.size[0])
+    print(f"parameters: {first.parameters:,} ({first.parameters / 1e6:.2f} M)")
+    weights_note = "shared by all scales" if config.shared_weights else f"per scale, x{config.num_scales}"
+    branches = ", ".join(f"{k} {v:,}" for k, v in first.branch_parameters.items())
+    print(f"  one scale network: {branches} ({weights_note})")
+    print("multiply-accumulates (convolutions; 1 MAC = 2 FLOPs):")
+    for h, w in args.size:
+        c = count_complexity(config, h, w)
+        per_scale = " + ".join(f"{m / 1e9:.4g}" for m in c.scale_macs)
+        sizes = ", ".join(f"{sw}x{sh}" for sh, sw in c.scale_sizes)
+        print(f"  {w}x{h}: {c.macs / 1e9:,.4g} GMAC = {per_scale} (scales {sizes})")
+    return 0
+
+
+COMMANDS = {"deblur": _cmd_deblur, "demo": _cmd_demo, "info": _cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``idc`` command; returns the exit status (0 ok, 1 some inputs failed, 2 usage error)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from idc.deblur import PlanError
+    from idc.weights import WeightsError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (PlanError, WeightsError, ValueError, KeyError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"idc: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("idc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

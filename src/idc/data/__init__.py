@@ -1,0 +1,1 @@
+"""Degradations and data for training and evaluation."""

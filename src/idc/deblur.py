@@ -1,0 +1,151 @@
+"""Deblurring files and folders: the library behind ``idc deblur``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from idc.infer import deblur_tensor
+from idc.io import IMAGE_EXTENSIONS, ImageReadError, read_image, write_image
+from idc.models import IDC
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = ("png", "same", "jpg", "tif", "webp")
+
+
+class PlanError(ValueError):
+    """The inputs or output location cannot be used; nothing was written."""
+
+
+@dataclass
+class Job:
+    """One image to deblur: where it comes from and where its result goes."""
+
+    source: Path
+    target: Path
+
+
+@dataclass
+class Report:
+    """What a run did: written files with their seconds, skipped and failed ones with the reason."""
+
+    done: list[tuple[Job, float]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+    """Expands files and folders (recursively) into (image file, path relative to its root) pairs.
+
+    Files named explicitly are taken whatever their extension (a bad one fails later with a clear error);
+    inside folders only image extensions are taken, hidden files skipped.
+
+    Raises:
+        PlanError: a path does not exist, or a folder holds no images.
+    """
+    found: list[tuple[Path, Path]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            images = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith(".")
+            )
+            if not images:
+                raise PlanError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            found.extend((f, f.relative_to(p)) for f in images)
+        elif p.exists():
+            found.append((p, Path(p.name)))
+        else:
+            raise PlanError(f"{p}: no such file or folder")
+    return found
+
+
+def _suffix(source: Path, fmt: str) -> str:
+    if fmt == "same":
+        ext = source.suffix.lower()
+        return ext if ext in IMAGE_EXTENSIONS else ".png"
+    return "." + fmt
+
+
+def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", overwrite: bool = False) -> list[Job]:
+    """Decides every output path before anything runs.
+
+    ``output`` is a file when there is exactly one input and ``output`` has an image extension; otherwise it is a
+    folder (created if needed) that mirrors the inputs' relative paths.
+
+    Raises:
+        PlanError: two inputs would write the same file, an output would replace an input, or an output exists
+            and ``overwrite`` is False.
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise PlanError(f"unknown output format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
+    single_file = len(inputs) == 1 and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir()
+    if single_file:
+        jobs = [Job(inputs[0][0], output)]
+    else:
+        if output.exists() and not output.is_dir():
+            raise PlanError(f"{output}: exists and is not a folder (several inputs need an output folder)")
+        jobs = [Job(src, output / rel.with_suffix(_suffix(src, fmt))) for src, rel in inputs]
+    sources = {j.source.resolve() for j in jobs}
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        t = job.target.resolve()
+        if t in sources:
+            raise PlanError(f"{job.target}: would overwrite an input image; choose another output location")
+        if t in seen:
+            raise PlanError(f"{job.target}: both {seen[t]} and {job.source} would be written there")
+        seen[t] = job.source
+        if job.target.exists() and not overwrite:
+            raise PlanError(f"{job.target}: already exists (use --overwrite to replace it)")
+    return jobs
+
+
+def deblur_files(
+    model: IDC,
+    jobs: list[Job],
+    progress: bool = True,
+    on_done: Callable[[Job, float], None] | None = None,
+) -> Report:
+    """Deblurs every job's source into its target, going on past files that fail.
+
+    Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
+    and writing, and is measured after CUDA synchronisation.
+    """
+    report = Report()
+    device = next(model.parameters()).device
+    bar = tqdm(jobs, desc="deblurring", unit="img", disable=not progress or len(jobs) < 2)
+    for job in bar:
+        start = time.perf_counter()
+        try:
+            image = read_image(job.source)
+            restored = deblur_tensor(model, image.rgb)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            write_image(job.target, restored, image.bit_depth, image.alpha)
+        except ImageReadError as e:
+            report.failed.append((job.source, str(e)))
+            continue
+        except OSError as e:
+            report.failed.append((job.source, f"{job.target}: could not write ({e.strerror or e})"))
+            continue
+        except torch.OutOfMemoryError:
+            report.failed.append((job.source, f"{job.source}: out of memory for this image size"))
+            continue
+        seconds = time.perf_counter() - start
+        report.done.append((job, seconds))
+        if on_done is not None:
+            on_done(job, seconds)
+    return report

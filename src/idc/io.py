@@ -1,0 +1,192 @@
+"""Reading and writing images: EXIF orientation, 8- and 16-bit, alpha kept aside, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+_FORMAT_BY_EXT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+class ImageReadError(ValueError):
+    """An input that is not a readable image; the message names the file and the problem."""
+
+
+@dataclass
+class LoadedImage:
+    """An RGB image as float32 in [0, 1], with what is needed to write it back faithfully.
+
+    Attributes:
+        rgb: (3, H, W) float32 tensor in [0, 1], EXIF orientation applied.
+        bit_depth: 8 or 16.
+        alpha: (H, W) float32 alpha in [0, 1] when the input had one, else None (kept, not deblurred).
+        path: where it came from.
+    """
+
+    rgb: torch.Tensor
+    bit_depth: int
+    alpha: torch.Tensor | None
+    path: Path
+
+
+# EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
+    """True for 16-bit-per-channel RGB(A) PNG and TIFF, which Pillow would silently reduce to 8 bits."""
+    if img.format == "PNG":
+        with open(path, "rb") as f:
+            header = f.read(26)
+        return len(header) == 26 and header[24] == 16 and header[25] in (2, 6)
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(258)  # BitsPerSample
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        samples = img.tag_v2.get(277, 1)  # SamplesPerPixel
+        return bool(bits) and bits[0] == 16 and int(samples) >= 3
+    return False
+
+
+def _read_16bit_colour(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads a 16-bit RGB(A) file with OpenCV; returns (H, W, 3) float32 RGB and optional alpha in [0, 1]."""
+    import cv2  # only needed for 16-bit colour files
+
+    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if a is None or a.dtype != np.uint16 or a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ImageReadError(f"{path}: could not decode the 16-bit image")
+    a = a[..., [2, 1, 0, 3][: a.shape[2]]]  # OpenCV stores BGR(A)
+    a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(a)).astype(np.float32) / 65535.0
+    return a[..., :3], (a[..., 3] if a.shape[2] == 4 else None)
+
+
+def _to_float_array(img: Image.Image) -> np.ndarray:
+    """Returns (H, W, C) float32 in [0, 1] for an 8-bit or single-channel 16-bit Pillow image."""
+    if img.mode in {"I;16", "I;16B", "I;16L"}:
+        return np.asarray(img, dtype=np.float32)[..., None] / 65535.0
+    if img.mode == "I":
+        a = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if a.max() > 255 else 255.0
+        return (np.clip(a, 0, peak) / peak).astype(np.float32)[..., None]
+    if img.mode == "F":
+        return np.clip(np.asarray(img, dtype=np.float32), 0, 1)[..., None]
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """Reads an image file as RGB float32 in [0, 1], applying its EXIF orientation.
+
+    Grayscale is replicated to RGB, palette images are expanded, CMYK is converted, alpha is kept aside.
+    16-bit PNG/TIFF (grayscale or colour) are read at full precision and reported as ``bit_depth == 16``.
+
+    Raises:
+        ImageReadError: naming the file, when it is missing, unreadable or not an image.
+    """
+    path = Path(path)
+    alpha_np: np.ndarray | None = None
+    try:
+        with Image.open(path) as img:
+            orientation = int(img.getexif().get(274, 1))
+            if _is_16bit_colour(img, path):
+                array, alpha_np = _read_16bit_colour(path, orientation)
+                depth = 16
+            else:
+                img.load()
+                depth = 16 if img.mode in {"I;16", "I;16B", "I;16L", "I"} else 8
+                if img.mode == "P":
+                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+                    alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+                    img = img.convert("RGB")
+                array = _to_float_array(img)
+                flip = _ORIENT.get(orientation, lambda x: x)
+                array = flip(array)
+                alpha_np = None if alpha_np is None else flip(alpha_np)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a folder, not an image") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not a recognised image") from None
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"{path}: too many pixels ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    rgb = torch.from_numpy(np.ascontiguousarray(array[..., :3].transpose(2, 0, 1)))
+    alpha = None if alpha_np is None else torch.from_numpy(np.ascontiguousarray(alpha_np))
+    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path)
+
+
+def to_uint(rgb: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
+    """Rounds a (3, H, W) [0, 1] tensor to an (H, W, 3) uint8 or uint16 array (clipping out-of-range values)."""
+    peak = 255 if bit_depth == 8 else 65535
+    a = (rgb.detach().float().clamp(0, 1) * peak).round().permute(1, 2, 0).cpu().numpy()
+    return a.astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def output_format(path: Path) -> str:
+    """Pillow format name for a path's extension."""
+    try:
+        return _FORMAT_BY_EXT[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(f"{path}: unsupported output extension {path.suffix!r}") from None
+
+
+def write_image(
+    path: str | Path, rgb: torch.Tensor, bit_depth: int = 8, alpha: torch.Tensor | None = None, quality: int = 95
+) -> None:
+    """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
+
+    16-bit output is kept for PNG and TIFF (other formats are 8-bit). Alpha, when given, is written where the
+    format supports it.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    depth = bit_depth if fmt in {"PNG", "TIFF"} else 8
+    arr = to_uint(rgb, depth)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        if depth == 16:
+            _write_16bit(tmp, arr, alpha)
+        else:
+            img = Image.fromarray(arr, "RGB")
+            if alpha is not None and fmt in {"PNG", "TIFF", "WEBP"}:
+                img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
+            img.save(tmp, format=fmt, **({"quality": quality} if fmt in {"JPEG", "WEBP"} else {}))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_16bit(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None:
+    """Writes a 16-bit RGB(A) PNG or TIFF with OpenCV (Pillow cannot write 16-bit colour)."""
+    import cv2
+
+    bgr = rgb[..., ::-1]
+    if alpha is not None:
+        bgr = np.concatenate([bgr, to_uint(alpha[None], 16)], axis=-1)
+    if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
+        raise OSError(f"{path}: OpenCV could not write the 16-bit image")

@@ -1,0 +1,49 @@
+"""Evaluation metrics with one stated convention.
+
+PSNR: on RGB rounded to uint8 (the GOPRO convention), peak 255, mean squared error over all pixels and channels.
+SSIM: skimage's ``structural_similarity`` on uint8 RGB: Gaussian window sigma 1.5, per channel then averaged,
+population covariance, data range 255 (Wang et al. 2004 settings).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+
+PSNR_CONVENTION = "PSNR on uint8-rounded RGB, peak 255"
+SSIM_CONVENTION = "SSIM skimage-style: Gaussian sigma 1.5, per channel, on uint8 RGB"
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, clipped and rounded."""
+    return (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def psnr(estimate: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
+    """PSNR in dB between two images after rounding both to uint8 RGB.
+
+    Shape:
+        (3, H, W) float tensors in [0, 1], or (H, W, 3) uint8 arrays.
+    """
+    a = to_uint8(estimate) if isinstance(estimate, torch.Tensor) else estimate
+    b = to_uint8(reference) if isinstance(reference, torch.Tensor) else reference
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def ssim(estimate: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
+    """SSIM between two images after rounding both to uint8 RGB (see module docstring for the settings).
+
+    Shape:
+        (3, H, W) float tensors in [0, 1], or (H, W, 3) uint8 arrays; both sides at least 7 pixels.
+    """
+    a = to_uint8(estimate) if isinstance(estimate, torch.Tensor) else estimate
+    b = to_uint8(reference) if isinstance(reference, torch.Tensor) else reference
+    return float(
+        structural_similarity(
+            a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+    )

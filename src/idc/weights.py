@@ -1,0 +1,159 @@
+"""Weights format: ``model.safetensors`` + ``config.json`` in one folder. Loading never unpickles anything."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from idc.models import IDC, IDCConfig
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURE = "idc"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+DEFAULT_NAME = "idc-default"
+
+
+class WeightsError(ValueError):
+    """A weights folder or file that cannot be loaded; the message names the file and the problem."""
+
+
+def default_weights_dir() -> Path:
+    """Folder of the default weights bundled inside the installed package."""
+    return Path(str(resources.files("idc"))) / "pretrained" / DEFAULT_NAME
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    # Write beside the target, then rename: a crash never leaves a half-written file under the real name.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(
+    model: IDC, directory: str | Path, metadata: dict[str, Any] | None = None, dtype: torch.dtype | None = None
+) -> Path:
+    """Writes ``model.safetensors`` and ``config.json`` into ``directory`` (created if needed), each atomically.
+
+    Args:
+        model: the network to save.
+        directory: destination folder.
+        metadata: extra JSON-serialisable fields for config.json (``trained_on``, ``metrics``, ``training`` ...).
+        dtype: store tensors in this dtype (e.g. ``torch.float16`` to halve the size); default: as they are.
+
+    Returns:
+        The folder written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "pt", "architecture": ARCHITECTURE})
+        os.replace(tmp, directory / WEIGHTS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    config = {
+        "architecture": ARCHITECTURE,
+        "format_version": FORMAT_VERSION,
+        "model_config": model.config.to_dict(),
+        "dtype": str(dtype or next(iter(tensors.values())).dtype).removeprefix("torch."),
+        **(metadata or {}),
+    }
+    _atomic_write_bytes(directory / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
+    return directory
+
+
+def _resolve(path: str | Path | None) -> tuple[Path, Path]:
+    """Returns (weights file, config file) for a folder, a .safetensors file or None (the bundled default)."""
+    p = default_weights_dir() if path is None else Path(path)
+    if p.is_dir():
+        return p / WEIGHTS_FILE, p / CONFIG_FILE
+    if p.suffix == ".safetensors":
+        return p, p.with_name(CONFIG_FILE)
+    if p.suffix in {".pt", ".pth", ".ckpt", ".pkl", ".bin"}:
+        raise WeightsError(f"{p}: pickle-based checkpoints are refused (they can run code); use safetensors weights")
+    raise WeightsError(f"{p}: not a weights folder or a .safetensors file")
+
+
+def read_weights_config(path: str | Path | None = None) -> dict[str, Any]:
+    """Reads and validates the ``config.json`` of a weights folder (``None``: the bundled default)."""
+    _, config_file = _resolve(path)
+    if not config_file.is_file():
+        hint = " (the bundled default weights are missing from this install)" if path is None else ""
+        raise WeightsError(f"{config_file}: config.json not found{hint}")
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{config_file}: not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise WeightsError(f"{config_file}: expected a JSON object")
+    if config.get("architecture") != ARCHITECTURE:
+        raise WeightsError(f"{config_file}: unknown architecture {config.get('architecture')!r}, expected 'idc'")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(f"{config_file}: unsupported format_version {config.get('format_version')!r}")
+    if not isinstance(config.get("model_config"), dict):
+        raise WeightsError(f"{config_file}: missing 'model_config' object")
+    return config
+
+
+def load_model(
+    path: str | Path | None = None, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> IDC:
+    """Loads an IDC network from a weights folder or ``.safetensors`` file; ``None`` loads the bundled default.
+
+    Tensors are read with safetensors (no pickle, no code execution) and checked against the architecture of
+    ``config.json``: missing, unexpected or wrongly shaped tensors are errors naming the file.
+
+    Returns:
+        The model in eval mode on ``device`` with parameters in ``dtype``.
+
+    Raises:
+        WeightsError: the folder, config or tensors are missing, malformed or do not match.
+    """
+    weights_file, config_file = _resolve(path)
+    config = read_weights_config(path)
+    try:
+        model_config = IDCConfig.from_dict(config["model_config"])
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"{config_file}: bad model_config ({e})") from None
+    if not weights_file.is_file():
+        raise WeightsError(f"{weights_file}: weights file not found")
+    try:
+        tensors = load_file(str(weights_file))
+    except (SafetensorError, OSError) as e:
+        raise WeightsError(f"{weights_file}: not a readable safetensors file ({e})") from None
+    model = IDC(model_config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(tensors) if tensors[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        for label, names in (("missing tensors", missing), ("unexpected tensors", unexpected), ("wrong shapes", wrong)):
+            if names:
+                parts.append(f"{label}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+        raise WeightsError(f"{weights_file}: does not match the architecture in {config_file.name} ({'; '.join(parts)})")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    logger.debug("loaded %s (%s)", weights_file, config.get("description", ""))
+    return model.to(device=device, dtype=dtype).eval()

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from idc.models import IDC, PRESETS, IDCConfig, get_preset
+from idc.models.pyramid import image_pyramid
+from tests.conftest import rand_image
+
+
+@pytest.mark.parametrize("hw", [(37, 45), (1, 1), (2, 3), (16, 16), (33, 17), (64, 48)])
+def test_outputs_have_pyramid_sizes_at_any_size(tiny_model: IDC, hw: tuple[int, int]) -> None:
+    h, w = hw
+    outs = tiny_model(rand_image(2, 3, h, w))
+    assert len(outs) == 3
+    for s, out in enumerate(outs):
+        f = 2 ** (2 - s)
+        assert out.shape == (2, 3, math.ceil(h / f), math.ceil(w / f))
+    assert outs[-1].shape == (2, 3, h, w)
+
+
+def test_output_sizes_match_ground_truth_pyramid(tiny_model: IDC) -> None:
+    x = rand_image(1, 3, 37, 45)
+    assert [o.shape for o in tiny_model(x)] == [t.shape for t in image_pyramid(x, 3)]
+
+
+@pytest.mark.parametrize("scales", [1, 2, 3, 4])
+def test_number_of_outputs_equals_number_of_scales(tiny_config: IDCConfig, scales: int) -> None:
+    model = IDC(dataclasses.replace(tiny_config, num_scales=scales))
+    assert len(model(rand_image(1, 3, 40, 40))) == scales
+
+
+def test_one_parameter_set_serves_every_scale(tiny_config: IDCConfig) -> None:
+    shared = IDC(tiny_config)
+    separate = IDC(dataclasses.replace(tiny_config, shared_weights=False))
+    assert len(shared.scales) == 1
+    assert all(shared.net_for_scale(s) is shared.scales[0] for s in range(3))
+    n_shared = sum(p.numel() for p in shared.parameters())
+    assert sum(p.numel() for p in separate.parameters()) == 3 * n_shared
+    # A single-scale network has exactly the same parameters as the three-scale one.
+    single = IDC(dataclasses.replace(tiny_config, num_scales=1))
+    assert sum(p.numel() for p in single.parameters()) == n_shared
+
+
+def test_shared_parameters_get_gradient_from_every_scale(tiny_config: IDCConfig) -> None:
+    model = IDC(tiny_config)
+    x = rand_image(1, 3, 32, 32)
+    grads = []
+    for s in range(3):
+        model.zero_grad()
+        model(x)[s].sum().backward()
+        grads.append(model.scales[0].fusion.conv2.weight.grad.clone())
+    # Each scale's output alone produces a (different, non-zero) gradient on the one shared parameter set.
+    assert all(g.abs().sum() > 0 for g in grads)
+    assert not torch.allclose(grads[0], grads[2])
+
+
+def test_single_scale_and_no_texture_variants_run_and_differ(tiny_config: IDCConfig) -> None:
+    x = rand_image(1, 3, 24, 40)
+    single = IDC(dataclasses.replace(tiny_config, num_scales=1))
+    (out,) = single(x)
+    assert out.shape == x.shape
+    no_tex = IDC(dataclasses.replace(tiny_config, texture=False))
+    assert no_tex.scales[0].texture is None
+    assert no_tex(x)[-1].shape == x.shape
+    full = IDC(tiny_config)
+    texture_params = sum(p.numel() for p in full.scales[0].texture.parameters())
+    fusion_in_diff = tiny_config.texture_width * tiny_config.fusion_width * tiny_config.kernel_size**2
+    assert sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in no_tex.parameters()) == (
+        texture_params + fusion_in_diff
+    )
+
+
+def test_paper_presets_exist_with_their_ablations() -> None:
+    assert get_preset("idc-single-scale").num_scales == 1
+    assert get_preset("idc-no-texture").texture is False
+    assert get_preset("idc-direct").global_residual is False
+    with pytest.raises(KeyError, match="known presets"):
+        get_preset("nope")
+
+
+def test_seeded_construction_and_forward_are_deterministic(tiny_config: IDCConfig) -> None:
+    torch.manual_seed(123)
+    a = IDC(tiny_config)
+    torch.manual_seed(123)
+    b = IDC(tiny_config)
+    x = rand_image(2, 3, 29, 31)
+    for oa, ob in zip(a(x), b(x), strict=True):
+        assert torch.equal(oa, ob)
+    assert torch.equal(a(x)[-1], a(x)[-1])
+
+
+def test_gradients_reach_every_parameter(tiny_config: IDCConfig) -> None:
+    for config in (tiny_config, dataclasses.replace(tiny_config, skip="concat", shared_weights=False)):
+        model = IDC(config)
+        outs = model(rand_image(2, 3, 33, 35))
+        sum((o - 0.5).pow(2).mean() for o in outs).backward()
+        for name, p in model.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_xavier_initialisation(tiny_config: IDCConfig) -> None:
+    model = IDC(tiny_config)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            fan_in = m.weight[0].numel() if isinstance(m, nn.Conv2d) else m.weight.shape[0] * m.weight[0, 0].numel()
+            fan_out = m.weight.shape[0] * m.weight[0, 0].numel() if isinstance(m, nn.Conv2d) else m.weight[0].numel()
+            bound = math.sqrt(6 / (fan_in + fan_out))
+            assert m.weight.abs().max() <= bound
+            assert m.weight.abs().max() > 0.5 * bound
+            assert torch.all(m.bias == 0)
+
+
+def test_global_residual_switch(tiny_config: IDCConfig) -> None:
+    x = rand_image(1, 3, 16, 16)
+    model = IDC(tiny_config)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            nn.init.zeros_(m.weight)
+    # With every conv zero the correction is zero: residual gives the input, direct gives zeros.
+    assert torch.allclose(model(x)[-1], x)
+    direct = IDC(dataclasses.replace(tiny_config, global_residual=False))
+    direct.load_state_dict(model.state_dict())
+    assert torch.count_nonzero(direct(x)[-1]) == 0
+
+
+def test_full_network_matches_table_1() -> None:
+    model = IDC(PRESETS["idc"])
+    net = model.scales[0]
+    assert [e.conv.out_channels for e in net.deblur.encoders] == [32, 64, 128]
+    assert [e.conv.stride[0] for e in net.deblur.encoders] == [1, 2, 2]
+    assert [d.up.out_channels for d in net.deblur.decoders] == [64, 32, 32]
+    assert [type(d.up).__name__ for d in net.deblur.decoders] == ["ConvTranspose2d", "ConvTranspose2d", "Conv2d"]
+    assert net.deblur.decoders[0].up.kernel_size == (4, 4)
+    assert [b.conv.out_channels for b in net.texture.blocks] == [64, 64]
+    assert all(b.conv.stride == (1, 1) for b in net.texture.blocks)
+    assert (net.fusion.conv1.out_channels, net.fusion.conv2.out_channels) == (32, 3)
+    assert all(len(e.res) == 2 for e in net.deblur.encoders)
+
+
+def test_wrong_input_shape_is_a_clear_error(tiny_model: IDC) -> None:
+    with pytest.raises(ValueError, match=r"expected \(N, 3, H, W\)"):
+        tiny_model(torch.rand(3, 16, 16))
+
+
+def test_config_rejects_unknown_keys_and_bad_values() -> None:
+    with pytest.raises(ValueError, match="unknown IDCConfig keys"):
+        IDCConfig.from_dict({"encoder_width": [1]})
+    with pytest.raises(ValueError, match="kernel_size"):
+        IDCConfig(kernel_size=4)
+    with pytest.raises(ValueError, match="skip"):
+        IDCConfig(skip="mul")
+    c = IDCConfig.from_dict(IDCConfig().to_dict())
+    assert c == IDCConfig()
