@@ -72,7 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             a = x.clone().requires_grad_(True)
             (1 - fn(a, y)).backward()
 
-        rows.append({"library": name, "ssim": value, "abs_diff_vs_skimage": abs(value - ref), "fwd_bwd_s": _time(step, args.repeats)})
+        rows.append(
+            {
+                "library": name,
+                "ssim": value,
+                "abs_diff_vs_skimage": abs(value - ref),
+                "fwd_bwd_s": _time(step, args.repeats),
+            }
+        )
 
     print(f"SSIM (Gaussian 11x11, sigma 1.5) on {args.batch}x3x{args.size}x{args.size}, skimage reference = {ref:.5f}")
     print(f"{'library':<16}{'ssim':>10}{'|diff|':>10}{'fwd+bwd ms':>12}")

@@ -61,7 +61,9 @@ def bsds_pair(images: list[torch.Tensor], crop: int, g: torch.Generator) -> tupl
     return blurred, sharp
 
 
-def gopro_pair(frames: torch.Tensor, crop: int, g: torch.Generator, gamma: float = 2.2) -> tuple[torch.Tensor, torch.Tensor]:
+def gopro_pair(
+    frames: torch.Tensor, crop: int, g: torch.Generator, gamma: float = 2.2
+) -> tuple[torch.Tensor, torch.Tensor]:
     n = int(torch.tensor([7, 9, 11, 13])[torch.randint(4, (), generator=g)])
     start = int(torch.randint(frames.shape[0] - n + 1, (), generator=g))
     _, _, h, w = frames.shape
@@ -121,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     count, last = 0, time.time()
     step = 0
     for step in range(args.steps):
-        pairs = [bsds_pair(bsds, args.crop, g) if i % 2 == 0 else gopro_pair(frames, args.crop, g) for i in range(args.batch)]
+        pairs = [
+            bsds_pair(bsds, args.crop, g) if i % 2 == 0 else gopro_pair(frames, args.crop, g) for i in range(args.batch)
+        ]
         pairs = [random_geometry(torch.stack(pr), g) for pr in pairs]
         blurred = torch.stack([pr[0] for pr in pairs])
         sharp = torch.stack([pr[1] for pr in pairs])
@@ -146,14 +150,18 @@ def main(argv: list[str] | None = None) -> int:
             row = [step + 1] + [sums[k] / count for k in ("loss", "l2", "ssim", "grad")]
             writer.writerow([*row, lr, (now - last) / count, (now - start) / 60])
             log_file.flush()
-            logger.info("step %d loss %.4f l2 %.5f lr %.2e %.2fs/step", step + 1, row[1], row[2], lr, (now - last) / count)
+            logger.info(
+                "step %d loss %.4f l2 %.5f lr %.2e %.2fs/step", step + 1, row[1], row[2], lr, (now - last) / count
+            )
             sums = dict.fromkeys(sums, 0.0)
             count, last = 0, now
         done = (time.time() - start) / 60 > args.max_minutes
         if (step + 1) % args.save_every == 0 or done or step + 1 == args.steps:
             meta = {
                 "description": "IDC trained briefly on a 2-core CPU (first default; see docs/model-card.md)",
-                "trained_on": "BSDS500 (400 photos) with camera-shake blur + GOPR0477_11_00 frame averaging, sigma 2/255",
+                "trained_on": (
+                    "BSDS500 (400 photos) with camera-shake blur + GOPR0477_11_00 frame averaging, sigma 2/255"
+                ),
                 "training": {
                     "steps": step + 1,
                     "batch": args.batch,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from idc.metrics import psnr, ssim, to_uint8
+from idc.metrics import psnr, ssim
 from tests.conftest import rand_image
 
 
@@ -27,4 +27,6 @@ def test_psnr_known_value() -> None:
 def test_ssim_identity_and_order() -> None:
     x = rand_image(3, 32, 32)
     assert ssim(x, x) == pytest.approx(1.0)
-    assert ssim((x + 0.05 * torch.randn(x.shape)).clamp(0, 1), x) > ssim((x + 0.2 * torch.randn(x.shape)).clamp(0, 1), x)
+    assert ssim((x + 0.05 * torch.randn(x.shape)).clamp(0, 1), x) > ssim(
+        (x + 0.2 * torch.randn(x.shape)).clamp(0, 1), x
+    )

@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from idc.losses import LossConfig, MixedLoss  # noqa: E402
-from idc.models import IDC, PRESETS, IDCConfig, get_preset  # noqa: E402
-from idc.weights import load_model, save_weights  # noqa: E402
+from idc.losses import LossConfig, MixedLoss
+from idc.models import IDC, PRESETS, IDCConfig, get_preset
+from idc.weights import load_model, save_weights
 
 __all__ = [
     "IDC",

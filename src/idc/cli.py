@@ -98,7 +98,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         on_done=lambda job, s: tqdm.write(f"{job.source} -> {job.target}  {s:.2f} s"),
     )
-    for path, reason in report.failed:
+    for _, reason in report.failed:
         print(f"idc: error: {reason}", file=sys.stderr)
     total = len(report.done) + len(report.failed)
     if report.done:
@@ -125,8 +125,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"{'':10}{'PSNR dB':>10}{'SSIM':>8}")
     print(f"{'blurred':10}{r.psnr_blurred:>10.2f}{r.ssim_blurred:>8.4f}")
     print(f"{'restored':10}{r.psnr_restored:>10.2f}{r.ssim_restored:>8.4f}")
-    print(f"gain: {r.psnr_gain:+.2f} dB PSNR, {r.ssim_restored - r.ssim_blurred:+.4f} SSIM  ({PSNR_CONVENTION}; {SSIM_CONVENTION})")
-    print(f"deblurred in {r.seconds:.2f} s on {device.type}; side-by-side (blurred | restored | sharp): {r.side_by_side}")
+    gain_ssim = r.ssim_restored - r.ssim_blurred
+    print(f"gain: {r.psnr_gain:+.2f} dB PSNR, {gain_ssim:+.4f} SSIM  ({PSNR_CONVENTION}; {SSIM_CONVENTION})")
+    print(
+        f"deblurred in {r.seconds:.2f} s on {device.type}; side-by-side (blurred | restored | sharp): {r.side_by_side}"
+    )
     return 0
 
 

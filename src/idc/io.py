@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _FORMAT_BY_EXT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
@@ -54,7 +54,7 @@ def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
         with open(path, "rb") as f:
             header = f.read(26)
         return len(header) == 26 and header[24] == 16 and header[25] in (2, 6)
-    if img.format == "TIFF":
+    if isinstance(img, TiffImagePlugin.TiffImageFile):
         bits = img.tag_v2.get(258)  # BitsPerSample
         bits = bits if isinstance(bits, tuple) else (bits,)
         samples = img.tag_v2.get(277, 1)  # SamplesPerPixel

@@ -87,6 +87,8 @@ def save_weights(
 def _resolve(path: str | Path | None) -> tuple[Path, Path]:
     """Returns (weights file, config file) for a folder, a .safetensors file or None (the bundled default)."""
     p = default_weights_dir() if path is None else Path(path)
+    if path is None and not p.is_dir():
+        raise WeightsError(f"{p}: the bundled default weights are missing from this install; pass --weights")
     if p.is_dir():
         return p / WEIGHTS_FILE, p / CONFIG_FILE
     if p.suffix == ".safetensors":
@@ -153,7 +155,9 @@ def load_model(
         for label, names in (("missing tensors", missing), ("unexpected tensors", unexpected), ("wrong shapes", wrong)):
             if names:
                 parts.append(f"{label}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
-        raise WeightsError(f"{weights_file}: does not match the architecture in {config_file.name} ({'; '.join(parts)})")
+        raise WeightsError(
+            f"{weights_file}: does not match the architecture in {config_file.name} ({'; '.join(parts)})"
+        )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     logger.debug("loaded %s (%s)", weights_file, config.get("description", ""))
     return model.to(device=device, dtype=dtype).eval()

@@ -8,7 +8,9 @@ from tests.conftest import rand_image
 
 
 def _centroid(k: torch.Tensor) -> tuple[float, float]:
-    yy, xx = torch.meshgrid(torch.arange(k.shape[0], dtype=k.dtype), torch.arange(k.shape[1], dtype=k.dtype), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(k.shape[0], dtype=k.dtype), torch.arange(k.shape[1], dtype=k.dtype), indexing="ij"
+    )
     return float((k * yy).sum()), float((k * xx).sum())
 
 

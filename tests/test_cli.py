@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from idc.cli import main
+from idc.models import IDC, get_preset
+from idc.weights import save_weights
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> Path:
+    return save_weights(IDC(get_preset("tiny")), tmp_path / "tiny-weights", metadata={"description": "tiny test"})
+
+
+def _png(path: Path, h: int = 20, w: int = 27, seed: int = 0, mode: str = "RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    Image.fromarray(a).convert(mode).save(path)
+    return path
+
+
+def test_deblur_a_file(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _png(tmp_path / "in" / "photo.png")
+    before = src.read_bytes()
+    assert main(["deblur", str(src), "-o", str(tmp_path / "out"), "--weights", str(weights), "--device", "cpu"]) == 0
+    out = tmp_path / "out" / "photo.png"
+    assert Image.open(out).size == (27, 20)
+    assert src.read_bytes() == before
+    printed = capsys.readouterr().out
+    assert f"{src} -> {out}" in printed and " s" in printed and "deblurred 1 of 1 images on cpu" in printed
+
+
+def test_deblur_single_output_file_and_folders(tmp_path: Path, weights: Path) -> None:
+    src = _png(tmp_path / "a.png")
+    assert main(["deblur", str(src), "-o", str(tmp_path / "sharp.jpg"), "--weights", str(weights)]) == 0
+    assert Image.open(tmp_path / "sharp.jpg").format == "JPEG"
+    _png(tmp_path / "set" / "x.png", seed=1)
+    _png(tmp_path / "set" / "sub" / "y.jpg", seed=2)
+    (tmp_path / "set" / "notes.txt").write_text("skip me")
+    assert (
+        main(
+            [
+                "deblur",
+                str(tmp_path / "set"),
+                "-o",
+                str(tmp_path / "res"),
+                "--format",
+                "same",
+                "--weights",
+                str(weights),
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.relative_to(tmp_path / "res").as_posix() for p in (tmp_path / "res").rglob("*.*")) == [
+        "sub/y.jpg",
+        "x.png",
+    ]
+
+
+def test_inputs_are_never_overwritten_and_outputs_only_with_overwrite(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _png(tmp_path / "img.png")
+    before = src.read_bytes()
+    assert main(["deblur", str(src), "-o", str(src), "--overwrite", "--weights", str(weights)]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert main(["deblur", str(src), "-o", str(tmp_path), "--weights", str(weights)]) == 2
+    assert src.read_bytes() == before
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    assert main(["deblur", str(src), "-o", str(out), "--weights", str(weights)]) == 2
+    assert "already exists (use --overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert main(["deblur", str(src), "-o", str(out), "--overwrite", "--weights", str(weights)]) == 0
+    assert Image.open(out).size == (27, 20)
+
+
+def test_a_bad_file_fails_alone(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _png(tmp_path / "in" / "good.png")
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    code = main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "broken.png" in err and "1 of 2 images failed" in err and "Traceback" not in err
+    assert (tmp_path / "out" / "good.png").exists() and not (tmp_path / "out" / "broken.png").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
+
+
+def test_16bit_and_alpha_are_kept(tmp_path: Path, weights: Path) -> None:
+    import cv2
+
+    a16 = np.random.default_rng(3).integers(0, 65536, (12, 13, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), a16)
+    _png(tmp_path / "rgba.png", mode="RGBA")
+    assert (
+        main(
+            [
+                "deblur",
+                str(tmp_path / "deep.png"),
+                str(tmp_path / "rgba.png"),
+                "-o",
+                str(tmp_path / "o"),
+                "--weights",
+                str(weights),
+            ]
+        )
+        == 0
+    )
+    assert cv2.imread(str(tmp_path / "o" / "deep.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert Image.open(tmp_path / "o" / "rgba.png").mode == "RGBA"
+
+
+def test_usage_errors_are_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deblur", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"), "--weights", str(weights)]) == 2
+    assert capsys.readouterr().err.strip() == f"idc: error: {tmp_path / 'nope.png'}: no such file or folder"
+    _png(tmp_path / "a.png")
+    assert (
+        main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", str(tmp_path / "x.pt")]) == 2
+    )
+    assert "pickle-based checkpoints are refused" in capsys.readouterr().err
+
+
+def test_info_prints_parameters_and_gmacs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--size", "256x256"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters: 5,764,259" in out and "256x256: 146 GMAC" in out
+    assert main(["info", "--preset", "bogus"]) == 2
+    assert "unknown preset 'bogus'" in capsys.readouterr().err
+
+
+def test_info_reads_weights(weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--weights", str(weights), "--size", "37x45"]) == 0
+    assert "parameters: 52,071" in capsys.readouterr().out
+
+
+def test_demo_writes_side_by_side_and_scores(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--image", "chelsea", "--weights", str(weights)]) == 0
+    out = capsys.readouterr().out
+    assert "blurred" in out and "restored" in out and "gain:" in out and "PSNR on uint8-rounded RGB" in out
+    sbs = Image.open(tmp_path / "demo" / "side_by_side.png")
+    h, w = np.asarray(Image.open(tmp_path / "demo" / "sharp.png")).shape[:2]
+    assert sbs.size == (3 * w + 16, h + 22)
+
+
+def test_python_dash_m_runs() -> None:
+    r = subprocess.run([sys.executable, "-m", "idc", "--version"], capture_output=True, text=True, check=True)
+    assert r.stdout.startswith("idc-deblur ")

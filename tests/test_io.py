@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from idc.io import ImageReadError, read_image, write_image
+
+
+def _array(h: int = 6, w: int = 9, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_16bit_round_trip_is_exact(tmp_path: Path, ext: str) -> None:
+    a = np.random.default_rng(1).integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    rgb = torch.from_numpy(a.astype(np.float32) / 65535).permute(2, 0, 1)
+    write_image(tmp_path / f"x.{ext}", rgb, bit_depth=16)
+    back = read_image(tmp_path / f"x.{ext}")
+    assert back.bit_depth == 16
+    assert np.array_equal((back.rgb.permute(1, 2, 0).numpy() * 65535).round().astype(np.uint16), a)
+
+
+def test_16bit_grayscale_is_read_as_16bit(tmp_path: Path) -> None:
+    g = np.random.default_rng(2).integers(0, 65536, (4, 5), dtype=np.uint16)
+    Image.fromarray(g).save(tmp_path / "g.png")
+    img = read_image(tmp_path / "g.png")
+    assert img.bit_depth == 16 and img.rgb.shape == (3, 4, 5)
+    assert torch.allclose(img.rgb[1], torch.from_numpy(g.astype(np.float32) / 65535))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow(tmp_path: Path, orientation: int) -> None:
+    im = Image.fromarray(_array())
+    exif = im.getexif()
+    exif[274] = orientation
+    im.save(tmp_path / "o.jpg", exif=exif, quality=100)
+    ref = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.jpg")).convert("RGB"), np.float32) / 255
+    got = read_image(tmp_path / "o.jpg").rgb.permute(1, 2, 0).numpy()
+    assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("mode", "ext", "has_alpha"),
+    [
+        ("L", "png", False),
+        ("P", "png", False),
+        ("RGBA", "png", True),
+        ("CMYK", "tif", False),
+        ("LA", "png", True),
+        ("RGB", "webp", False),
+    ],
+)
+def test_modes_become_rgb(tmp_path: Path, mode: str, ext: str, has_alpha: bool) -> None:
+    Image.fromarray(_array()).convert(mode).save(tmp_path / f"m.{ext}")
+    img = read_image(tmp_path / f"m.{ext}")
+    assert img.rgb.shape == (3, 6, 9) and img.rgb.dtype == torch.float32
+    assert (img.alpha is not None) == has_alpha and img.bit_depth == 8
+
+
+def test_alpha_is_written_back(tmp_path: Path) -> None:
+    rgba = np.dstack([_array(), np.full((6, 9), 77, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    img = read_image(tmp_path / "a.png")
+    write_image(tmp_path / "b.png", img.rgb, alpha=img.alpha)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), rgba)
+
+
+def test_bad_files_raise_errors_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("hello, not an image")
+    Image.fromarray(_array(64, 64)).save(tmp_path / "full.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "full.png").read_bytes()[:200])
+    for name in ("empty.png", "text.jpg", "cut.png", "missing.png"):
+        with pytest.raises(ImageReadError, match=name):
+            read_image(tmp_path / name)
+
+
+def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    write_image(tmp_path / "x.jpg", torch.rand(3, 8, 8))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.jpg"]
+    with pytest.raises(ValueError, match="unsupported output extension"):
+        write_image(tmp_path / "x.bmp", torch.rand(3, 8, 8))
