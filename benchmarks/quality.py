@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from idc.data.degrade import add_gaussian_noise, blur, camera_shake_kernel
+from idc.data.degrade import add_gaussian_noise, blur
+from idc.data.kernels import camera_shake_kernel
 from idc.infer import deblur_tensor, resolve_device
 from idc.io import read_image
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, psnr, ssim

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from idc.data.degrade import add_gaussian_noise, blur, camera_shake_kernel
+from idc.data.degrade import add_gaussian_noise, blur
+from idc.data.kernels import camera_shake_kernel
 from idc.losses import MixedLoss
 from idc.models import IDC, get_preset
 from idc.weights import save_weights

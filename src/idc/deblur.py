@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from idc.infer import deblur_tensor
-from idc.io import IMAGE_EXTENSIONS, ImageReadError, read_image, write_image
+from idc.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
 from idc.models import IDC
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,7 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            images = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith(".")
-            )
+            images = list_images(p, recursive=True)
             if not images:
                 raise PlanError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
             found.extend((f, f.relative_to(p)) for f in images)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from idc.data.degrade import add_gaussian_noise, blur, camera_shake_kernel
+from idc.data.degrade import add_gaussian_noise, blur
+from idc.data.kernels import camera_shake_kernel
 from idc.infer import deblur_tensor
 from idc.io import write_image
 from idc.metrics import psnr, ssim, to_uint8

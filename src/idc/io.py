@@ -15,6 +15,14 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _FORMAT_BY_EXT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 
 
+def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Image files (by extension) in ``folder``, or below it when ``recursive``, sorted; hidden files skipped."""
+    entries = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    return sorted(
+        p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+
+
 class ImageReadError(ValueError):
     """An input that is not a readable image; the message names the file and the problem."""
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from idc.data.degrade import add_gaussian_noise, blur, camera_shake_kernel
+from idc.data.degrade import add_gaussian_noise, blur
+from idc.data.kernels import camera_shake_kernel
 from tests.conftest import rand_image
 
 
@@ -60,3 +61,84 @@ def test_noise_is_seeded_with_the_right_sigma() -> None:
     a = add_gaussian_noise(x, 0.02, torch.Generator().manual_seed(0))
     assert torch.equal(a, add_gaussian_noise(x, 0.02, torch.Generator().manual_seed(0)))
     assert float(a.std()) == pytest.approx(0.02, rel=0.05)
+
+
+def test_pipeline_is_reproducible_from_its_seed_and_records_its_draws() -> None:
+    from idc.data.degrade import DegradationConfig, degrade_image
+
+    config = DegradationConfig(
+        kernel_types={"camera_shake": 1, "linear": 1, "gaussian": 1, "disk": 1},
+        poisson_peak=(100.0, 1000.0),
+        jpeg_quality=(60, 90),
+        jpeg_prob=1.0,
+        spatially_varying_prob=0.5,
+    )
+    sharp = rand_image(3, 48, 40)
+    seen = set()
+    for seed in range(12):
+        a, rec_a = degrade_image(sharp, config, torch.Generator().manual_seed(seed))
+        b, rec_b = degrade_image(sharp, config, torch.Generator().manual_seed(seed))
+        assert torch.equal(a, b) and rec_a == rec_b
+        assert a.shape == sharp.shape and a.min() >= 0 and a.max() <= 1
+        assert 60 <= rec_a["jpeg_quality"] <= 90 and 100 <= rec_a["poisson_peak"] <= 1000
+        seen.update(k["type"] for k in rec_a["kernels"])
+        seen.add(len(rec_a["kernels"]) > 1)
+    assert seen == {"camera_shake", "linear", "gaussian", "disk", True, False}
+
+
+def test_gaussian_noise_sigma_range_default_is_about_2_over_255() -> None:
+    from idc.data.degrade import DegradationConfig, degrade_image
+
+    config = DegradationConfig(clip=False)
+    flat = torch.full((3, 64, 64), 0.5)
+    for seed in range(3):
+        y, rec = degrade_image(flat, config, torch.Generator().manual_seed(seed))
+        assert 1 / 255 <= rec["noise_sigma"] <= 3 / 255
+        assert float((y - 0.5).std()) == pytest.approx(rec["noise_sigma"], rel=0.1)
+
+
+def test_poisson_noise_grows_with_brightness() -> None:
+    from idc.data.degrade import add_poisson_gaussian_noise
+
+    g = torch.Generator().manual_seed(0)
+    dark = add_poisson_gaussian_noise(torch.full((1, 1, 128, 128), 0.05), 200.0, 0.0, g)
+    bright = add_poisson_gaussian_noise(torch.full((1, 1, 128, 128), 0.8), 200.0, 0.0, g)
+    assert float(dark.mean()) == pytest.approx(0.05, rel=0.05)
+    assert float(bright.std()) == pytest.approx((0.8 / 200) ** 0.5, rel=0.1)
+    assert float(bright.std()) > 3 * float(dark.std())
+
+
+def test_spatially_varying_blur_blends_its_kernels() -> None:
+    from idc.data.degrade import smooth_weight_maps, spatially_varying_blur
+    from idc.data.kernels import gaussian_kernel, linear_motion_kernel
+
+    img = rand_image(1, 3, 32, 32)
+    k1, k2 = gaussian_kernel(1.0, size=9), linear_motion_kernel(6.0, 45.0, size=9)
+    kernels = torch.stack([k1, k2])
+    weights = smooth_weight_maps(2, 32, 32, torch.Generator().manual_seed(0))
+    assert torch.allclose(weights.sum(0), torch.ones(32, 32)) and weights.min() > 0
+    out = spatially_varying_blur(img, kernels, weights)
+    expected = weights[0] * blur(img, k1) + weights[1] * blur(img, k2)
+    assert torch.allclose(out, expected, atol=1e-6)
+    only_first = torch.stack([torch.ones(32, 32), torch.zeros(32, 32)])
+    assert torch.allclose(spatially_varying_blur(img, kernels, only_first), blur(img, k1), atol=1e-6)
+
+
+def test_jpeg_roundtrip_is_lossy_but_close() -> None:
+    from idc.data.degrade import jpeg_roundtrip
+
+    img = rand_image(1, 3, 32, 32).mul(0.2).add(0.4)
+    out = jpeg_roundtrip(img, 50)
+    assert out.shape == img.shape and not torch.equal(out, img)
+    assert float((out - img).abs().mean()) < 0.1
+
+
+def test_bad_degradation_configs() -> None:
+    from idc.data.degrade import DegradationConfig
+
+    with pytest.raises(ValueError, match="unknown kernel types"):
+        DegradationConfig(kernel_types={"swirl": 1.0})
+    with pytest.raises(ValueError, match="needs kernel_files"):
+        DegradationConfig(kernel_types={"file": 1.0})
+    with pytest.raises(ValueError, match="noise_sigma"):
+        DegradationConfig(noise_sigma=(0.1, 0.01))

@@ -1,90 +1,30 @@
-"""Degradation model y = k * x + w: seeded camera-shake kernels, blurring, additive noise.
+"""Degradation model y = k * x + w: blurring (uniform or spatially varying), noise, JPEG re-compression.
 
-Every random draw takes an explicit ``torch.Generator`` so any sample can be reproduced from its seed.
+Every random draw takes an explicit ``torch.Generator`` (or a seed), so any sample can be reproduced: the record
+returned with each degraded image lists what was drawn, and the same seed draws it again.
 """
 
 from __future__ import annotations
 
+import io
 import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from idc.data.kernels import (
+    camera_shake_kernel,
+    disk_kernel,
+    gaussian_kernel,
+    linear_motion_kernel,
+    load_kernel,
+)
 
-def _uniform(generator: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=generator))
-
-
-def shake_trajectory(
-    generator: torch.Generator, steps: int = 256, anxiety: float = 0.005, impulse_prob: float = 0.01
-) -> torch.Tensor:
-    """A random 2-D camera trajectory in the style of Boracchi and Foi (2012), as used by DeblurGAN.
-
-    The camera moves with inertia: its velocity gets small Gaussian perturbations, a pull back towards the start
-    (centripetal term) and, rarely, an impulsive shake. The trajectory is returned unscaled.
-
-    Returns:
-        (steps, 2) tensor of (x, y) positions.
-    """
-    angle = _uniform(generator, 0.0, 2 * math.pi)
-    velocity = torch.tensor([math.cos(angle), math.sin(angle)]) * _uniform(generator, 0.5, 1.0)
-    centripetal = 0.7 * _uniform(generator, 0.0, 1.0)
-    gaussian = 10.0 * _uniform(generator, 0.0, 1.0)
-    noise = torch.randn(steps, 2, generator=generator)
-    impulses = (torch.rand(steps, generator=generator) < impulse_prob).float()
-    impulse_dirs = torch.randn(steps, 2, generator=generator)
-    position = torch.zeros(2)
-    points = []
-    for t in range(steps):
-        shake = impulses[t] * 2.0 * impulse_dirs[t] * velocity.norm()
-        velocity = velocity + anxiety * (gaussian * noise[t] - centripetal * position) + shake
-        velocity = velocity / velocity.norm().clamp_min(1e-8)  # constant speed: exposure spread evenly
-        position = position + velocity / steps
-        points.append(position.clone())
-    return torch.stack(points)
-
-
-def rasterize_trajectory(points: torch.Tensor, size: int) -> torch.Tensor:
-    """Splats trajectory points into a ``size`` x ``size`` kernel, centred on its centroid, summing to 1.
-
-    Bilinear splatting keeps the centroid of the points as the kernel's centroid, so subtracting the points' mean
-    centres the kernel exactly: blurring then does not shift the image.
-
-    Shape:
-        (T, 2) -> (size, size)
-    """
-    centre = (size - 1) / 2
-    p = points - points.mean(dim=0) + centre
-    x0, y0 = p[:, 0].floor(), p[:, 1].floor()
-    fx, fy = p[:, 0] - x0, p[:, 1] - y0
-    kernel = torch.zeros(size * size)
-    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        xi, yi = (x0 + dx).long().clamp(0, size - 1), (y0 + dy).long().clamp(0, size - 1)
-        kernel.index_add_(0, yi * size + xi, w)
-    kernel = kernel.view(size, size)
-    return kernel / kernel.sum()
-
-
-def camera_shake_kernel(
-    generator: torch.Generator, size: int = 31, extent: tuple[float, float] = (0.3, 0.9)
-) -> torch.Tensor:
-    """A random camera-shake blur kernel (normalised, centred).
-
-    Args:
-        generator: source of every random draw.
-        size: kernel side in pixels (odd).
-        extent: range of the trajectory's largest excursion from the centroid, as a fraction of the half-size.
-
-    Shape:
-        returns (size, size), sums to 1.
-    """
-    if size < 3 or size % 2 == 0:
-        raise ValueError(f"kernel size must be odd and >= 3, got {size}")
-    points = shake_trajectory(generator)
-    points = points - points.mean(dim=0)
-    radius = points.norm(dim=1).max().clamp_min(1e-8)
-    target = _uniform(generator, *extent) * (size // 2 - 1)
-    return rasterize_trajectory(points * (target / radius), size)
+KERNEL_TYPES = ("camera_shake", "linear", "gaussian", "disk", "file")
 
 
 def blur(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -104,11 +44,208 @@ def blur(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, weight, groups=n * c).view(n, c, h, w)
 
 
+def _pad_kernels(kernels: list[torch.Tensor]) -> torch.Tensor:
+    """Zero-pads centred kernels of different odd sizes to the largest, stacked as (K, k, k)."""
+    size = max(k.shape[-1] for k in kernels)
+    out = []
+    for k in kernels:
+        p = (size - k.shape[-1]) // 2
+        out.append(F.pad(k, (p, p, p, p)))
+    return torch.stack(out)
+
+
+def smooth_weight_maps(count: int, height: int, width: int, generator: torch.Generator, cells: int = 3) -> torch.Tensor:
+    """``count`` smooth, positive maps that sum to 1 at every pixel (a soft partition of the image).
+
+    Random values on a coarse ``cells`` x ``cells`` grid are upsampled bicubically and passed through a softmax.
+
+    Shape:
+        returns (count, height, width)
+    """
+    coarse = torch.randn(1, count, cells, cells, generator=generator) * 3.0
+    fine = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)
+    return torch.softmax(fine[0], dim=0)
+
+
+def spatially_varying_blur(image: torch.Tensor, kernels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Blends K uniform blurs of one image with per-pixel weights: sum_i w_i * (k_i conv x).
+
+    Shape:
+        image: (1, C, H, W); kernels: (K, k, k); weights: (K, H, W), summing to 1 over K -> (1, C, H, W)
+    """
+    blurred = blur(image.expand(kernels.shape[0], *image.shape[1:]), kernels)
+    return (blurred * weights.to(image).unsqueeze(1)).sum(0, keepdim=True)
+
+
 def add_gaussian_noise(image: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
     """Adds white Gaussian noise of standard deviation ``sigma`` (image scale [0, 1]); does not clip.
+
+    The noise is drawn on the generator's device, then moved to the image's.
 
     Shape:
         (N, C, H, W) -> (N, C, H, W)
     """
     noise = torch.randn(image.shape, generator=generator, dtype=image.dtype, device=generator.device)
     return image + sigma * noise.to(image.device)
+
+
+def add_poisson_gaussian_noise(
+    image: torch.Tensor, peak: float, sigma: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Shot noise (Poisson, ``peak`` photons at white) plus read noise (Gaussian ``sigma``); does not clip.
+
+    Shape:
+        (N, C, H, W) -> (N, C, H, W)
+    """
+    rate = (image.clamp(0, 1) * peak).to(generator.device, torch.float32)
+    shot = torch.poisson(rate, generator=generator) / peak
+    return add_gaussian_noise(shot.to(image.device, image.dtype), sigma, generator)
+
+
+def jpeg_roundtrip(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """Encodes each image as JPEG at ``quality`` (4:2:0, as cameras do) and decodes it back.
+
+    Shape:
+        (N, 3, H, W) in [0, 1] -> (N, 3, H, W), values on the uint8 grid
+    """
+    from PIL import Image
+
+    out = []
+    for img in image:
+        a = (img.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=int(quality))
+        back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), dtype=np.float32) / 255.0
+        out.append(torch.from_numpy(back).permute(2, 0, 1))
+    return torch.stack(out).to(image)
+
+
+@dataclass(frozen=True)
+class DegradationConfig:
+    """What :func:`degrade_image` draws for each image.
+
+    Attributes:
+        kernel_types: relative weights of the kernel types drawn (``camera_shake``, ``linear``, ``gaussian``,
+            ``disk``, ``file``).
+        kernel_size: side of generated camera-shake kernels (odd); also the largest linear-motion length.
+        shake_extent: camera-shake excursion range, as a fraction of the kernel half-size.
+        linear_length: range of linear-motion lengths in pixels (capped at ``kernel_size - 2``).
+        gaussian_sigma: range of Gaussian blur sigmas in pixels.
+        disk_radius: range of defocus radii in pixels.
+        kernel_files: measured kernels (PNG, NPY, MAT) drawn uniformly when ``file`` is chosen.
+        noise_sigma: range of Gaussian noise sigma (image scale [0, 1]); the paper uses about 2/255.
+        poisson_peak: photons at white for shot noise, drawn from this range; ``None`` disables shot noise.
+        jpeg_quality: JPEG quality range for re-compression; ``None`` disables it.
+        jpeg_prob: probability of JPEG re-compression when enabled.
+        spatially_varying_prob: probability that an image gets 2-4 kernels blended over it instead of one.
+        clip: clip the result to [0, 1].
+    """
+
+    kernel_types: dict[str, float] = field(default_factory=lambda: {"camera_shake": 1.0})
+    kernel_size: int = 31
+    shake_extent: tuple[float, float] = (0.15, 1.0)
+    linear_length: tuple[float, float] = (3.0, 25.0)
+    gaussian_sigma: tuple[float, float] = (0.5, 3.0)
+    disk_radius: tuple[float, float] = (1.0, 6.0)
+    kernel_files: tuple[str, ...] = ()
+    noise_sigma: tuple[float, float] = (1 / 255, 3 / 255)
+    poisson_peak: tuple[float, float] | None = None
+    jpeg_quality: tuple[int, int] | None = None
+    jpeg_prob: float = 0.5
+    spatially_varying_prob: float = 0.0
+    clip: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kernel_types) - set(KERNEL_TYPES)
+        if unknown:
+            raise ValueError(f"unknown kernel types {sorted(unknown)}; known: {', '.join(KERNEL_TYPES)}")
+        if not self.kernel_types or min(self.kernel_types.values()) < 0 or sum(self.kernel_types.values()) <= 0:
+            raise ValueError("kernel_types needs at least one positive weight")
+        if self.kernel_types.get("file", 0) > 0 and not self.kernel_files:
+            raise ValueError("kernel type 'file' needs kernel_files")
+        if self.kernel_size < 3 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 3, got {self.kernel_size}")
+        for name in ("shake_extent", "linear_length", "gaussian_sigma", "disk_radius", "noise_sigma"):
+            lo, hi = getattr(self, name)
+            if lo > hi or lo < 0:
+                raise ValueError(f"{name} must be a (low, high) range with 0 <= low <= high, got {(lo, hi)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _draw(generator: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def draw_kernel(config: DegradationConfig, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Draws one kernel as ``config`` says; returns it with a record of its type and parameters."""
+    types = list(config.kernel_types)
+    weights = torch.tensor([config.kernel_types[t] for t in types], dtype=torch.float64)
+    kind = types[int(torch.multinomial(weights, 1, generator=generator))]
+    if kind == "camera_shake":
+        return camera_shake_kernel(generator, config.kernel_size, config.shake_extent), {"type": kind}
+    if kind == "linear":
+        length = min(_draw(generator, *config.linear_length), config.kernel_size - 2)
+        angle = _draw(generator, 0.0, 180.0)
+        return linear_motion_kernel(length, angle), {"type": kind, "length": length, "angle": angle}
+    if kind == "gaussian":
+        sigma = _draw(generator, *config.gaussian_sigma)
+        return gaussian_kernel(sigma), {"type": kind, "sigma": sigma}
+    if kind == "disk":
+        radius = _draw(generator, *config.disk_radius)
+        return disk_kernel(radius), {"type": kind, "radius": radius}
+    path = config.kernel_files[int(torch.randint(len(config.kernel_files), (), generator=generator))]
+    return load_kernel(path), {"type": kind, "file": str(path)}
+
+
+def degrade_image(
+    sharp: torch.Tensor, config: DegradationConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Blurs one image, adds noise, optionally re-compresses it; every draw comes from ``generator``.
+
+    Shape:
+        sharp: (C, H, W) in [0, 1] on any device -> (C, H, W) on the same device
+
+    Returns:
+        (blurred, record): the record lists the kernel(s), noise and JPEG settings drawn.
+    """
+    x = sharp.unsqueeze(0)
+    record: dict[str, Any] = {}
+    if float(torch.rand((), generator=generator)) < config.spatially_varying_prob:
+        count = int(torch.randint(2, 5, (), generator=generator))
+        drawn = [draw_kernel(config, generator) for _ in range(count)]
+        weights = smooth_weight_maps(count, x.shape[-2], x.shape[-1], generator)
+        y = spatially_varying_blur(x, _pad_kernels([k for k, _ in drawn]).to(x.device), weights)
+        record["kernels"] = [r for _, r in drawn]
+    else:
+        kernel, info = draw_kernel(config, generator)
+        y = blur(x, kernel.to(x.device))
+        record["kernels"] = [info]
+    sigma = _draw(generator, *config.noise_sigma)
+    if config.poisson_peak is not None:
+        peak = _draw(generator, *config.poisson_peak)
+        y = add_poisson_gaussian_noise(y, peak, sigma, generator)
+        record["poisson_peak"] = peak
+    else:
+        y = add_gaussian_noise(y, sigma, generator)
+    record["noise_sigma"] = sigma
+    if config.clip:
+        y = y.clamp(0, 1)
+    if config.jpeg_quality is not None and float(torch.rand((), generator=generator)) < config.jpeg_prob:
+        quality = int(torch.randint(config.jpeg_quality[0], config.jpeg_quality[1] + 1, (), generator=generator))
+        y = jpeg_roundtrip(y, quality)
+        record["jpeg_quality"] = quality
+    return y[0], record
+
+
+def kernel_margin(config: DegradationConfig) -> int:
+    """Pixels a crop must extend on each side so that blurring it has no border effects inside."""
+    sizes = [config.kernel_size]
+    if config.kernel_types.get("gaussian", 0) > 0:
+        sizes.append(2 * math.ceil(3 * config.gaussian_sigma[1]) + 1)
+    if config.kernel_types.get("disk", 0) > 0:
+        sizes.append(2 * math.ceil(config.disk_radius[1]) + 1)
+    if config.kernel_types.get("file", 0) > 0:
+        sizes.extend(load_kernel(Path(p)).shape[-1] for p in config.kernel_files)
+    return max(sizes) // 2

@@ -1,0 +1,397 @@
+"""Paired datasets for training and evaluation.
+
+Layouts read from disk:
+  * GOPRO_Large: ``<root>/<split>/<sequence>/{blur,blur_gamma,sharp}/<name>`` (:func:`gopro_pairs`);
+  * flat folders: ``<root>/{blur,sharp}/<name>`` (:func:`flat_pairs`);
+  * list files: RealBlur's ``*_list.txt`` (``sharp blurred`` per line) and HIDE-style name lists
+    (:func:`list_file_pairs`).
+Generated on the fly:
+  * a folder of sharp photos, degraded by :func:`idc.data.degrade.degrade_image` (:class:`SyntheticBlurDataset`);
+  * folders of video frames, averaged GOPRO-style (:class:`FrameAveragingDataset`).
+:class:`MixtureDataset` draws from several of these with weights.
+
+Every sample is a dict with ``blurred`` and ``sharp`` tensors (3, H, W) in [0, 1] and the paths they came from.
+Randomness (crops, flips, rotations, degradations) comes from a generator seeded by (seed, epoch, index), so a sample
+is reproduced exactly by its index; call ``set_epoch`` to draw new crops each epoch.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from idc.data.degrade import DegradationConfig, degrade_image, kernel_margin
+from idc.data.frames import average_window, list_frames
+from idc.io import ImageReadError, list_images, read_image
+
+Sample = dict[str, Any]
+Pair = tuple[Path, Path]  # (blurred, sharp)
+LAYOUTS = ("auto", "gopro", "flat", "list")
+
+
+class PairError(ValueError):
+    """A broken pair: missing counterpart, different sizes or an unreadable file; names both files."""
+
+
+def _match(blur_dir: Path, sharp_dir: Path) -> list[Pair]:
+    pairs = []
+    for b in list_images(blur_dir):
+        s = sharp_dir / b.name
+        if not s.is_file():
+            raise PairError(f"{b} has no sharp counterpart {s}")
+        pairs.append((b, s))
+    return pairs
+
+
+def gopro_pairs(root: str | Path, split: str = "train", blur_folder: str = "blur") -> list[Pair]:
+    """Pairs of a GOPRO_Large split; ``blur_folder`` is ``blur`` or ``blur_gamma``.
+
+    Raises:
+        PairError: the split is missing or empty, or a blurred image has no sharp counterpart.
+    """
+    base = Path(root) / split
+    if not base.is_dir():
+        raise PairError(f"{base}: no such split folder (GOPRO layout is <root>/<split>/<sequence>/blur, sharp)")
+    pairs = []
+    for seq in sorted(p for p in base.iterdir() if p.is_dir()):
+        if not (seq / blur_folder).is_dir() or not (seq / "sharp").is_dir():
+            raise PairError(f"{seq}: expected {blur_folder}/ and sharp/ folders")
+        pairs.extend(_match(seq / blur_folder, seq / "sharp"))
+    if not pairs:
+        raise PairError(f"{base}: no image pairs found")
+    return pairs
+
+
+def flat_pairs(root: str | Path, blur_folder: str = "blur", sharp_folder: str = "sharp") -> list[Pair]:
+    """Pairs of ``<root>/blur/<name>`` and ``<root>/sharp/<name>``."""
+    root = Path(root)
+    if not (root / blur_folder).is_dir() or not (root / sharp_folder).is_dir():
+        raise PairError(f"{root}: expected {blur_folder}/ and {sharp_folder}/ folders")
+    pairs = _match(root / blur_folder, root / sharp_folder)
+    if not pairs:
+        raise PairError(f"{root}: no image pairs found")
+    return pairs
+
+
+def list_file_pairs(
+    list_file: str | Path,
+    root: str | Path | None = None,
+    order: str = "sharp_blur",
+    blur_dir: str = "blur",
+    sharp_dir: str = "GT",
+) -> list[Pair]:
+    """Pairs named by a text file.
+
+    Two paths per line (RealBlur's ``*_list.txt``: ``order="sharp_blur"``; or ``"blur_sharp"``), relative to
+    ``root`` (default: the list file's folder). One name per line (HIDE's lists): the pair is
+    ``root/blur_dir/name`` and ``root/sharp_dir/name``. Blank lines and ``#`` comments are skipped.
+
+    Raises:
+        PairError: a listed file is missing (naming the line), or the list is empty.
+    """
+    list_file = Path(list_file)
+    base = Path(root) if root is not None else list_file.parent
+    if order not in ("sharp_blur", "blur_sharp"):
+        raise ValueError(f"order must be sharp_blur or blur_sharp, got {order!r}")
+    pairs = []
+    for number, line in enumerate(list_file.read_text().splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) == 1:
+            b, s = base / blur_dir / fields[0], base / sharp_dir / fields[0]
+        elif len(fields) == 2:
+            first, second = base / fields[0], base / fields[1]
+            s, b = (first, second) if order == "sharp_blur" else (second, first)
+        else:
+            raise PairError(f"{list_file}:{number}: expected one name or two paths, got {len(fields)} fields")
+        for p in (b, s):
+            if not p.is_file():
+                raise PairError(f"{list_file}:{number}: {p} does not exist (pair {b} / {s})")
+        pairs.append((b, s))
+    if not pairs:
+        raise PairError(f"{list_file}: lists no pairs")
+    return pairs
+
+
+def find_pairs(root: str | Path, layout: str = "auto", split: str = "test", blur_folder: str = "blur") -> list[Pair]:
+    """Pairs of a dataset on disk in any supported layout; ``auto`` recognises list files, flat and GOPRO folders."""
+    root = Path(root)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    if layout == "auto":
+        if root.is_file():
+            layout = "list"
+        elif (root / blur_folder).is_dir() and (root / "sharp").is_dir():
+            layout = "flat"
+        elif (root / split).is_dir():
+            layout = "gopro"
+        else:
+            raise PairError(f"{root}: not a list file, a flat blur/sharp folder, or a GOPRO folder with {split}/")
+    if layout == "list":
+        return list_file_pairs(root)
+    if layout == "flat":
+        return flat_pairs(root, blur_folder)
+    return gopro_pairs(root, split, blur_folder)
+
+
+def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """A generator determined by (seed, epoch, index) alone: the same sample whatever the worker or order."""
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{index}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+
+
+def random_crop_box(height: int, width: int, crop: int, generator: torch.Generator) -> tuple[int, int]:
+    """Top-left corner of a random ``crop`` x ``crop`` box inside an image (0 where the image is smaller)."""
+    y = int(torch.randint(max(1, height - crop + 1), (), generator=generator))
+    x = int(torch.randint(max(1, width - crop + 1), (), generator=generator))
+    return y, x
+
+
+def pad_to_size(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Replicate-pads (C, H, W) on the bottom/right up to ``size`` on each side (no-op when already large enough)."""
+    ph, pw = max(0, size - x.shape[-2]), max(0, size - x.shape[-1])
+    return F.pad(x[None], (0, pw, 0, ph), mode="replicate")[0] if ph or pw else x
+
+
+def paired_augment(
+    tensors: Sequence[torch.Tensor], generator: torch.Generator, flip: bool = True, rotate: bool = True
+) -> list[torch.Tensor]:
+    """Applies one random horizontal flip and one random multiple of 90-degree rotation to every tensor alike."""
+    do_flip = flip and bool(torch.rand((), generator=generator) < 0.5)
+    turns = int(torch.randint(4, (), generator=generator)) if rotate else 0
+    out = []
+    for t in tensors:
+        if do_flip:
+            t = t.flip(-1)
+        out.append(torch.rot90(t, turns, dims=(-2, -1)) if turns else t)
+    return out
+
+
+class SeededDataset(Dataset[Sample]):
+    """Base class: a per-sample generator from (seed, epoch, index)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def generator(self, index: int) -> torch.Generator:
+        return sample_generator(self.seed, self.epoch, index)
+
+
+class PairedImageDataset(SeededDataset):
+    """Blurred/sharp pairs from disk, with an identical random crop, flip and rotation applied to both.
+
+    Args:
+        pairs: (blurred path, sharp path) pairs, e.g. from :func:`find_pairs`.
+        crop: crop side in pixels (images smaller than it are replicate-padded); ``None`` keeps whole images.
+        flip, rotate: random horizontal flips and 90-degree rotations.
+        seed: base of the per-sample generators.
+    """
+
+    def __init__(
+        self, pairs: list[Pair], crop: int | None = 256, flip: bool = True, rotate: bool = True, seed: int = 0
+    ) -> None:
+        super().__init__(seed)
+        if not pairs:
+            raise PairError("no pairs given")
+        self.pairs, self.crop, self.flip, self.rotate = pairs, crop, flip, rotate
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load_pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reads one whole pair, checking both files and their sizes."""
+        b_path, s_path = self.pairs[index]
+        try:
+            blurred, sharp = read_image(b_path).rgb, read_image(s_path).rgb
+        except ImageReadError as e:
+            raise PairError(f"pair {b_path} / {s_path}: {e}") from None
+        if blurred.shape != sharp.shape:
+            raise PairError(
+                f"pair {b_path} ({blurred.shape[2]}x{blurred.shape[1]}) / {s_path} "
+                f"({sharp.shape[2]}x{sharp.shape[1]}): sizes differ"
+            )
+        return blurred, sharp
+
+    def __getitem__(self, index: int) -> Sample:
+        blurred, sharp = self.load_pair(index)
+        g = self.generator(index)
+        if self.crop is not None:
+            blurred, sharp = pad_to_size(blurred, self.crop), pad_to_size(sharp, self.crop)
+            y, x = random_crop_box(blurred.shape[-2], blurred.shape[-1], self.crop, g)
+            blurred = blurred[:, y : y + self.crop, x : x + self.crop]
+            sharp = sharp[:, y : y + self.crop, x : x + self.crop]
+        blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)
+        b_path, s_path = self.pairs[index]
+        return {"blurred": blurred, "sharp": sharp, "blurred_path": str(b_path), "sharp_path": str(s_path)}
+
+
+class SyntheticBlurDataset(SeededDataset):
+    """Sharp photos degraded on the fly (y = k * x + w) with a per-sample seed recorded in the sample.
+
+    A crop larger by the kernel margin is blurred and its centre kept, so crops have no border effects.
+
+    Args:
+        images: sharp image files (see :func:`image_files`).
+        degradation: what to draw for each sample.
+        crop: crop side (``None``: whole images, blurred with replicate borders).
+    """
+
+    def __init__(
+        self,
+        images: list[Path],
+        degradation: DegradationConfig | None = None,
+        crop: int | None = 256,
+        flip: bool = True,
+        rotate: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(seed)
+        if not images:
+            raise ValueError("no sharp images given")
+        self.images, self.crop, self.flip, self.rotate = images, crop, flip, rotate
+        self.degradation = degradation or DegradationConfig()
+        self.margin = kernel_margin(self.degradation)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Sample:
+        g = self.generator(index)
+        sharp = read_image(self.images[index]).rgb
+        if self.crop is not None:
+            window = self.crop + 2 * self.margin
+            sharp = pad_to_size(sharp, window)
+            y, x = random_crop_box(sharp.shape[-2], sharp.shape[-1], window, g)
+            sharp = sharp[:, y : y + window, x : x + window]
+        (sharp,) = paired_augment([sharp], g, self.flip, self.rotate)
+        blurred, record = degrade_image(sharp, self.degradation, g)
+        if self.crop is not None:
+            m = self.margin
+            blurred, sharp = blurred[:, m:-m, m:-m] if m else blurred, sharp[:, m:-m, m:-m] if m else sharp
+        path = str(self.images[index])
+        return {"blurred": blurred, "sharp": sharp, "blurred_path": path, "sharp_path": path, "degradation": record}
+
+
+class FrameAveragingDataset(SeededDataset):
+    """GOPRO-style pairs averaged on the fly from folders of consecutive sharp frames.
+
+    Sample ``i`` draws a sequence, an odd frame count from ``frame_counts`` and a start frame from its generator,
+    averages the frames in linear light and keeps the centre frame as ground truth.
+
+    Args:
+        folders: frame folders (frames sorted by name).
+        frame_counts: odd numbers of frames to average (default 7, 9, 11, 13 as in GOPRO).
+        response, gamma: the inverse camera response (see :mod:`idc.data.frames`).
+        length: samples per epoch (default: the number of frames available).
+    """
+
+    def __init__(
+        self,
+        folders: list[Path],
+        frame_counts: Sequence[int] = (7, 9, 11, 13),
+        response: str = "gamma",
+        gamma: float = 2.2,
+        crop: int | None = 256,
+        flip: bool = True,
+        rotate: bool = True,
+        seed: int = 0,
+        length: int | None = None,
+    ) -> None:
+        super().__init__(seed)
+        if any(n < 1 or n % 2 == 0 for n in frame_counts):
+            raise ValueError(f"frame counts must be odd, got {list(frame_counts)}")
+        self.sequences = [list_frames(f) for f in folders]
+        self.counts = list(frame_counts)
+        too_short = [str(f) for f, s in zip(folders, self.sequences, strict=True) if len(s) < max(self.counts)]
+        if too_short:
+            raise ValueError(f"fewer than {max(self.counts)} frames in: {', '.join(too_short)}")
+        self.response, self.gamma = response, gamma
+        self.crop, self.flip, self.rotate = crop, flip, rotate
+        self.length = length or sum(len(s) for s in self.sequences)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def window(self, index: int) -> tuple[int, int, int]:
+        """(sequence, start frame, frame count) of sample ``index`` for the current epoch."""
+        g = self.generator(index)
+        seq = int(torch.randint(len(self.sequences), (), generator=g))
+        n = self.counts[int(torch.randint(len(self.counts), (), generator=g))]
+        start = int(torch.randint(len(self.sequences[seq]) - n + 1, (), generator=g))
+        return seq, start, n
+
+    def __getitem__(self, index: int) -> Sample:
+        seq, start, n = self.window(index)
+        g = self.generator(index + 2**40)  # independent of the window draw
+        paths = self.sequences[seq]
+        blurred, sharp = average_window(paths, start, n, self.response, self.gamma)
+        if self.crop is not None:
+            blurred, sharp = pad_to_size(blurred, self.crop), pad_to_size(sharp, self.crop)
+            y, x = random_crop_box(blurred.shape[-2], blurred.shape[-1], self.crop, g)
+            blurred = blurred[:, y : y + self.crop, x : x + self.crop]
+            sharp = sharp[:, y : y + self.crop, x : x + self.crop]
+        blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)
+        return {
+            "blurred": blurred,
+            "sharp": sharp,
+            "blurred_path": f"{paths[start]}..{paths[start + n - 1].name} (average of {n})",
+            "sharp_path": str(paths[start + n // 2]),
+        }
+
+
+class MixtureDataset(SeededDataset):
+    """Draws each sample from one of several datasets, chosen with the given weights.
+
+    Sample ``i`` picks a source and an index inside it from its own generator, so the mixture is reproducible.
+    """
+
+    def __init__(
+        self, datasets: Sequence[Dataset[Sample]], weights: Sequence[float], length: int, seed: int = 0
+    ) -> None:
+        super().__init__(seed)
+        if len(datasets) != len(weights) or not datasets:
+            raise ValueError("need one weight per dataset and at least one dataset")
+        if min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
+        self.datasets = list(datasets)
+        total = float(sum(weights))
+        self.cumulative = [sum(weights[: i + 1]) / total for i in range(len(weights))]
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        for d in self.datasets:
+            if isinstance(d, SeededDataset):
+                d.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> Sample:
+        g = self.generator(index)
+        source = min(bisect.bisect_right(self.cumulative, float(torch.rand((), generator=g))), len(self.datasets) - 1)
+        dataset = self.datasets[source]
+        inner = int(torch.randint(len(dataset), (), generator=g))  # type: ignore[arg-type]
+        sample = dataset[inner]
+        sample["source"] = source
+        return sample
+
+
+def image_files(root: str | Path) -> list[Path]:
+    """Image files under ``root`` (recursively), sorted; hidden files skipped."""
+    files = list_images(root, recursive=True)
+    if not files:
+        raise ValueError(f"{root}: no images found")
+    return files

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from idc.data.frames import average_frames, average_window, from_linear, list_frames, to_linear
+from tests.conftest import rand_image
+
+
+def test_one_frame_averages_to_itself() -> None:
+    frame = rand_image(1, 3, 8, 9)
+    for response in ("gamma", "srgb"):
+        blurred, sharp = average_frames(frame, response)
+        assert torch.allclose(blurred, frame[0], atol=1e-5) and torch.equal(sharp, frame[0])
+
+
+def test_a_static_scene_averages_to_the_scene() -> None:
+    scene = rand_image(3, 16, 16)
+    blurred, sharp = average_frames(scene.expand(7, 3, 16, 16))
+    assert torch.allclose(blurred, scene, atol=1e-5) and torch.equal(sharp, scene)
+
+
+def test_averaging_happens_in_linear_light() -> None:
+    frames = torch.stack([torch.zeros(3, 2, 2), torch.ones(3, 2, 2), torch.zeros(3, 2, 2)])
+    blurred, sharp = average_frames(frames, gamma=2.2)
+    assert torch.allclose(blurred, torch.full_like(blurred, (1 / 3) ** (1 / 2.2)))
+    assert torch.equal(sharp, frames[1])
+    x = torch.linspace(0, 1, 11)
+    for response in ("gamma", "srgb"):
+        assert torch.allclose(from_linear(to_linear(x, response), response), x, atol=1e-5)
+
+
+def test_even_counts_and_bad_windows_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="odd number"):
+        average_frames(torch.zeros(4, 3, 2, 2))
+    for i in range(3):
+        Image.fromarray(np.full((4, 5, 3), 10 * i, np.uint8)).save(tmp_path / f"{i:03d}.png")
+    paths = list_frames(tmp_path)
+    blurred, sharp = average_window(paths, 0, 3)
+    assert blurred.shape == (3, 4, 5) and float(sharp[0, 0, 0]) == pytest.approx(10 / 255)
+    with pytest.raises(ValueError, match="outside the 3 frames"):
+        average_window(paths, 1, 3)
+    Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(tmp_path / "003.png")
+    with pytest.raises(ValueError, match=r"003\.png: size"):
+        average_window(list_frames(tmp_path), 1, 3)
