@@ -1,9 +1,8 @@
 """Quality of IDC weights on the benchmark sets, with the blurred input as baseline beside every number.
 
-Sets (from ../shared/data; never trained on):
+Sets (from ../shared/data; never trained on; defined in idc.data.benchmark_sets):
   gopro-dev       the 5 real GOPRO pairs in gopro/dev (frame averaging, 1280x720), full images.
-  kodak24-motion  the 24 Kodak photos (768x512), photo i (sorted by name) blurred with camera_shake_kernel of
-                  seed 1000 + i (31x31) and Gaussian noise sigma 0.01 from the same generator, clipped to [0, 1].
+  kodak24-motion  the 24 Kodak photos (768x512) with a fixed seeded camera-shake blur and noise sigma 0.01.
 
 Metrics: PSNR on uint8-rounded RGB (peak 255); SSIM skimage-style (Gaussian sigma 1.5, per channel, uint8 RGB).
 Inference in fp32 on the chosen device, whole images.
@@ -19,35 +18,16 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from idc.data.degrade import add_gaussian_noise, blur
-from idc.data.kernels import camera_shake_kernel
+from idc.data.benchmark_sets import BENCHMARK_SETS
 from idc.infer import deblur_tensor, resolve_device
-from idc.io import read_image
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, psnr, ssim
 from idc.weights import load_model, read_weights_config
 
-SETS = ("gopro-dev", "kodak24-motion")
-
-
-def gopro_dev(root: Path) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
-    for blurred_path in sorted((root / "gopro/dev").glob("*/blur/*.png")):
-        sharp_path = blurred_path.parent.parent / "sharp" / blurred_path.name
-        name = f"{blurred_path.parent.parent.name}/{blurred_path.name}"
-        yield name, read_image(blurred_path).rgb, read_image(sharp_path).rgb
-
-
-def kodak24_motion(root: Path) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
-    for i, path in enumerate(sorted((root / "kodak24").glob("*.png"))):
-        sharp = read_image(path).rgb
-        g = torch.Generator().manual_seed(1000 + i)
-        kernel = camera_shake_kernel(g, size=31)
-        blurred = add_gaussian_noise(blur(sharp[None], kernel), 0.01, g)[0].clamp(0, 1)
-        yield path.name, blurred, sharp
+SETS = tuple(BENCHMARK_SETS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = resolve_device(args.device)
     model = load_model(args.weights, device=device)
-    readers = {"gopro-dev": gopro_dev, "kodak24-motion": kodak24_motion}
     results: dict[str, object] = {
         "weights": args.weights or "bundled default",
         "weights_description": read_weights_config(args.weights).get("description", ""),
@@ -77,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in args.sets:
         rows = []
-        for i, (image, blurred, sharp) in enumerate(readers[name](args.data)):
+        for i, (image, blurred, sharp) in enumerate(BENCHMARK_SETS[name](args.data)):
             if args.limit is not None and i >= args.limit:
                 break
             start = time.perf_counter()

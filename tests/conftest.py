@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -25,3 +27,10 @@ def tiny_model(tiny_config: IDCConfig) -> IDC:
 
 def rand_image(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+requires_shared_data = pytest.mark.skipif(
+    not (SHARED_DATA / "kodak24").is_dir(),
+    reason=f"needs the shared data folder {SHARED_DATA} (absent in a user's clone)",
+)

@@ -1,0 +1,67 @@
+"""YAML configs into dataclasses: unknown keys are errors, ``key=value`` overrides parsed as YAML scalars."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Reads a YAML mapping with ``yaml.safe_load``; errors name the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Returns a copy of ``data`` with each ``a.b.c=value`` applied (value parsed as YAML: numbers, lists, ...)."""
+    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(data)) or {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} must look like key=value")
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {p} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def _convert(value: Any, annotation: Any) -> Any:
+    """Lists from YAML become tuples where the field is a tuple (recursively, for optional tuples too)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None) and value is not None:
+                return _convert(value, arg)
+        return value
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Builds dataclass ``cls`` from ``data``, refusing unknown keys (``where`` prefixes the error)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}unknown keys {unknown}; known: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _convert(v, hints[k]) for k, v in data.items()})

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from idc.configs import apply_overrides, from_dict, load_yaml
+from idc.data.degrade import DegradationConfig
+
+
+def test_overrides_parse_yaml_values_and_nest() -> None:
+    data = {"a": {"b": 1}, "c": "x"}
+    out = apply_overrides(data, ["a.b=2.5", "a.d=[1, 2]", "e=true", "c=hello world"])
+    assert out == {"a": {"b": 2.5, "d": [1, 2]}, "c": "hello world", "e": True}
+    assert data == {"a": {"b": 1}, "c": "x"}  # the input is not modified
+    with pytest.raises(ValueError, match="key=value"):
+        apply_overrides(data, ["nope"])
+    with pytest.raises(ValueError, match="not a section"):
+        apply_overrides(data, ["c.d=1"])
+
+
+def test_from_dict_refuses_unknown_keys_and_makes_tuples(tmp_path: Path) -> None:
+    config = from_dict(DegradationConfig, {"noise_sigma": [0.0, 0.01], "poisson_peak": [10, 20]})
+    assert config.noise_sigma == (0.0, 0.01) and config.poisson_peak == (10, 20)
+    with pytest.raises(ValueError, match=r"cfg: unknown keys \['sigma'\]"):
+        from_dict(DegradationConfig, {"sigma": 1}, "cfg: ")
+    (tmp_path / "bad.yaml").write_text("a: [1, 2\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: not valid YAML"):
+        load_yaml(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_yaml(tmp_path / "list.yaml")
