@@ -142,3 +142,28 @@ def test_bad_degradation_configs() -> None:
         DegradationConfig(kernel_types={"file": 1.0})
     with pytest.raises(ValueError, match="noise_sigma"):
         DegradationConfig(noise_sigma=(0.1, 0.01))
+
+
+def test_batched_degradation_matches_one_by_one() -> None:
+    from idc.data.degrade import DegradationConfig, degrade_batch, degrade_image
+
+    config = DegradationConfig(kernel_types={"camera_shake": 1, "linear": 1, "disk": 1}, kernel_size=15)
+    sharp = rand_image(4, 3, 24, 20)
+    batch, records = degrade_batch(sharp, config, [torch.Generator().manual_seed(s) for s in range(4)])
+    for i in range(4):
+        single, record = degrade_image(sharp[i], config, torch.Generator().manual_seed(i))
+        assert torch.allclose(batch[i], single, atol=1e-5) and records[i] == record
+    with pytest.raises(ValueError, match="one generator per image"):
+        degrade_batch(sharp, config, [torch.Generator()])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_and_cpu_degradations_agree() -> None:
+    from idc.data.degrade import DegradationConfig, degrade_batch
+
+    config = DegradationConfig(kernel_types={"camera_shake": 1, "gaussian": 1}, poisson_peak=(100.0, 500.0))
+    sharp = rand_image(3, 3, 64, 64)
+    cpu, rec_cpu = degrade_batch(sharp, config, [torch.Generator().manual_seed(s) for s in range(3)])
+    gpu, rec_gpu = degrade_batch(sharp.cuda(), config, [torch.Generator().manual_seed(s) for s in range(3)])
+    assert gpu.is_cuda and rec_cpu == rec_gpu
+    assert torch.allclose(cpu, gpu.cpu(), atol=1e-5)

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from idc.data.frames import average_frames, average_window, from_linear, list_frames, to_linear
-from tests.conftest import rand_image
+from tests.conftest import SHARED_DATA, rand_image, requires_shared_data
 
 
 def test_one_frame_averages_to_itself() -> None:
@@ -47,3 +47,17 @@ def test_even_counts_and_bad_windows_are_refused(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(tmp_path / "003.png")
     with pytest.raises(ValueError, match=r"003\.png: size"):
         average_window(list_frames(tmp_path), 1, 3)
+
+
+@requires_shared_data
+def test_real_gopro_frames_average_into_a_blurred_pair() -> None:
+    from idc.data.datasets import FrameAveragingDataset
+    from idc.metrics import psnr
+
+    folder = SHARED_DATA / "gopro" / "frames" / "GOPR0477_11_00"
+    paths = list_frames(folder)
+    assert len(paths) == 299
+    blurred, sharp = average_window(paths, 100, 11)
+    assert blurred.shape == (3, 720, 1280) and 20 < psnr(blurred, sharp) < 40
+    ds = FrameAveragingDataset([folder], crop=64, seed=0, length=2)
+    assert ds[0]["blurred"].shape == (3, 64, 64)

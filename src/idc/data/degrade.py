@@ -239,6 +239,48 @@ def degrade_image(
     return y[0], record
 
 
+def degrade_batch(
+    sharp: torch.Tensor, config: DegradationConfig, generators: list[torch.Generator]
+) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """Degrades a batch on its own device, image ``i`` drawing everything from ``generators[i]``.
+
+    Uniform blurs of the whole batch run as one grouped convolution (kernels zero-padded to a common size), so a GPU
+    does the work in one call. Each image gets exactly what :func:`degrade_image` would give it with the same
+    generator state, up to floating-point rounding.
+
+    Shape:
+        sharp: (N, C, H, W) -> (N, C, H, W)
+    """
+    if len(generators) != sharp.shape[0]:
+        raise ValueError(f"need one generator per image: {len(generators)} for a batch of {sharp.shape[0]}")
+    if config.spatially_varying_prob > 0 or config.jpeg_quality is not None:
+        # Per-image paths: blends and JPEG do not batch.
+        pairs = [degrade_image(img, config, g) for img, g in zip(sharp, generators, strict=True)]
+        return torch.stack([p[0] for p in pairs]), [p[1] for p in pairs]
+    records: list[dict[str, Any]] = []
+    kernels = []
+    for g in generators:
+        # Same draw order as degrade_image: the spatially-varying coin first, then the kernel.
+        torch.rand((), generator=g)
+        kernel, info = draw_kernel(config, g)
+        kernels.append(kernel)
+        records.append({"kernels": [info]})
+    y = blur(sharp, _pad_kernels(kernels).to(sharp.device))
+    out = []
+    for i, g in enumerate(generators):
+        sigma = _draw(g, *config.noise_sigma)
+        yi = y[i : i + 1]
+        if config.poisson_peak is not None:
+            peak = _draw(g, *config.poisson_peak)
+            yi = add_poisson_gaussian_noise(yi, peak, sigma, g)
+            records[i]["poisson_peak"] = peak
+        else:
+            yi = add_gaussian_noise(yi, sigma, g)
+        records[i]["noise_sigma"] = sigma
+        out.append(yi.clamp(0, 1) if config.clip else yi)
+    return torch.cat(out), records
+
+
 def kernel_margin(config: DegradationConfig) -> int:
     """Pixels a crop must extend on each side so that blurring it has no border effects inside."""
     sizes = [config.kernel_size]
