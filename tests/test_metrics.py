@@ -30,3 +30,45 @@ def test_ssim_identity_and_order() -> None:
     assert ssim((x + 0.05 * torch.randn(x.shape)).clamp(0, 1), x) > ssim(
         (x + 0.2 * torch.randn(x.shape)).clamp(0, 1), x
     )
+
+
+def _reference_ssim_3d(a: np.ndarray, b: np.ndarray) -> float:
+    """MATLAB's 3-D SSIM from its definition: 11-tap Gaussian (sigma 1.5) on each axis, edge-replicated."""
+    taps = np.exp(-(np.arange(-5, 6) ** 2) / (2 * 1.5**2))
+    taps /= taps.sum()
+
+    def filt(x: np.ndarray) -> np.ndarray:
+        for axis in range(3):
+            padded = np.pad(x, [(5, 5) if i == axis else (0, 0) for i in range(3)], mode="edge")
+            x = sum(t * np.take(padded, range(k, k + x.shape[axis]), axis=axis) for k, t in enumerate(taps))
+        return x
+
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = filt(a), filt(b)
+    va, vb, cov = filt(a * a) - ma**2, filt(b * b) - mb**2, filt(a * b) - ma * mb
+    return float(np.mean((2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))))
+
+
+def test_matlab_ssim_matches_its_definition() -> None:
+    from idc.metrics import ssim_matlab
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 30, a.shape), 0, 255).astype(np.uint8)
+    assert ssim_matlab(a, b) == pytest.approx(_reference_ssim_3d(a, b), rel=1e-10)
+    assert ssim_matlab(a, a) == pytest.approx(1.0)
+    # Constant images: only the luminance term is left.
+    x, y = np.full((8, 8, 3), 100, np.uint8), np.full((8, 8, 3), 150, np.uint8)
+    c1 = (0.01 * 255) ** 2
+    assert ssim_matlab(x, y) == pytest.approx((2 * 100 * 150 + c1) / (100**2 + 150**2 + c1))
+
+
+def test_matlab_ssim_mixes_channels_and_reads_higher_on_blur() -> None:
+    from idc.data.degrade import blur
+    from idc.data.kernels import gaussian_kernel
+    from idc.metrics import ssim_matlab
+
+    img = rand_image(3, 48, 48)
+    blurred = blur(img[None], gaussian_kernel(1.5))[0]
+    assert ssim_matlab(blurred, img) > ssim(blurred, img)

@@ -3,6 +3,9 @@
 PSNR: on RGB rounded to uint8 (the GOPRO convention), peak 255, mean squared error over all pixels and channels.
 SSIM: skimage's ``structural_similarity`` on uint8 RGB: Gaussian window sigma 1.5, per channel then averaged,
 population covariance, data range 255 (Wang et al. 2004 settings).
+MATLAB-style SSIM: what MATLAB's ``ssim`` computes on an RGB array, which it treats as an H x W x 3 volume: one 3-D
+Gaussian (sigma 1.5, 11 taps per axis) with replicate padding, the channel axis included, averaged over the whole map.
+Many GOPRO papers report this one; it reads higher than the per-channel SSIM.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from skimage.metrics import structural_similarity
 
 PSNR_CONVENTION = "PSNR on uint8-rounded RGB, peak 255"
 SSIM_CONVENTION = "SSIM skimage-style: Gaussian sigma 1.5, per channel, on uint8 RGB"
+SSIM_MATLAB_CONVENTION = "MATLAB-style SSIM: 3-D Gaussian sigma 1.5 over H x W x 3, replicate padding"
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -47,3 +51,28 @@ def ssim(estimate: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarr
             a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
         )
     )
+
+
+def ssim_matlab(estimate: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
+    """SSIM as MATLAB's ``ssim`` computes it on uint8 RGB arrays (see module docstring).
+
+    Shape:
+        (3, H, W) float tensors in [0, 1], or (H, W, 3) uint8 arrays.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    a = (to_uint8(estimate) if isinstance(estimate, torch.Tensor) else estimate).astype(np.float64)
+    b = (to_uint8(reference) if isinstance(reference, torch.Tensor) else reference).astype(np.float64)
+    sigma, radius = 1.5, 5  # MATLAB: FilterSize = 2 * ceil(3 * sigma) + 1 = 11 along every axis
+
+    def filt(x: np.ndarray) -> np.ndarray:
+        return gaussian_filter(x, sigma, mode="nearest", truncate=radius / sigma)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = filt(a), filt(b)
+    var_a = filt(a * a) - mu_a**2
+    var_b = filt(b * b) - mu_b**2
+    cov = filt(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    return float(np.mean(num / den))

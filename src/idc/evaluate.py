@@ -1,0 +1,195 @@
+"""Evaluation the GOPRO way: per-image PSNR and two SSIMs on uint8-rounded RGB, blurred baseline beside each number.
+
+Runtime per image covers the network only (reading and scoring excluded), after a warm-up run that is not counted,
+with CUDA synchronisation before the clock is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from idc.data.datasets import Pair
+from idc.infer import deblur_tensor
+from idc.io import read_image, write_image
+from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, psnr, ssim, ssim_matlab
+from idc.models import IDC
+
+NamedPair = tuple[str, torch.Tensor, torch.Tensor]  # (name, blurred, sharp)
+
+# The paper's reported result on the GOPRO test set (Table 2 and its runtime).
+PAPER_RESULT = {"method": "IDC (paper, GOPRO test set)", "psnr": 31.11, "ssim": 0.948, "runtime": "0.4 s, GTX 1080Ti"}
+METRICS = ("psnr", "ssim", "ssim_matlab")
+
+
+@dataclass
+class PairScore:
+    """Scores of one image: each metric for the blurred input and for the restored output."""
+
+    name: str
+    psnr_blurred: float
+    psnr_restored: float
+    ssim_blurred: float
+    ssim_restored: float
+    ssim_matlab_blurred: float
+    ssim_matlab_restored: float
+    seconds: float
+
+
+@dataclass
+class EvalReport:
+    """All scores of one evaluation, with how they were measured."""
+
+    rows: list[PairScore]
+    device: str
+    crop: int | None
+    conventions: dict[str, str] = field(
+        default_factory=lambda: {
+            "psnr": PSNR_CONVENTION,
+            "ssim": SSIM_CONVENTION,
+            "ssim_matlab": SSIM_MATLAB_CONVENTION,
+        }
+    )
+
+    def mean(self) -> dict[str, float]:
+        keys = [k for k in asdict(self.rows[0]) if k != "name"]
+        return {k: sum(getattr(r, k) for r in self.rows) / len(self.rows) for k in keys}
+
+
+def read_pairs(pairs: list[Pair]) -> Iterator[NamedPair]:
+    """Reads (blurred, sharp) file pairs, naming each by its blurred file's last two path parts."""
+    for b, s in pairs:
+        blurred, sharp = read_image(b).rgb, read_image(s).rgb
+        if blurred.shape != sharp.shape:
+            raise ValueError(f"pair {b} / {s}: sizes differ")
+        yield f"{b.parent.parent.name}/{b.name}" if b.parent.name in {"blur", "blur_gamma"} else b.name, blurred, sharp
+
+
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size`` x ``size`` region (or less, where the image is smaller)."""
+    h, w = x.shape[-2:]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return x[..., top : top + size, left : left + size]
+
+
+def _run(model: IDC, blurred: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, float]:
+    x = blurred.to(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    out = deblur_tensor(model, x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return out.cpu(), time.perf_counter() - start
+
+
+def evaluate(
+    model: IDC,
+    pairs: Iterable[NamedPair],
+    crop: int | None = None,
+    save_images: str | Path | None = None,
+    warmup: bool = True,
+    progress: bool = True,
+    total: int | None = None,
+) -> EvalReport:
+    """Deblurs every pair and scores blurred input and output against the sharp image.
+
+    Args:
+        model: the network, on the device to use.
+        pairs: (name, blurred, sharp) triples, e.g. :func:`read_pairs` or a benchmark set.
+        crop: score only the centre ``crop`` x ``crop`` region (quick runs); ``None`` scores full images.
+        save_images: folder to write the restored images to (PNG, named after the pair).
+        warmup: run the first image once untimed before timing (kernel selection, allocations).
+    """
+    device = next(model.parameters()).device
+    rows = []
+    for i, (name, blurred, sharp) in enumerate(tqdm(pairs, desc="eval", unit="img", disable=not progress, total=total)):
+        if crop is not None:
+            blurred, sharp = center_crop(blurred, crop), center_crop(sharp, crop)
+        if i == 0 and warmup:
+            _run(model, blurred, device)
+        restored, seconds = _run(model, blurred, device)
+        rows.append(
+            PairScore(
+                name=name,
+                psnr_blurred=psnr(blurred, sharp),
+                psnr_restored=psnr(restored, sharp),
+                ssim_blurred=ssim(blurred, sharp),
+                ssim_restored=ssim(restored, sharp),
+                ssim_matlab_blurred=ssim_matlab(blurred, sharp),
+                ssim_matlab_restored=ssim_matlab(restored, sharp),
+                seconds=seconds,
+            )
+        )
+        if save_images is not None:
+            target = Path(save_images) / Path(name.replace("/", "__")).with_suffix(".png").name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_image(target, restored)
+    if not rows:
+        raise ValueError("no pairs to evaluate")
+    return EvalReport(rows=rows, device=str(device), crop=crop)
+
+
+def format_report(report: EvalReport, per_image: bool = True) -> str:
+    """Per-image and mean table, the conventions used, and the paper's result beside the measured one."""
+    lines = []
+    columns = [("PSNR in", 9), ("PSNR out", 10), ("SSIM in", 9), ("SSIM out", 10), ("mSSIM in", 10), ("mSSIM out", 11)]
+    lines.append(f"{'image':<36}" + "".join(f"{c:>{w}}" for c, w in columns) + f"{'s':>8}")
+
+    def row(name: str, v: dict[str, float]) -> str:
+        return (
+            f"{name[:35]:<36}{v['psnr_blurred']:>9.2f}{v['psnr_restored']:>10.2f}{v['ssim_blurred']:>9.4f}"
+            f"{v['ssim_restored']:>10.4f}{v['ssim_matlab_blurred']:>10.4f}{v['ssim_matlab_restored']:>11.4f}"
+            f"{v['seconds']:>8.3f}"
+        )
+
+    if per_image:
+        lines.extend(row(r.name, asdict(r)) for r in report.rows)
+    mean = report.mean()
+    lines.append(row(f"mean of {len(report.rows)}", mean))
+    lines.append(
+        f"in = blurred input, out = IDC output; {PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; "
+        f"mSSIM = {SSIM_MATLAB_CONVENTION}; s = network seconds per image on {report.device} "
+        f"(warm-up excluded{', CUDA synchronised' if report.device.startswith('cuda') else ''})"
+        + (f"; centre {report.crop}x{report.crop} crops" if report.crop else "; full images")
+    )
+    lines.append("")
+    lines.append("Paper's Table 2 result beside this measurement (different test data unless the data is GOPRO test):")
+    lines.append(f"  {'method':<44}{'PSNR':>8}{'SSIM':>8}  runtime")
+    p = PAPER_RESULT
+    lines.append(f"  {p['method']:<44}{p['psnr']:>8.2f}{p['ssim']:>8.3f}  {p['runtime']}")
+    lines.append(
+        f"  {'IDC, measured here (SSIM: MATLAB-style)':<44}{mean['psnr_restored']:>8.2f}"
+        f"{mean['ssim_matlab_restored']:>8.3f}  {mean['seconds']:.3f} s, {report.device}"
+    )
+    return "\n".join(lines)
+
+
+def write_csv(report: EvalReport, path: str | Path) -> None:
+    rows = [asdict(r) for r in report.rows]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        writer.writerow({"name": "mean", **report.mean()})
+
+
+def write_json(report: EvalReport, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+    data = {
+        **(meta or {}),
+        "device": report.device,
+        "crop": report.crop,
+        "conventions": report.conventions,
+        "mean": report.mean(),
+        "per_image": [asdict(r) for r in report.rows],
+        "paper": PAPER_RESULT,
+    }
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
