@@ -1,11 +1,11 @@
-"""Quality of IDC weights on the benchmark sets, with the blurred input as baseline beside every number.
+"""Quality of IDC weights on every benchmark set, with the blurred input as baseline beside every number.
 
 Sets (from ../shared/data; never trained on; defined in idc.data.benchmark_sets):
   gopro-dev       the 5 real GOPRO pairs in gopro/dev (frame averaging, 1280x720), full images.
   kodak24-motion  the 24 Kodak photos (768x512) with a fixed seeded camera-shake blur and noise sigma 0.01.
 
-Metrics: PSNR on uint8-rounded RGB (peak 255); SSIM skimage-style (Gaussian sigma 1.5, per channel, uint8 RGB).
-Inference in fp32 on the chosen device, whole images.
+Metrics as `idc eval` computes them (idc.evaluate): PSNR on uint8-rounded RGB; skimage-style SSIM (Gaussian
+sigma 1.5, per channel); MATLAB-style SSIM (3-D Gaussian over H x W x 3). Inference in fp32, whole images.
 
 Usage:
   python benchmarks/quality.py [--weights DIR] [--sets gopro-dev kodak24-motion] [--limit N] [--json OUT]
@@ -17,24 +17,24 @@ import argparse
 import json
 import platform
 import sys
-import time
+from dataclasses import asdict
+from itertools import islice
 from pathlib import Path
 
 import torch
 
 from idc.data.benchmark_sets import BENCHMARK_SETS
-from idc.infer import deblur_tensor, resolve_device
-from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, psnr, ssim
+from idc.evaluate import evaluate
+from idc.infer import resolve_device
+from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION
 from idc.weights import load_model, read_weights_config
-
-SETS = tuple(BENCHMARK_SETS)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None, help="weights folder (default: the bundled default)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
-    p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    p.add_argument("--sets", nargs="+", default=list(BENCHMARK_SETS), choices=list(BENCHMARK_SETS))
     p.add_argument("--limit", type=int, default=None, help="only the first N images of each set")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, default=None)
@@ -49,45 +49,35 @@ def main(argv: list[str] | None = None) -> int:
         "weights_description": read_weights_config(args.weights).get("description", ""),
         "device": str(device),
         "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
-        "psnr": PSNR_CONVENTION,
-        "ssim": SSIM_CONVENTION,
+        "conventions": {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION, "ssim_matlab": SSIM_MATLAB_CONVENTION},
         "sets": {},
     }
+    sets: dict[str, object] = {}
     for name in args.sets:
-        rows = []
-        for i, (image, blurred, sharp) in enumerate(BENCHMARK_SETS[name](args.data)):
-            if args.limit is not None and i >= args.limit:
-                break
-            start = time.perf_counter()
-            restored = deblur_tensor(model, blurred.to(device)).cpu()
-            seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "image": image,
-                    "psnr_blurred": psnr(blurred, sharp),
-                    "psnr_restored": psnr(restored, sharp),
-                    "ssim_blurred": ssim(blurred, sharp),
-                    "ssim_restored": ssim(restored, sharp),
-                    "seconds": seconds,
-                }
-            )
-            r = rows[-1]
-            print(
-                f"  {name} {image}: {r['psnr_blurred']:.2f} -> {r['psnr_restored']:.2f} dB ({seconds:.1f} s)",
-                flush=True,
-            )
-        mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "image"}
-        results["sets"][name] = {"images": len(rows), "mean": mean, "per_image": rows}  # type: ignore[index]
-    print(f"\nweights: {results['weights']}  ({results['weights_description']})")
-    print(f"device: {device}, {results['machine']}; {PSNR_CONVENTION}; {SSIM_CONVENTION}")
-    print(f"{'set':<16}{'n':>4}{'PSNR blurred':>14}{'PSNR IDC':>10}{'gain':>8}{'SSIM blurred':>14}{'SSIM IDC':>10}")
-    for name, s in results["sets"].items():  # type: ignore[attr-defined]
-        m = s["mean"]
-        print(
-            f"{name:<16}{s['images']:>4}{m['psnr_blurred']:>14.2f}{m['psnr_restored']:>10.2f}"
-            f"{m['psnr_restored'] - m['psnr_blurred']:>+8.2f}{m['ssim_blurred']:>14.4f}{m['ssim_restored']:>10.4f}"
-        )
+        report = evaluate(model, islice(BENCHMARK_SETS[name](args.data), args.limit), progress=False)
+        sets[name] = {"images": len(report.rows), "mean": report.mean(), "per_image": [asdict(r) for r in report.rows]}
+    results["sets"] = sets
+    print(f"weights: {results['weights']}  ({results['weights_description']})")
+    print(f"device: {device}, {results['machine']}, {torch.get_num_threads()} threads")
+    print(f"{PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; mSSIM = {SSIM_MATLAB_CONVENTION}")
+    head = ["PSNR blurred", "PSNR IDC", "gain", "SSIM blurred", "SSIM IDC", "mSSIM blurred", "mSSIM IDC", "s/img"]
+    print(f"{'set':<16}{'n':>4}" + "".join(f"{h:>14}" for h in head))
+    for name, s in sets.items():
+        m = s["mean"]  # type: ignore[index]
+        values = [
+            m["psnr_blurred"],
+            m["psnr_restored"],
+            m["psnr_restored"] - m["psnr_blurred"],
+            m["ssim_blurred"],
+            m["ssim_restored"],
+            m["ssim_matlab_blurred"],
+            m["ssim_matlab_restored"],
+            m["seconds"],
+        ]
+        formats = [".2f", ".2f", "+.2f", ".4f", ".4f", ".4f", ".4f", ".2f"]
+        print(f"{name:<16}{s['images']:>4}" + "".join(f"{v:>14{f}}" for v, f in zip(values, formats, strict=True)))  # type: ignore[index]
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
