@@ -237,15 +237,22 @@ class PairedImageDataset(SeededDataset):
         return {"blurred": blurred, "sharp": sharp, "blurred_path": str(b_path), "sharp_path": str(s_path)}
 
 
+DEGRADATION_STREAM = 2**41  # offsets the index so degradation draws are independent of crop/flip draws
+
+
 class SyntheticBlurDataset(SeededDataset):
     """Sharp photos degraded on the fly (y = k * x + w) with a per-sample seed recorded in the sample.
 
-    A crop larger by the kernel margin is blurred and its centre kept, so crops have no border effects.
+    A crop larger by the kernel margin is blurred and its centre kept, so crops have no border effects. The
+    degradation draws come from their own generator (seed in ``sample["seed"]``), so a trainer may instead run them
+    on a GPU: with ``defer=True`` the sample carries the sharp ``window`` and ``seed`` and no ``blurred`` image, and
+    :func:`idc.data.degrade.degrade_batch` with that seed gives the same pair.
 
     Args:
         images: sharp image files (see :func:`image_files`).
         degradation: what to draw for each sample.
         crop: crop side (``None``: whole images, blurred with replicate borders).
+        defer: leave the degradation to the caller (see above).
     """
 
     def __init__(
@@ -256,11 +263,14 @@ class SyntheticBlurDataset(SeededDataset):
         flip: bool = True,
         rotate: bool = True,
         seed: int = 0,
+        defer: bool = False,
     ) -> None:
         super().__init__(seed)
         if not images:
             raise ValueError("no sharp images given")
-        self.images, self.crop, self.flip, self.rotate = images, crop, flip, rotate
+        if defer and crop is None:
+            raise ValueError("deferred degradation needs a crop size")
+        self.images, self.crop, self.flip, self.rotate, self.defer = images, crop, flip, rotate, defer
         self.degradation = degradation or DegradationConfig()
         self.margin = kernel_margin(self.degradation)
 
@@ -276,12 +286,52 @@ class SyntheticBlurDataset(SeededDataset):
             y, x = random_crop_box(sharp.shape[-2], sharp.shape[-1], window, g)
             sharp = sharp[:, y : y + window, x : x + window]
         (sharp,) = paired_augment([sharp], g, self.flip, self.rotate)
-        blurred, record = degrade_image(sharp, self.degradation, g)
-        if self.crop is not None:
-            m = self.margin
-            blurred, sharp = blurred[:, m:-m, m:-m] if m else blurred, sharp[:, m:-m, m:-m] if m else sharp
         path = str(self.images[index])
-        return {"blurred": blurred, "sharp": sharp, "blurred_path": path, "sharp_path": path, "degradation": record}
+        seed = int(self.generator(index + DEGRADATION_STREAM).initial_seed())
+        if self.defer:
+            return {"window": sharp, "seed": seed, "blurred_path": path, "sharp_path": path}
+        blurred, record = degrade_image(sharp, self.degradation, torch.Generator().manual_seed(seed))
+        if self.crop is not None and self.margin:
+            m = self.margin
+            blurred, sharp = blurred[:, m:-m, m:-m], sharp[:, m:-m, m:-m]
+        return {
+            "blurred": blurred,
+            "sharp": sharp,
+            "blurred_path": path,
+            "sharp_path": path,
+            "seed": seed,
+            "degradation": record,
+        }
+
+
+class InputNoise(SeededDataset):
+    """Adds Gaussian noise with sigma drawn from ``sigma`` to the blurred image of another dataset's samples.
+
+    The paper adds noise of sigma about 2/255 to blurred training inputs; this applies it to pairs that come without
+    noise of their own (GOPRO pairs, averaged frames).
+    """
+
+    def __init__(self, dataset: Dataset[Sample], sigma: tuple[float, float], seed: int = 0) -> None:
+        super().__init__(seed)
+        self.dataset, self.sigma = dataset, sigma
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if isinstance(self.dataset, SeededDataset):
+            self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> Sample:
+        sample = self.dataset[index]
+        g = self.generator(index + DEGRADATION_STREAM)
+        lo, hi = self.sigma
+        sigma = lo + (hi - lo) * float(torch.rand((), generator=g))
+        if sigma > 0:
+            noise = torch.randn(sample["blurred"].shape, generator=g)
+            sample["blurred"] = (sample["blurred"] + sigma * noise).clamp(0, 1)
+        return sample
 
 
 class FrameAveragingDataset(SeededDataset):

@@ -1,0 +1,370 @@
+"""The training loop: ``train(config, run_dir)``.
+
+A run directory holds ``config.yaml`` (the resolved config), ``metrics.csv`` (step, loss terms, lr, it/s, crops/s,
+validation PSNR/SSIM), ``curves.png``, TensorBoard events (when tensorboard is installed), ``checkpoints/``
+(crash-safe, see :mod:`idc.train.checkpoint`) and ``best/`` (the weights with the best validation PSNR).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from idc.configs import from_dict
+from idc.data.datasets import find_pairs
+from idc.evaluate import center_crop, read_pairs
+from idc.losses import LossConfig, MixedLoss
+from idc.metrics import psnr, ssim
+from idc.models import IDC, IDCConfig, get_preset
+from idc.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
+from idc.train.config import TrainConfig, dump_config
+from idc.train.data import EpochBatchSampler, build_dataset, collate, finish_batch
+from idc.train.schedule import get_lr
+from idc.weights import load_model, save_weights
+
+logger = logging.getLogger(__name__)
+
+CSV_FIELDS = ["step", "loss", "l2", "ssim", "grad", "lr", "it_per_s", "crops_per_s", "val_psnr", "val_ssim"]
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped early (signal, wall-time limit or repeated non-finite losses) after saving a checkpoint."""
+
+
+def model_config(config: TrainConfig) -> IDCConfig:
+    """The architecture: ``model.preset`` with the other ``model`` keys as field overrides."""
+    fields = dict(config.model)
+    base = get_preset(fields.pop("preset", "idc")).to_dict()
+    base.update(fields)
+    return IDCConfig.from_dict(base)
+
+
+def _precision(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if config.precision == "fp32":
+        return None
+    if config.precision == "bf16":
+        return torch.bfloat16
+    if config.precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    cpu_flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return torch.bfloat16 if "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags else None
+
+
+def _device(config: TrainConfig, local_rank: int) -> torch.device:
+    if config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
+    return torch.device("cuda", local_rank)
+
+
+@torch.inference_mode()
+def validate(model: IDC, config: TrainConfig, device: torch.device) -> dict[str, float] | None:
+    """Mean PSNR/SSIM (uint8 convention) over a fixed subset of the validation set, in fp32."""
+    if not config.val.data:
+        return None
+    pairs = find_pairs(config.val.data, config.val.layout, config.val.split, config.val.blur_folder)[: config.val.count]
+    was_training = model.training
+    model.eval()
+    scores = []
+    for _, blurred, sharp in read_pairs(pairs):
+        if config.val.crop:
+            blurred, sharp = center_crop(blurred, config.val.crop), center_crop(sharp, config.val.crop)
+        out = model(blurred[None].to(device))[-1][0].clamp(0, 1).float().cpu()
+        scores.append((psnr(out, sharp), ssim(out, sharp)))
+    model.train(was_training)
+    return {"val_psnr": sum(s[0] for s in scores) / len(scores), "val_ssim": sum(s[1] for s in scores) / len(scores)}
+
+
+def draw_curves(csv_path: Path, png_path: Path) -> None:
+    """Plots training loss and validation PSNR against step into a PNG (Pillow only)."""
+    from PIL import Image, ImageDraw
+
+    rows = list(csv.DictReader(csv_path.read_text().splitlines()))
+    series = {
+        "loss": [(float(r["step"]), float(r["loss"])) for r in rows if r["loss"]],
+        "val PSNR (dB)": [(float(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"]],
+    }
+    w, h, pad = 640, 260, 40
+    canvas = Image.new("RGB", (w, 2 * h), "white")
+    draw = ImageDraw.Draw(canvas)
+    for panel, (label, points) in enumerate(series.items()):
+        top = panel * h
+        draw.rectangle([pad, top + 20, w - 10, top + h - pad], outline="black")
+        draw.text((pad, top + 4), label, fill="black")
+        if len(points) < 1:
+            continue
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+        y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1e-9
+        draw.text((pad, top + h - pad + 4), f"step {x0:.0f}", fill="black")
+        draw.text((w - 90, top + h - pad + 4), f"step {x1:.0f}", fill="black")
+        draw.text((2, top + 22), f"{y1:.4g}", fill="black")
+        draw.text((2, top + h - pad - 12), f"{y0:.4g}", fill="black")
+
+        def to_px(x: float, y: float, top: int = top, x0: float = x0, x1: float = x1, y0: float = y0, y1: float = y1):
+            px = pad + (x - x0) / (x1 - x0) * (w - 10 - pad)
+            py = top + h - pad - (y - y0) / (y1 - y0) * (h - pad - 20)
+            return px, py
+
+        coords = [to_px(x, y) for x, y in points]
+        if len(coords) > 1:
+            draw.line(coords, fill="navy", width=2)
+        for c in coords[-1:]:
+            draw.ellipse([c[0] - 2, c[1] - 2, c[0] + 2, c[1] + 2], fill="navy")
+    tmp = png_path.with_name(f".{png_path.name}.tmp.png")
+    canvas.save(tmp)
+    os.replace(tmp, png_path)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Trains IDC as ``config`` says, writing everything into ``run_dir``; returns the last checkpoint folder.
+
+    With ``resume`` the run continues from the newest complete checkpoint in ``run_dir`` exactly where it stopped:
+    same schedule, optimiser state, data position and RNG states.
+
+    Raises:
+        TrainingStopped: a signal, the wall-time limit or repeated non-finite losses stopped it (state was saved).
+    """
+    run_dir = Path(run_dir)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = _device(config, local_rank)
+    distributed = world > 1
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    main_process = rank == 0
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+    if config.batch % world:
+        raise ValueError(f"batch {config.batch} must divide among {world} processes")
+
+    torch.manual_seed(config.seed)
+    model = IDC(model_config(config))
+    if config.init_weights:
+        model.load_state_dict(load_model(config.init_weights).state_dict())
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]
+    optim = config.optim
+    opt = torch.optim.Adam(
+        model.parameters(), lr=optim.lr, betas=(optim.betas[0], optim.betas[1]), weight_decay=optim.weight_decay
+    )
+    step, epoch, offset, best_psnr = 0, 0, 0, -math.inf
+    checkpoints = run_dir / "checkpoints"
+    if resume:
+        found = latest_checkpoint(checkpoints)
+        if found is None:
+            raise ValueError(f"{checkpoints}: no complete checkpoint to resume from")
+        state = load_train_state(found)
+        model.load_state_dict(load_model(found).state_dict())
+        opt.load_state_dict(state["optimizer"])
+        step, epoch, offset = int(state["step"]), int(state["epoch"]), int(state["offset"])
+        best_psnr = float(state.get("best_psnr", -math.inf))
+        _set_rng_state(state["rng"])
+        logger.info("resumed from %s at step %d", found, step)
+
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_config(config))
+    net: torch.nn.Module = model
+    if distributed:
+        ids = [local_rank] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if config.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    loss_fn = MixedLoss(from_dict(LossConfig, config.loss, "loss: "))
+    amp_dtype = _precision(config, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16 and device.type == "cuda")
+    built = build_dataset(config.data, config.seed, defer_degradation=device.type == "cuda")
+    dataset = built.dataset
+
+    csv_path = run_dir / "metrics.csv"
+    writer = None
+    if main_process:
+        new_csv = not csv_path.exists() or not resume
+        csv_file = open(csv_path, "w" if new_csv else "a", newline="")  # noqa: SIM115
+        writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
+        if new_csv:
+            writer.writeheader()
+    tb = None
+    if main_process and config.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:
+            logger.warning("tensorboard is not installed (pip install idc-deblur[tensorboard]); skipping its events")
+
+    stop_reason: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop_reason.append(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def meta() -> dict[str, Any]:
+        return {
+            "description": f"IDC training run {config.name}",
+            "training": {"steps": step, "batch": config.batch, "crops_seen": step * config.batch, "run": str(run_dir)},
+        }
+
+    def checkpoint() -> Path | None:
+        if not main_process:
+            return None
+        state = {
+            "step": step,
+            "epoch": epoch,
+            "offset": offset,
+            "best_psnr": best_psnr,
+            "optimizer": opt.state_dict(),
+            "rng": _rng_state(),
+        }
+        return save_checkpoint(checkpoints, model, state, meta(), config.keep_checkpoints)
+
+    bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
+    sums = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
+    count, bad_in_row, interval_start = 0, 0, time.perf_counter()
+    run_start = time.perf_counter()
+    last_ckpt: Path | None = None
+    per_rank = config.batch // world
+    net.train()
+    try:
+        while step < config.steps and not stop_reason:
+            dataset.set_epoch(epoch)
+            sampler = EpochBatchSampler(len(dataset), config.batch, config.seed, epoch, offset, rank, world)
+            loader = DataLoader(
+                dataset,
+                batch_sampler=sampler,
+                num_workers=config.data.workers,
+                collate_fn=collate,
+                pin_memory=device.type == "cuda",
+            )
+            exhausted = True
+            for batch in loader:
+                blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
+                blurred = blurred.contiguous(memory_format=memory_format)
+                lr = get_lr(step, config.steps, optim)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext()
+                with autocast:
+                    estimates = net(blurred)
+                loss, terms = loss_fn([e.float() for e in estimates], sharp)
+                finite = torch.isfinite(loss.detach()).float()
+                if distributed:
+                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                opt.zero_grad(set_to_none=True)
+                if finite.item() < 1:
+                    bad_in_row += 1
+                    logger.warning("step %d: non-finite loss (%s); update skipped", step, float(loss.detach()))
+                    if bad_in_row >= config.max_bad_steps:
+                        stop_reason.append(f"{bad_in_row} non-finite losses in a row")
+                else:
+                    bad_in_row = 0
+                    scaler.scale(loss).backward()
+                    if optim.clip > 0:
+                        scaler.unscale_(opt)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.clip)
+                    scaler.step(opt)
+                    scaler.update()
+                    sums["loss"] += float(loss.detach())
+                    for k in ("l2", "ssim", "grad"):
+                        sums[k] += float(terms[k])
+                    count += 1
+                step += 1
+                offset += config.batch
+                bar.update(1)
+                row: dict[str, Any] | None = None
+                if step % config.log_every == 0 or step == config.steps:
+                    elapsed = time.perf_counter() - interval_start
+                    n = max(count, 1)
+                    steps_done = config.log_every if step % config.log_every == 0 else step % config.log_every
+                    row = {k: sums[k] / n for k in sums} | {
+                        "step": step,
+                        "lr": lr,
+                        "it_per_s": steps_done / elapsed,
+                        "crops_per_s": steps_done * per_rank * world / elapsed,
+                    }
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}")
+                    sums = dict.fromkeys(sums, 0.0)
+                    count, interval_start = 0, time.perf_counter()
+                if config.val.every and (step % config.val.every == 0 or step == config.steps) and main_process:
+                    scores = validate(model, config, device)
+                    if scores is not None:
+                        row = (row or {"step": step}) | scores
+                        if scores["val_psnr"] > best_psnr:
+                            best_psnr = scores["val_psnr"]
+                            save_weights(model, run_dir / "best", metadata=meta() | {"metrics": scores})
+                if row is not None and writer is not None:
+                    writer.writerow({k: row.get(k, "") for k in CSV_FIELDS})
+                    csv_file.flush()
+                    draw_curves(csv_path, run_dir / "curves.png")
+                    if tb is not None:
+                        for k, v in row.items():
+                            if k != "step":
+                                tb.add_scalar(k, v, step)
+                if step % config.ckpt_every == 0 or step == config.steps:
+                    last_ckpt = checkpoint() or last_ckpt
+                if config.stop_at_step is not None and step >= config.stop_at_step:
+                    stop_reason.append(f"stop_at_step {config.stop_at_step}")
+                if config.max_minutes and (time.perf_counter() - run_start) / 60 > config.max_minutes:
+                    stop_reason.append(f"wall-time limit of {config.max_minutes} min")
+                if distributed:
+                    # Every process stops together, whichever one saw the signal or the limit.
+                    flag = torch.tensor([1.0 if stop_reason else 0.0], device=device)
+                    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                    if flag.item() > 0 and not stop_reason:
+                        stop_reason.append("another process stopped")
+                if step >= config.steps or stop_reason:
+                    exhausted = False
+                    break
+            if exhausted:
+                epoch, offset = epoch + 1, 0
+    finally:
+        bar.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stop_reason:
+        last_ckpt = checkpoint() or last_ckpt
+    if writer is not None:
+        csv_file.close()
+    if tb is not None:
+        tb.close()
+    if distributed:
+        dist.barrier()
+    if stop_reason:
+        raise TrainingStopped(
+            f"stopped at step {step} ({stop_reason[0]}); checkpoint saved in {last_ckpt}; "
+            f"resume with: idc train --resume {run_dir}"
+        )
+    assert last_ckpt is not None or not main_process
+    return last_ckpt or run_dir

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from idc.cli import main
+from idc.train.checkpoint import latest_checkpoint, load_train_state
+from idc.train.config import load_train_config
+from idc.train.loop import TrainingStopped, train
+from idc.train.schedule import get_lr
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "configs" / "tiny.yaml"
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for i in range(4):
+        sharp = rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)
+        for sub, a in (("sharp", sharp), ("blur", (sharp * 0.8).astype(np.uint8))):
+            (root / "pairs" / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(a).save(root / "pairs" / sub / f"{i}.png")
+    (root / "photos").mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)).save(root / "photos" / f"{i}.png")
+    return root
+
+
+def _overrides(data: Path) -> list[str]:
+    return [
+        f"data.sources=[{{kind: paired, paths: [{data / 'pairs'}], weight: 1}}, "
+        f"{{kind: sharp, paths: [{data / 'photos'}], degradation: {{kernel_size: 7}}}}]",
+        f"val={{data: {data / 'pairs'}, count: 2, crop: 32, every: 3}}",
+    ]
+
+
+def _set_args(overrides: list[str]) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    found = latest_checkpoint(run / "checkpoints")
+    assert found is not None
+    return load_file(str(found / "model.safetensors"))
+
+
+def test_resume_continues_exactly(data: Path, tmp_path: Path) -> None:
+    config = load_train_config(TINY, _overrides(data))
+    train(config, tmp_path / "a", progress=False)
+    staged = load_train_config(TINY, [*_overrides(data), "stop_at_step=3"])
+    with pytest.raises(TrainingStopped, match="stopped at step 3"):
+        train(staged, tmp_path / "b", progress=False)
+    assert load_train_state(latest_checkpoint(tmp_path / "b" / "checkpoints"))["step"] == 3  # type: ignore[arg-type]
+    train(config, tmp_path / "b", resume=True, progress=False)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # ...and training changed the weights at all.
+    first = load_file(str(sorted((tmp_path / "b" / "checkpoints").glob("step-*"))[0] / "model.safetensors"))
+    assert any(not torch.equal(first[k], b[k]) for k in b)
+
+
+def test_run_folder_contents(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(TINY),
+                *_set_args(_overrides(data)),
+                "--run-dir",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (run / "config.yaml").is_file() and (run / "curves.png").is_file()
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
+    assert [int(r["step"]) for r in rows] == [2, 3, 4, 6]
+    assert all(float(r["loss"]) > 0 for r in rows if r["loss"]) and rows[1]["val_psnr"]
+    assert float(rows[0]["crops_per_s"]) > 0 and float(rows[0]["lr"]) > 0
+    assert (run / "best" / "model.safetensors").is_file()
+    assert [p.name for p in sorted((run / "checkpoints").glob("step-*"))] == ["step-00000003", "step-00000006"]
+    from idc.weights import load_model
+
+    assert load_model(run / "best").config.encoder_widths == (4, 8, 16)
+    # A second run into the same folder is refused.
+    args = ["train", "--config", str(TINY), *_set_args(_overrides(data)), "--run-dir", str(run)]
+    assert main(args) == 2
+
+
+def test_schedules() -> None:
+    from idc.train.config import OptimConfig
+
+    poly = OptimConfig(lr=1e-4, min_lr=1e-6, schedule="poly", power=0.3)
+    assert get_lr(0, 100, poly) == pytest.approx(1e-4)
+    assert get_lr(100, 100, poly) == pytest.approx(1e-6)
+    assert get_lr(50, 100, poly) == pytest.approx(1e-6 + (1e-4 - 1e-6) * 0.5**0.3)
+    warm = OptimConfig(lr=1e-3, warmup=10, schedule="cosine", min_lr=0.0)
+    assert get_lr(4, 110, warm) == pytest.approx(5e-4)
+    assert get_lr(60, 110, warm) == pytest.approx(5e-4)
+    assert get_lr(5, 10, OptimConfig(schedule="constant", lr=3e-4)) == 3e-4
+
+
+def test_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown keys \['stepz'\]"):
+        load_train_config(TINY, ["stepz=3"])
+    with pytest.raises(ValueError, match=r"data\.sources is empty"):
+        load_train_config(TINY)
+    with pytest.raises(ValueError, match=r"data.sources\[0\]: unknown keys"):
+        load_train_config(TINY, ["data.sources=[{kind: paired, path: x}]"])
+
+
+def test_ddp_on_two_cpu_processes_matches_one(data: Path, tmp_path: Path) -> None:
+    overrides = [*_overrides(data), "val.every=0"]
+    single = load_train_config(TINY, overrides)
+    train(single, tmp_path / "one", progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29512"]
+    cmd += ["-m", "idc", "train", "--config", str(TINY), "--run-dir", str(tmp_path / "two"), "--no-progress"]
+    cmd += _set_args(overrides)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
