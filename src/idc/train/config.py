@@ -47,6 +47,8 @@ class DataConfig:
     """Training data: sources, crops, input noise and loading.
 
     Attributes:
+        root: relative paths of the sources and of ``val.data`` are taken from this folder, so one config serves
+            wherever the data lives (``--set data.root=...``).
         input_noise: range of Gaussian noise sigma added to blurred inputs of ``paired`` and ``frames`` sources (the
             paper adds about 2/255); ``sharp`` sources draw their own noise from their degradation config.
         samples_per_epoch: length of the mixture; epochs only reseed the crops.
@@ -54,6 +56,7 @@ class DataConfig:
     """
 
     sources: list[SourceConfig] = field(default_factory=list)
+    root: str = "."
     crop: int = 256
     input_noise: list[float] = field(default_factory=lambda: [2 / 255, 2 / 255])
     samples_per_epoch: int = 2000

@@ -42,15 +42,17 @@ def build_dataset(config: DataConfig, seed: int, defer_degradation: bool = False
     datasets: list[Dataset[Sample]] = []
     deferred: dict[int, tuple[DegradationConfig, int]] = {}
     noise = (float(config.input_noise[0]), float(config.input_noise[1]))
+    root = Path(config.root)
     for i, src in enumerate(config.sources):
         where = f"data.sources[{i}]"
         source_seed = seed * 1000 + i
+        paths = [root / p for p in src.paths]  # absolute paths stay as they are
         ds: Dataset[Sample]
         if src.kind == "paired":
-            pairs = [p for path in src.paths for p in find_pairs(path, src.layout, src.split, src.blur_folder)]
+            pairs = [p for path in paths for p in find_pairs(path, src.layout, src.split, src.blur_folder)]
             ds = InputNoise(PairedImageDataset(pairs, config.crop, seed=source_seed), noise, source_seed)
         elif src.kind == "sharp":
-            images = [f for path in src.paths for f in image_files(path)]
+            images = [f for path in paths for f in image_files(path)]
             degradation = from_dict(DegradationConfig, src.degradation, f"{where}.degradation: ")
             synthetic = SyntheticBlurDataset(
                 images, degradation, config.crop, seed=source_seed, defer=defer_degradation
@@ -60,7 +62,7 @@ def build_dataset(config: DataConfig, seed: int, defer_degradation: bool = False
             ds = synthetic
         else:
             frames = FrameAveragingDataset(
-                [Path(p) for p in src.paths], src.frame_counts, src.response, src.gamma, config.crop, seed=source_seed
+                paths, src.frame_counts, src.response, src.gamma, config.crop, seed=source_seed
             )
             ds = InputNoise(frames, noise, source_seed)
         datasets.append(ds)

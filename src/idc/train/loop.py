@@ -77,7 +77,8 @@ def validate(model: IDC, config: TrainConfig, device: torch.device) -> dict[str,
     """Mean PSNR/SSIM (uint8 convention) over a fixed subset of the validation set, in fp32."""
     if not config.val.data:
         return None
-    pairs = find_pairs(config.val.data, config.val.layout, config.val.split, config.val.blur_folder)[: config.val.count]
+    root = Path(config.data.root) / config.val.data
+    pairs = find_pairs(root, config.val.layout, config.val.split, config.val.blur_folder)[: config.val.count]
     was_training = model.training
     model.eval()
     scores = []

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from idc.weights import load_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("steps", ["4", "auto"])
+def test_gpu_train_script_runs_the_tiny_config_on_cpu(tmp_path: Path, steps: str) -> None:
+    carry = tmp_path / "carry"
+    rng = np.random.default_rng(0)
+    (carry / "data" / "photos").mkdir(parents=True)
+    (carry / "data" / "frames").mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(carry / "data" / "photos" / f"{i}.png")
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+            carry / "data" / "frames" / f"{i:03d}.png"
+        )
+    out = tmp_path / "out"
+    sources = (
+        "data.sources=[{kind: sharp, paths: [photos], degradation: {kernel_size: 7}}, "
+        "{kind: frames, paths: [frames], frame_counts: [3, 5]}]"
+    )
+    env = {**os.environ, "IDC_CARRY": str(carry), "IDC_CONFIG": "configs/tiny.yaml", "PYTHON": sys.executable}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = ["bash", "scripts/gpu_train.sh", str(out), "5", steps, "none", "--set", sources, "--set", "device=cpu"]
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    model = load_model(out)
+    assert model.config.encoder_widths == (4, 8, 16)
+    assert (out / "metrics.csv").is_file() and (out / "train.log").is_file()
+    log = (out / "env.txt").read_text()
+    assert "training" in log and "steps" in log
+    if steps == "auto":
+        assert (out / "speed.json").is_file()
+
+    # Resuming from the weights it wrote: a second timed run starts from them.
+    r = subprocess.run(
+        [*cmd[:2], str(tmp_path / "again"), "5", "2", str(out), *cmd[6:]],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "init " + str(out) in (tmp_path / "again" / "env.txt").read_text()
