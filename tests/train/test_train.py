@@ -135,3 +135,59 @@ def test_ddp_on_two_cpu_processes_matches_one(data: Path, tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr[-2000:]
     a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+TINY_MODEL = ["model={preset: tiny}", "data.crop=32", "data.workers=0", "batch=2", "steps=2", "precision=fp32"]
+TINY_RUN = [*TINY_MODEL, "log_every=1", "ckpt_every=1", "tensorboard=false", "channels_last=false"]
+
+
+def test_paper_recipe_runs_on_a_gopro_large_folder(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for split, seq in (("train", "GOPR0372_07_00"), ("test", "GOPR0384_11_00")):
+        for i in range(3):
+            sharp = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            for sub, a in (("sharp", sharp), ("blur", sharp // 2), ("blur_gamma", sharp // 3)):
+                folder = tmp_path / "GOPRO_Large" / split / seq / sub
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(a).save(folder / f"{i:06d}.png")
+    config = load_train_config(REPO / "configs" / "idc_gopro.yaml", [f"data.root={tmp_path}", *TINY_RUN, "val.every=2"])
+    assert config.optim.schedule == "poly" and config.loss["alpha"] == 0.1
+    train(config, tmp_path / "run", progress=False)
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines()))
+    assert rows[-1]["step"] == "2" and rows[-1]["val_psnr"]
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "bsds500").is_dir(), reason="needs ../shared/data")
+def test_synthetic_recipe_runs_on_shared_data(tmp_path: Path) -> None:
+    config = load_train_config(
+        REPO / "configs" / "idc_synthetic.yaml",
+        [f"data.root={REPO.parent / 'shared' / 'data'}", *TINY_RUN, "val.every=0"],
+    )
+    assert [s.kind for s in config.data.sources] == ["sharp", "frames"]
+    train(config, tmp_path / "run", progress=False)
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_finishes(data: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    args = ["--config", str(TINY), "--run-dir", str(run), "--no-progress", *_set_args(_overrides(data))]
+    args += ["--set", "steps=100000", "--set", "ckpt_every=1000", "--set", "val.every=0", "--set", "log_every=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "idc", "train", *args], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.csv").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err[-2000:]
+    assert "SIGTERM" in err and "--resume" in err
+    found = latest_checkpoint(run / "checkpoints")
+    assert found is not None
+    stopped = load_train_state(found)["step"]
+    assert stopped >= 1
+    assert main(["train", "--resume", str(run), "--set", f"steps={stopped + 2}", "--no-progress"]) == 0
+    assert load_train_state(latest_checkpoint(run / "checkpoints"))["step"] == stopped + 2  # type: ignore[arg-type]
