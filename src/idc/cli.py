@@ -23,6 +23,18 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _tile(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tile must be auto or a number of pixels, got {text!r}") from None
+    if value < 0 or 0 < value < 64:
+        raise argparse.ArgumentTypeError(f"tile must be 0 (whole images) or at least 64 pixels, got {value}")
+    return value
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None, help="weights folder or .safetensors file (default: bundled weights)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
@@ -54,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format in a folder: png (default), the input's (same), or a fixed one",
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
+    d.add_argument(
+        "--tile",
+        type=_tile,
+        default="auto",
+        help="tile side in pixels, 0 for whole images, or auto (default: whole when it fits in min(half the free "
+        "memory, 4 GiB), else the largest tile that fits)",
+    )
+    d.add_argument("--overlap", type=int, default=128, help="pixels shared by neighbouring tiles (default: 128)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_args(d)
 
@@ -162,6 +182,8 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         jobs,
         progress=not args.no_progress,
         on_done=lambda job, s: tqdm.write(f"{job.source} -> {job.target}  {s:.2f} s"),
+        tile=args.tile,
+        overlap=args.overlap,
     )
     for _, reason in report.failed:
         print(f"idc: error: {reason}", file=sys.stderr)

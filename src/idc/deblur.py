@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from idc.infer import deblur_tensor
+from idc.infer import deblur_image
 from idc.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
 from idc.models import IDC
 
@@ -113,11 +113,14 @@ def deblur_files(
     jobs: list[Job],
     progress: bool = True,
     on_done: Callable[[Job, float], None] | None = None,
+    tile: int | str = "auto",
+    overlap: int = 128,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
-    and writing, and is measured after CUDA synchronisation.
+    and writing, and is measured after CUDA synchronisation. ``tile`` and ``overlap`` are as in
+    :func:`idc.infer.deblur_image`.
     """
     report = Report()
     device = next(model.parameters()).device
@@ -126,7 +129,7 @@ def deblur_files(
         start = time.perf_counter()
         try:
             image = read_image(job.source)
-            restored = deblur_tensor(model, image.rgb)
+            restored = deblur_image(model, image.rgb, tile, overlap, progress=progress)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)

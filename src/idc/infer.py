@@ -30,3 +30,29 @@ def deblur_tensor(model: IDC, blurred: torch.Tensor) -> torch.Tensor:
     x = (blurred if batched else blurred.unsqueeze(0)).to(param.device, param.dtype)
     out = model(x)[-1].clamp(0, 1).to(blurred.device, blurred.dtype)
     return out if batched else out[0]
+
+
+def deblur_image(
+    model: IDC, image: torch.Tensor, tile: int | str = "auto", overlap: int = 128, progress: bool = False
+) -> torch.Tensor:
+    """Deblurs one (3, H, W) image whole or in tiles.
+
+    Args:
+        tile: ``"auto"`` (whole when it fits min(half the free memory, 4 GiB), else the largest tile that fits),
+            ``0`` (always whole), or a tile side in pixels.
+        overlap: pixels shared by neighbouring tiles.
+    """
+    from idc.tiling import auto_tile, deblur_tiled
+
+    device = next(model.parameters()).device
+    _, h, w = image.shape
+    side: int | None
+    if tile == "auto":
+        side = auto_tile(model, h, w, device)
+    elif isinstance(tile, int) and tile >= 0:
+        side = tile or None
+    else:
+        raise ValueError(f"tile must be 'auto', 0 or a positive size, got {tile!r}")
+    if side is None or (side >= h and side >= w):
+        return deblur_tensor(model, image)
+    return deblur_tiled(model, image, side, overlap, progress=progress)
