@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         "memory, 4 GiB), else the largest tile that fits)",
     )
     d.add_argument("--overlap", type=int, default=128, help="pixels shared by neighbouring tiles (default: 128)")
+    d.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "onnx"],
+        help="torch (default) or onnx: run an exported model (--weights model.onnx) with onnxruntime",
+    )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_args(d)
 
@@ -153,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--overwrite", action="store_true", help="replace a dataset already at the output")
     y.add_argument("--no-progress", action="store_true")
 
+    x = sub.add_parser(
+        "export",
+        help="export weights to ONNX (dynamic batch, height and width)",
+        description="Export the network's full-size estimate (clamped to [0, 1]) to ONNX for onnxruntime.",
+    )
+    x.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
+    x.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
+    x.add_argument("--weights", default=None, help="weights folder (default: bundled weights)")
+    x.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
     i = sub.add_parser(
         "info",
         help="print parameter count and GMACs of a preset or weights",
@@ -171,12 +187,20 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from idc.deblur import collect_inputs, deblur_files, plan_jobs
+    from idc.export import OnnxDeblurrer
     from idc.infer import resolve_device
+    from idc.models import IDC
     from idc.weights import load_model
 
     jobs = plan_jobs(collect_inputs(args.inputs), args.output, args.format, args.overwrite)
     device = resolve_device(args.device)
-    model = load_model(args.weights, device=device)
+    model: IDC | OnnxDeblurrer
+    if args.backend == "onnx":
+        if args.weights is None or not str(args.weights).endswith(".onnx"):
+            raise ValueError("--backend onnx needs --weights MODEL.onnx (make one with idc export --onnx)")
+        model = OnnxDeblurrer(args.weights, device.type)
+    else:
+        model = load_model(args.weights, device=device)
     report = deblur_files(
         model,
         jobs,
@@ -308,6 +332,17 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from idc.export import export_onnx
+    from idc.weights import load_model
+
+    if args.onnx.exists() and not args.overwrite:
+        raise ValueError(f"{args.onnx}: already exists (use --overwrite to replace it)")
+    path = export_onnx(load_model(args.weights), args.onnx, args.opset)
+    print(f"wrote {path} (opset {args.opset}; input 'blurred' N x 3 x H x W in [0, 1], output 'restored')")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from idc.complexity import count_complexity
     from idc.models import IDCConfig, get_preset
@@ -343,6 +378,7 @@ COMMANDS = {
     "train": _cmd_train,
     "eval": _cmd_eval,
     "synth": _cmd_synth,
+    "export": _cmd_export,
     "info": _cmd_info,
 }
 
@@ -356,9 +392,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (PlanError, WeightsError, ValueError, KeyError, FileExistsError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"idc: error: {message}", file=sys.stderr)
+    except (PlanError, WeightsError, ValueError, FileExistsError) as e:
+        print(f"idc: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("idc: interrupted", file=sys.stderr)

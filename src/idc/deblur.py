@@ -11,9 +11,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from idc.infer import deblur_image
+from idc.export import OnnxDeblurrer
+from idc.infer import deblur_image, model_device
 from idc.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
 from idc.models import IDC
+from idc.tiling import deblur_tiled
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", o
 
 
 def deblur_files(
-    model: IDC,
+    model: IDC | OnnxDeblurrer,
     jobs: list[Job],
     progress: bool = True,
     on_done: Callable[[Job, float], None] | None = None,
@@ -123,13 +125,20 @@ def deblur_files(
     :func:`idc.infer.deblur_image`.
     """
     report = Report()
-    device = next(model.parameters()).device
+    device = model_device(model)
     bar = tqdm(jobs, desc="deblurring", unit="img", disable=not progress or len(jobs) < 2)
     for job in bar:
         start = time.perf_counter()
         try:
             image = read_image(job.source)
-            restored = deblur_image(model, image.rgb, tile, overlap, progress=progress)
+            if isinstance(model, OnnxDeblurrer):
+                # ONNX Runtime: whole images unless a tile size is given (auto sizing needs the torch model).
+                side = tile if isinstance(tile, int) else 0
+                restored = (
+                    deblur_tiled(None, image.rgb, side, overlap, progress, run=model) if side else model(image.rgb)
+                )
+            else:
+                restored = deblur_image(model, image.rgb, tile, overlap, progress=progress)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def model_device(model: object) -> torch.device:
+    """The device a model runs on (the CPU for anything without torch parameters, such as an ONNX session)."""
+    if isinstance(model, torch.nn.Module):
+        return next(model.parameters()).device
+    return torch.device("cpu")
+
+
 @torch.inference_mode()
 def deblur_tensor(model: IDC, blurred: torch.Tensor) -> torch.Tensor:
     """Deblurs one image or a batch with ``model`` (on the model's device); returns the finest estimate in [0, 1].

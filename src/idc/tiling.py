@@ -85,7 +85,7 @@ def auto_tile(model: IDC, height: int, width: int, device: torch.device) -> int 
 
 @torch.inference_mode()
 def deblur_tiled(
-    model: IDC,
+    model: IDC | None,
     image: torch.Tensor,
     tile: int,
     overlap: int = 128,
@@ -95,7 +95,7 @@ def deblur_tiled(
     """Deblurs a (3, H, W) image tile by tile; the output is on the image's device, clamped to [0, 1].
 
     Args:
-        model: the network (its device is used for the tiles).
+        model: the network (its device is used for the tiles); ``None`` when ``run`` is given.
         image: (3, H, W) in [0, 1].
         tile: tile side in pixels (the whole image when it is no larger).
         overlap: pixels shared by neighbouring tiles, blended with raised-cosine ramps.
@@ -104,12 +104,14 @@ def deblur_tiled(
     Shape:
         (3, H, W) -> (3, H, W)
     """
-    param = next(model.parameters())
+    if run is None:
+        if model is None:
+            raise ValueError("deblur_tiled needs a model or a run function")
+        net, param = model, next(model.parameters())
 
-    def default_run(x: torch.Tensor) -> torch.Tensor:
-        return model(x[None].to(param.device, param.dtype))[-1][0].float()
+        def run(x: torch.Tensor) -> torch.Tensor:
+            return net(x[None].to(param.device, param.dtype))[-1][0].float()
 
-    run = run or default_run
     _, h, w = image.shape
     overlap = min(overlap, tile // 2)
     ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)

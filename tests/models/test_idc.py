@@ -79,7 +79,7 @@ def test_paper_presets_exist_with_their_ablations() -> None:
     assert get_preset("idc-single-scale").num_scales == 1
     assert get_preset("idc-no-texture").texture is False
     assert get_preset("idc-direct").global_residual is False
-    with pytest.raises(KeyError, match="known presets"):
+    with pytest.raises(ValueError, match="known presets"):
         get_preset("nope")
 
 

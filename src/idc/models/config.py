@@ -100,9 +100,8 @@ def get_preset(name: str) -> IDCConfig:
     """Returns the named preset config.
 
     Raises:
-        KeyError: with the list of known presets when ``name`` is not one.
+        ValueError: with the list of known presets when ``name`` is not one.
     """
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -22,10 +22,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         (N, C, H, W) -> (N, C, ceil(H / m) * m, ceil(W / m) * m)
     """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+    # No early return for ph == pw == 0: a branch on the size would fix the size when exporting with dynamic shapes.
+    return F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), mode="replicate")
 
 
 def scale_size(height: int, width: int, level: int) -> tuple[int, int]:

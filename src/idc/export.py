@@ -1,0 +1,88 @@
+"""ONNX export with dynamic batch, height and width, and an onnxruntime runner with the same interface."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from idc.models import IDC
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 18
+
+
+class FinestEstimate(nn.Module):
+    """Wraps IDC to return only the full-size estimate, clamped to [0, 1] (what deblurring needs).
+
+    Shape:
+        (N, 3, H, W) -> (N, 3, H, W)
+    """
+
+    def __init__(self, model: IDC) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, blurred: torch.Tensor) -> torch.Tensor:
+        return self.model(blurred)[-1].clamp(0, 1)
+
+
+def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Exports ``model`` (finest estimate, clamped) to ONNX with dynamic batch, height and width.
+
+    Uses the torch.export-based exporter (``dynamo=True``, needs onnxscript), which keeps the sizes symbolic through
+    the padding and cropping that let IDC take any size. Input ``blurred`` (N, 3, H, W) float32 in [0, 1]; output
+    ``restored`` of the same shape.
+    """
+    path = Path(path)
+    wrapper = FinestEstimate(model.float().cpu().eval())
+    example = torch.rand(1, model.config.in_channels, 67, 93)
+    dims = {
+        0: torch.export.Dim("batch", min=1, max=1024),
+        2: torch.export.Dim("height", min=1, max=65536),
+        3: torch.export.Dim("width", min=1, max=65536),
+    }
+    program = torch.onnx.export(
+        wrapper,
+        (example,),
+        dynamo=True,
+        dynamic_shapes={"blurred": dims},
+        input_names=["blurred"],
+        output_names=["restored"],
+        opset_version=opset,
+        verbose=False,
+    )
+    assert program is not None
+    tmp = path.with_name(f".{path.name}.tmp")
+    program.save(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+class OnnxDeblurrer:
+    """Runs an exported IDC with onnxruntime; call it like :func:`idc.infer.deblur_tensor`."""
+
+    def __init__(self, path: str | Path, device: str = "cpu") -> None:
+        import onnxruntime as ort
+
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such ONNX model")
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
+            raise ValueError(f"{path}: not a loadable ONNX model ({e})") from None
+        self.path = path
+
+    def __call__(self, blurred: torch.Tensor) -> torch.Tensor:
+        """(3, H, W) or (N, 3, H, W) in [0, 1] -> same shape, float32, on the CPU."""
+        batched = blurred.ndim == 4
+        x = (blurred if batched else blurred[None]).detach().float().cpu().numpy()
+        (out,) = self.session.run(["restored"], {"blurred": np.ascontiguousarray(x)})
+        result = torch.from_numpy(out)
+        return result if batched else result[0]
