@@ -169,6 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--weights", default=None, help="weights folder (default: bundled weights)")
     x.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
+    b = sub.add_parser(
+        "bench",
+        help="time inference against this machine's convolution roofline",
+        description=(
+            "Time IDC inference (median of --runs after --warmup, CUDA-synchronised) and, in the same run, one "
+            "64->64 5x5 convolution at the same size as the machine's conv roofline. ratio = IDC time / (IDC MACs / "
+            "conv MAC rate): 1.0 means IDC runs as fast as this machine's convolutions allow."
+        ),
+    )
+    b.add_argument("--size", type=_size, default=(720, 1280), help="WxH (default: 1280x720)")
+    b.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
+    b.add_argument("--backend", nargs="+", default=["eager"], choices=["eager", "compile", "onnx"])
+    b.add_argument("--runs", type=int, default=3)
+    b.add_argument("--warmup", type=int, default=1)
+    b.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    b.add_argument("--json", type=Path, default=None)
+    _add_model_args(b)
+
     i = sub.add_parser(
         "info",
         help="print parameter count and GMACs of a preset or weights",
@@ -343,6 +361,52 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+    import platform
+    import tempfile
+    from dataclasses import asdict
+
+    import torch
+
+    from idc.bench import bench
+    from idc.infer import resolve_device
+    from idc.weights import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    model = load_model(args.weights, device=device)
+    h, w = args.size
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = None
+        if "onnx" in args.backend:
+            from idc.export import export_onnx
+
+            onnx_path = str(export_onnx(load_model(args.weights), f"{tmp}/idc.onnx"))
+        rows = bench(model, h, w, args.precision, args.backend, args.runs, args.warmup, onnx_path)
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"IDC at {w}x{h}, batch 1, {name}, torch {torch.__version__}; median of {args.runs} after {args.warmup} warm-up"
+    )
+    head = f"{'backend':<9}{'precision':<10}{'ms':>10}{'GMAC':>8}{'GFLOP/s':>10}{'conv GFLOP/s':>14}{'ratio':>7}"
+    print(head + f"{'peak MiB':>10}{'max|diff|':>11}")
+    for r in rows:
+        print(
+            f"{r.backend:<9}{r.precision:<10}{r.ms:>10.1f}{r.macs / 1e9:>8.0f}{r.gflops:>10.1f}{r.conv_gflops:>14.1f}"
+            f"{r.ratio:>7.2f}{r.peak_mib:>10.0f}{r.max_abs_diff:>11.2e}"
+        )
+    print("ratio = IDC time / (IDC MACs / MAC rate of one 64->64 5x5 conv at this size); max|diff| vs fp32 eager")
+    if args.json:
+        record = {"device": name, "torch": torch.__version__, "size": [w, h], "rows": [asdict(r) for r in rows]}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from idc.complexity import count_complexity
     from idc.models import IDCConfig, get_preset
@@ -379,6 +443,7 @@ COMMANDS = {
     "eval": _cmd_eval,
     "synth": _cmd_synth,
     "export": _cmd_export,
+    "bench": _cmd_bench,
     "info": _cmd_info,
 }
 

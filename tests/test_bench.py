@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from idc.bench import bench, median_ms
+from idc.cli import main
+from idc.models import IDC, get_preset
+from idc.weights import save_weights
+
+
+def test_bench_rows_are_consistent() -> None:
+    model = IDC(get_preset("tiny"))
+    rows = bench(model, 40, 56, ["fp32", "bf16", "fp16"], ["eager"], runs=1, warmup=0)
+    assert [r.precision for r in rows] == ["fp32", "bf16"]  # fp16 only on CUDA
+    fp32 = rows[0]
+    assert fp32.max_abs_diff == 0.0 and fp32.ms > 0 and fp32.conv_gflops > 0
+    assert fp32.gflops == pytest.approx(2 * fp32.macs / (fp32.ms / 1000) / 1e9)
+    assert fp32.ratio == pytest.approx(fp32.ms / 1000 / (fp32.macs / (fp32.conv_gflops * 1e9 / 2)))
+    assert rows[1].max_abs_diff < 0.1
+
+
+def test_median_ms_counts_runs_not_warmup() -> None:
+    import torch
+
+    calls = []
+    assert median_ms(lambda: calls.append(1), torch.device("cpu"), runs=3, warmup=2) >= 0
+    assert len(calls) == 5
+
+
+def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = save_weights(IDC(get_preset("tiny")), tmp_path / "w")
+    args = ["bench", "--size", "48x32", "--runs", "1", "--warmup", "0", "--weights", str(weights), "--device", "cpu"]
+    assert main([*args, "--precision", "fp32", "--json", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "ratio" in out and "IDC at 48x32" in out
+    assert json.loads((tmp_path / "b.json").read_text())["rows"][0]["precision"] == "fp32"
