@@ -161,6 +161,18 @@ def pad_to_size(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.pad(x[None], (0, pw, 0, ph), mode="replicate")[0] if ph or pw else x
 
 
+def random_crop(tensors: Sequence[torch.Tensor], size: int | None, generator: torch.Generator) -> list[torch.Tensor]:
+    """One random ``size`` x ``size`` crop applied to every (C, H, W) tensor alike (smaller ones replicate-padded).
+
+    ``size=None`` returns the tensors unchanged. The box is drawn from the first tensor's size.
+    """
+    if size is None:
+        return list(tensors)
+    padded = [pad_to_size(t, size) for t in tensors]
+    y, x = random_crop_box(padded[0].shape[-2], padded[0].shape[-1], size, generator)
+    return [t[:, y : y + size, x : x + size] for t in padded]
+
+
 def paired_augment(
     tensors: Sequence[torch.Tensor], generator: torch.Generator, flip: bool = True, rotate: bool = True
 ) -> list[torch.Tensor]:
@@ -225,13 +237,8 @@ class PairedImageDataset(SeededDataset):
         return blurred, sharp
 
     def __getitem__(self, index: int) -> Sample:
-        blurred, sharp = self.load_pair(index)
         g = self.generator(index)
-        if self.crop is not None:
-            blurred, sharp = pad_to_size(blurred, self.crop), pad_to_size(sharp, self.crop)
-            y, x = random_crop_box(blurred.shape[-2], blurred.shape[-1], self.crop, g)
-            blurred = blurred[:, y : y + self.crop, x : x + self.crop]
-            sharp = sharp[:, y : y + self.crop, x : x + self.crop]
+        blurred, sharp = random_crop(self.load_pair(index), self.crop, g)
         blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)
         b_path, s_path = self.pairs[index]
         return {"blurred": blurred, "sharp": sharp, "blurred_path": str(b_path), "sharp_path": str(s_path)}
@@ -279,12 +286,8 @@ class SyntheticBlurDataset(SeededDataset):
 
     def __getitem__(self, index: int) -> Sample:
         g = self.generator(index)
-        sharp = read_image(self.images[index]).rgb
-        if self.crop is not None:
-            window = self.crop + 2 * self.margin
-            sharp = pad_to_size(sharp, window)
-            y, x = random_crop_box(sharp.shape[-2], sharp.shape[-1], window, g)
-            sharp = sharp[:, y : y + window, x : x + window]
+        window = None if self.crop is None else self.crop + 2 * self.margin
+        (sharp,) = random_crop([read_image(self.images[index]).rgb], window, g)
         (sharp,) = paired_augment([sharp], g, self.flip, self.rotate)
         path = str(self.images[index])
         seed = int(self.generator(index + DEGRADATION_STREAM).initial_seed())
@@ -386,12 +389,7 @@ class FrameAveragingDataset(SeededDataset):
         seq, start, n = self.window(index)
         g = self.generator(index + 2**40)  # independent of the window draw
         paths = self.sequences[seq]
-        blurred, sharp = average_window(paths, start, n, self.response, self.gamma)
-        if self.crop is not None:
-            blurred, sharp = pad_to_size(blurred, self.crop), pad_to_size(sharp, self.crop)
-            y, x = random_crop_box(blurred.shape[-2], blurred.shape[-1], self.crop, g)
-            blurred = blurred[:, y : y + self.crop, x : x + self.crop]
-            sharp = sharp[:, y : y + self.crop, x : x + self.crop]
+        blurred, sharp = random_crop(average_window(paths, start, n, self.response, self.gamma), self.crop, g)
         blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)
         return {
             "blurred": blurred,
