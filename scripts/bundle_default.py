@@ -28,11 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quality", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("src/idc/pretrained/idc-default"))
     p.add_argument("--description", default=None)
+    p.add_argument("--command", default=None, help="record this as the training command")
     args = p.parse_args(argv)
     model = load_model(args.weights)
     meta = {k: v for k, v in read_weights_config(args.weights).items() if k not in RESERVED}
     if args.description:
         meta["description"] = args.description
+    if args.command:
+        meta.setdefault("training", {})["command"] = args.command
     if args.quality:
         q = json.loads(args.quality.read_text())
         meta["metrics"] = {

@@ -21,6 +21,7 @@ import logging
 import math
 import platform
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -173,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                     "precision": "bf16 autocast" if not args.no_bf16 else "fp32",
                     "wall_minutes": round((time.time() - start) / 60, 1),
                     "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
-                    "command": "python scripts/train_cpu_default.py " + " ".join(argv or []),
+                    "command": " ".join(
+                        ["python scripts/train_cpu_default.py", *(sys.argv[1:] if argv is None else argv)]
+                    ),
                     "seed": args.seed,
                 },
             }

@@ -84,3 +84,14 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["x.jpg"]
     with pytest.raises(ValueError, match="unsupported output extension"):
         write_image(tmp_path / "x.bmp", torch.rand(3, 8, 8))
+
+
+def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_image(tmp_path / "x.png", torch.rand(3, 4, 4))
+        assert (tmp_path / "x.png").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)

@@ -15,6 +15,17 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _FORMAT_BY_EXT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Renames a finished temporary file onto ``path`` atomically, with the permissions a new file would get.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; outputs should follow the user's umask.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     """Image files (by extension) in ``folder``, or below it when ``recursive``, sorted; hidden files skipped."""
     entries = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
@@ -183,7 +194,7 @@ def write_image(
             if alpha is not None and fmt in {"PNG", "TIFF", "WEBP"}:
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
             img.save(tmp, format=fmt, **({"quality": quality} if fmt in {"JPEG", "WEBP"} else {}))
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -14,6 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from idc.io import publish
 from idc.models import IDC, IDCConfig
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -69,7 +70,7 @@ def save_weights(
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"format": "pt", "architecture": ARCHITECTURE})
-        os.replace(tmp, directory / WEIGHTS_FILE)
+        publish(tmp, directory / WEIGHTS_FILE)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
