@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate(model, islice(BENCHMARK_SETS[name](args.data), args.limit), progress=False)
         sets[name] = {"images": len(report.rows), "mean": report.mean(), "per_image": [asdict(r) for r in report.rows]}
     results["sets"] = sets
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"weights: {results['weights']}  ({results['weights_description']})")
     print(f"device: {device}, {results['machine']}, {torch.get_num_threads()} threads")
     print(f"{PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; mSSIM = {SSIM_MATLAB_CONVENTION}")
@@ -77,10 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             m["seconds"],
         ]
         formats = [".2f", ".2f", "+.2f", ".4f", ".4f", ".4f", ".4f", ".2f"]
-        print(f"{name:<16}{s['images']:>4}" + "".join(f"{v:>14{f}}" for v, f in zip(values, formats, strict=True)))  # type: ignore[index]
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(
+            f"{name:<16}{s['images']:>4}" + "".join(f"{format(v, f):>14}" for v, f in zip(values, formats, strict=True))
+        )  # type: ignore[index]
     return 0
 
 
