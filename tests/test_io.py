@@ -95,3 +95,21 @@ def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
         assert (tmp_path / "x.png").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(umask)
+
+
+def test_pixel_limit_refuses_large_images(tmp_path: Path) -> None:
+    from idc import io
+
+    Image.fromarray(_array(20, 30)).save(tmp_path / "big.png")
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        io.set_max_pixels(500)
+        with pytest.raises(ImageReadError, match=r"big\.png: 30x20 is 600 pixels, over the limit of 500"):
+            read_image(tmp_path / "big.png")
+        io.set_max_pixels(600)
+        assert read_image(tmp_path / "big.png").rgb.shape == (3, 20, 30)
+    finally:
+        io.set_max_pixels(io.DEFAULT_MAX_PIXELS)
+        Image.MAX_IMAGE_PIXELS = pillow_limit
+    with pytest.raises(ValueError, match="positive"):
+        io.set_max_pixels(0)

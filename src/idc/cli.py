@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch (default) or onnx: run an exported model (--weights model.onnx) with onnxruntime",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse images with more pixels than this (decompression-bomb guard; default: 178,956,970)",
+    )
     _add_model_args(d)
 
     m = sub.add_parser(
@@ -207,9 +213,12 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     from idc.deblur import collect_inputs, deblur_files, plan_jobs
     from idc.export import OnnxDeblurrer
     from idc.infer import resolve_device
+    from idc.io import set_max_pixels
     from idc.models import IDC
     from idc.weights import load_model
 
+    if args.max_pixels is not None:
+        set_max_pixels(args.max_pixels)
     jobs = plan_jobs(collect_inputs(args.inputs), args.output, args.format, args.overwrite)
     device = resolve_device(args.device)
     model: IDC | OnnxDeblurrer

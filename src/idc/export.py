@@ -39,7 +39,7 @@ def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
     ``restored`` of the same shape.
     """
     path = Path(path)
-    wrapper = FinestEstimate(model.float().cpu().eval())
+    wrapper = FinestEstimate(model.float().cpu()).eval()
     example = torch.rand(1, model.config.in_channels, 67, 93)
     dims = {
         0: torch.export.Dim("batch", min=1, max=1024),

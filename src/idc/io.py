@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,22 @@ import torch
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+# Images larger than this are refused before decoding (a decompression-bomb guard); change with set_max_pixels.
+# The default is where Pillow itself refuses (twice its warning size), about 179 megapixels.
+DEFAULT_MAX_PIXELS = 178_956_970
+_max_pixels = DEFAULT_MAX_PIXELS
+
+
+def set_max_pixels(limit: int) -> None:
+    """Sets the largest image (width x height) :func:`read_image` decodes; larger ones raise ImageReadError."""
+    global _max_pixels
+    if limit < 1:
+        raise ValueError(f"the pixel limit must be positive, got {limit}")
+    _max_pixels = limit
+    # Pillow warns above its own limit and refuses at twice it; keep its guard just above ours.
+    Image.MAX_IMAGE_PIXELS = limit
+
+
 _FORMAT_BY_EXT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 
 
@@ -106,6 +123,13 @@ def _to_float_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
+def _open(path: Path) -> Image.Image:
+    # Pillow warns from half its own limit up; the limit checked in read_image is the one that decides.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def read_image(path: str | Path) -> LoadedImage:
     """Reads an image file as RGB float32 in [0, 1], applying its EXIF orientation.
 
@@ -118,7 +142,13 @@ def read_image(path: str | Path) -> LoadedImage:
     path = Path(path)
     alpha_np: np.ndarray | None = None
     try:
-        with Image.open(path) as img:
+        with _open(path) as img:
+            pixels = img.size[0] * img.size[1]
+            if pixels > _max_pixels:
+                raise ImageReadError(
+                    f"{path}: {img.size[0]}x{img.size[1]} is {pixels:,} pixels, over the limit of {_max_pixels:,} "
+                    "(raise it with --max-pixels)"
+                )
             orientation = int(img.getexif().get(274, 1))
             if _is_16bit_colour(img, path):
                 array, alpha_np = _read_16bit_colour(path, orientation)

@@ -191,3 +191,44 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(data: Path, tmp_path: Pa
     assert stopped >= 1
     assert main(["train", "--resume", str(run), "--set", f"steps={stopped + 2}", "--no-progress"]) == 0
     assert load_train_state(latest_checkpoint(run / "checkpoints"))["step"] == stopped + 2  # type: ignore[arg-type]
+
+
+def test_non_finite_losses_skip_updates_then_stop(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from idc.losses import MixedLoss
+    from idc.train import loop
+
+    clean = load_train_config(TINY, [*_overrides(data), "val.every=0", "steps=10", "stop_at_step=2"])
+    with pytest.raises(TrainingStopped):
+        train(clean, tmp_path / "clean", progress=False)
+
+    class NanAfterTwo(MixedLoss):
+        calls = 0
+
+        def forward(self, estimates, sharp):  # type: ignore[no-untyped-def]
+            total, terms = super().forward(estimates, sharp)
+            NanAfterTwo.calls += 1
+            return (total * float("nan"), terms) if NanAfterTwo.calls > 2 else (total, terms)
+
+    monkeypatch.setattr(loop, "MixedLoss", NanAfterTwo)
+    config = load_train_config(TINY, [*_overrides(data), "val.every=0", "steps=10", "max_bad_steps=3"])
+    with pytest.raises(TrainingStopped, match="3 non-finite losses in a row"):
+        train(config, tmp_path / "nan", progress=False)
+    assert load_train_state(latest_checkpoint(tmp_path / "nan" / "checkpoints"))["step"] == 5  # type: ignore[arg-type]
+    a, b = _weights(tmp_path / "clean"), _weights(tmp_path / "nan")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the three non-finite steps changed nothing
+
+
+def test_a_malicious_train_state_is_refused_without_running(tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (exec, (f"open({str(marker)!r}, 'w').write('x')",))
+
+    (tmp_path / "step-00000001").mkdir()
+    (tmp_path / "step-00000001" / "train_state.pt").write_bytes(pickle.dumps({"step": 1, "x": Payload()}))
+    with pytest.raises(ValueError, match="refused or unreadable train state"):
+        load_train_state(tmp_path / "step-00000001")
+    assert not marker.exists()
