@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,9 @@ def save_checkpoint(
     target.mkdir(parents=True)
     save_weights(model, target, metadata=metadata)
     _atomic_torch_save(state, target / STATE_FILE)
+    pause = float(os.environ.get("IDC_CHECKPOINT_PAUSE", "0"))
+    if pause > 0:  # fault injection for tests: widens the window in which a crash leaves a partial checkpoint
+        time.sleep(pause)
     (target / COMPLETE).write_text(f"{step}\n")
     _fsync_dir(target)
     pointer = directory / LATEST
@@ -68,6 +72,10 @@ def save_checkpoint(
     _fsync_dir(directory)
     for old in complete_checkpoints(directory)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
+    for partial in directory.glob("step-*"):
+        # Folders a crash left half-written; never the one just completed.
+        if partial != target and not (partial / COMPLETE).is_file():
+            shutil.rmtree(partial, ignore_errors=True)
     return target
 
 
