@@ -113,3 +113,15 @@ def test_pixel_limit_refuses_large_images(tmp_path: Path) -> None:
         Image.MAX_IMAGE_PIXELS = pillow_limit
     with pytest.raises(ValueError, match="positive"):
         io.set_max_pixels(0)
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 7])
+def test_one_pixel_high_images_with_flips(tmp_path: Path, orientation: int) -> None:
+    # Found by benchmarks/fuzz.py: a flip of a size-1 axis left a negative stride that torch refused.
+    rgba = np.random.default_rng(0).integers(0, 256, (1, 7, 4), dtype=np.uint8)
+    im = Image.fromarray(rgba, "RGBA")
+    exif = im.getexif()
+    exif[274] = orientation
+    im.save(tmp_path / "thin.png", exif=exif)
+    img = read_image(tmp_path / "thin.png")
+    assert img.rgb.shape in {(3, 1, 7), (3, 7, 1)} and img.alpha is not None

@@ -123,13 +123,6 @@ def _to_float_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def _open(path: Path) -> Image.Image:
-    # Pillow warns from half its own limit up; the limit checked in read_image is the one that decides.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(path)
-
-
 def read_image(path: str | Path) -> LoadedImage:
     """Reads an image file as RGB float32 in [0, 1], applying its EXIF orientation.
 
@@ -142,29 +135,33 @@ def read_image(path: str | Path) -> LoadedImage:
     path = Path(path)
     alpha_np: np.ndarray | None = None
     try:
-        with _open(path) as img:
-            pixels = img.size[0] * img.size[1]
-            if pixels > _max_pixels:
-                raise ImageReadError(
-                    f"{path}: {img.size[0]}x{img.size[1]} is {pixels:,} pixels, over the limit of {_max_pixels:,} "
-                    "(raise it with --max-pixels)"
-                )
-            orientation = int(img.getexif().get(274, 1))
-            if _is_16bit_colour(img, path):
-                array, alpha_np = _read_16bit_colour(path, orientation)
-                depth = 16
-            else:
-                img.load()
-                depth = 16 if img.mode in {"I;16", "I;16B", "I;16L", "I"} else 8
-                if img.mode == "P":
-                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
-                    alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
-                    img = img.convert("RGB")
-                array = _to_float_array(img)
-                flip = _ORIENT.get(orientation, lambda x: x)
-                array = flip(array)
-                alpha_np = None if alpha_np is None else flip(alpha_np)
+        # Pillow warns about corrupt EXIF data and from half its own pixel limit up; the image still decodes (and the
+        # limit checked below is the one that decides), so its warnings are not the user's business.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                pixels = img.size[0] * img.size[1]
+                if pixels > _max_pixels:
+                    raise ImageReadError(
+                        f"{path}: {img.size[0]}x{img.size[1]} is {pixels:,} pixels, over the limit of {_max_pixels:,} "
+                        "(raise it with --max-pixels)"
+                    )
+                orientation = int(img.getexif().get(274, 1))
+                if _is_16bit_colour(img, path):
+                    array, alpha_np = _read_16bit_colour(path, orientation)
+                    depth = 16
+                else:
+                    img.load()
+                    depth = 16 if img.mode in {"I;16", "I;16B", "I;16L", "I"} else 8
+                    if img.mode == "P":
+                        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                    if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+                        alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+                        img = img.convert("RGB")
+                    array = _to_float_array(img)
+                    flip = _ORIENT.get(orientation, lambda x: x)
+                    array = flip(array)
+                    alpha_np = None if alpha_np is None else flip(alpha_np)
     except ImageReadError:
         raise
     except FileNotFoundError:
@@ -182,8 +179,10 @@ def read_image(path: str | Path) -> LoadedImage:
 
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
-    rgb = torch.from_numpy(np.ascontiguousarray(array[..., :3].transpose(2, 0, 1)))
-    alpha = None if alpha_np is None else torch.from_numpy(np.ascontiguousarray(alpha_np))
+    # A real copy: ascontiguousarray keeps negative strides on size-1 axes (a flipped 1-pixel-high image), which
+    # torch.from_numpy refuses.
+    rgb = torch.from_numpy(np.array(array[..., :3].transpose(2, 0, 1), dtype=np.float32, order="C", copy=True))
+    alpha = None if alpha_np is None else torch.from_numpy(np.array(alpha_np, dtype=np.float32, order="C", copy=True))
     return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path)
 
 

@@ -1,0 +1,56 @@
+"""Generators of odd and broken image files, shared by the fuzz tests and benchmarks/fuzz.py."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+from PIL import Image
+
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16")
+FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP"}
+# Which modes each format can store.
+STORABLE = {
+    "png": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},
+    "jpg": {"L", "RGB", "CMYK"},
+    "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"},
+    "webp": {"RGB", "RGBA"},
+}
+
+
+def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
+    """A valid but unusual image file: (extension, bytes, (width, height) before EXIF orientation)."""
+    ext = rng.choice(sorted(FORMATS))
+    mode = rng.choice(sorted(STORABLE[ext]))
+    w, h = rng.randint(1, 40), rng.randint(1, 40)
+    nprng = np.random.default_rng(rng.randrange(2**32))
+    if mode == "I;16":
+        img = Image.fromarray(nprng.integers(0, 65536, (h, w), dtype=np.uint16))
+    else:
+        img = Image.fromarray(nprng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
+    buf = io.BytesIO()
+    kwargs = {}
+    if ext in {"jpg", "png", "tif", "webp"} and rng.random() < 0.5:
+        exif = Image.Exif()
+        exif[274] = rng.randint(1, 8)
+        kwargs["exif"] = exif.tobytes()
+    img.save(buf, format=FORMATS[ext], **kwargs)
+    return ext, buf.getvalue(), (w, h)
+
+
+def broken_file(rng: random.Random) -> tuple[str, bytes]:
+    """A file with an image extension that is empty, random, truncated or corrupted."""
+    ext = rng.choice(sorted(FORMATS))
+    kind = rng.randrange(4)
+    if kind == 0:
+        return ext, b""
+    if kind == 1:
+        return ext, rng.randbytes(rng.randint(1, 400))
+    _, data, _ = odd_image(rng)
+    if kind == 2:
+        return ext, data[: rng.randint(1, max(1, len(data) - 1))]
+    corrupted = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        corrupted[rng.randrange(len(corrupted))] = rng.randrange(256)
+    return ext, bytes(corrupted)
