@@ -304,8 +304,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     pairs = find_pairs(args.data, args.layout, args.split, args.blur_folder)[: args.limit]
     device = resolve_device(args.device)
     model = load_model(args.weights, device=device)
+    failures: list[str] = []
     report = evaluate(
-        model, read_pairs(pairs), args.crop, args.save_images, progress=not args.no_progress, total=len(pairs)
+        model, read_pairs(pairs, failures), args.crop, args.save_images, progress=not args.no_progress, total=len(pairs)
     )
     print(format_report(report, per_image=not args.mean_only))
     if args.csv:
@@ -316,7 +317,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "weights": str(args.weights or "bundled default"),
             "weights_description": read_weights_config(args.weights).get("description", ""),
         }
-        write_json(report, args.json, meta)
+        write_json(report, args.json, meta | {"failed": failures})
+    for reason in failures:
+        print(f"idc: error: {reason}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} of {len(pairs)} pairs could not be read and were left out", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -354,8 +360,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             args.overwrite,
             not args.no_progress,
         )
-    count = len(read_manifest(manifest)["pairs"])
-    print(f"wrote {count} pairs to {args.output / args.split} (manifest: {manifest})")
+    written = read_manifest(manifest)
+    print(f"wrote {len(written['pairs'])} pairs to {args.output / args.split} (manifest: {manifest})")
+    for reason in written.get("failed", []):
+        print(f"idc: error: {reason}", file=sys.stderr)
+    if written.get("failed"):
+        print(f"{len(written['failed'])} sources could not be read and were left out", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from idc.data.datasets import Pair
 from idc.infer import deblur_tensor
-from idc.io import read_image, write_image
+from idc.io import ImageReadError, read_image, write_image
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, psnr, ssim, ssim_matlab
 from idc.models import IDC
 
@@ -64,12 +64,22 @@ class EvalReport:
         return {k: sum(getattr(r, k) for r in self.rows) / len(self.rows) for k in keys}
 
 
-def read_pairs(pairs: list[Pair]) -> Iterator[NamedPair]:
-    """Reads (blurred, sharp) file pairs, naming each by its blurred file's last two path parts."""
+def read_pairs(pairs: list[Pair], failures: list[str] | None = None) -> Iterator[NamedPair]:
+    """Reads (blurred, sharp) file pairs, naming each by its blurred file's last two path parts.
+
+    With ``failures`` given, a pair that cannot be read (or whose sizes differ) is skipped and its one-line reason
+    appended there; without it the error is raised.
+    """
     for b, s in pairs:
-        blurred, sharp = read_image(b).rgb, read_image(s).rgb
-        if blurred.shape != sharp.shape:
-            raise ValueError(f"pair {b} / {s}: sizes differ")
+        try:
+            blurred, sharp = read_image(b).rgb, read_image(s).rgb
+            if blurred.shape != sharp.shape:
+                raise ImageReadError(f"pair {b} / {s}: sizes differ")
+        except ImageReadError as e:
+            if failures is None:
+                raise
+            failures.append(str(e))
+            continue
         yield f"{b.parent.parent.name}/{b.name}" if b.parent.name in {"blur", "blur_gamma"} else b.name, blurred, sharp
 
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from idc.data.datasets import sample_generator
 from idc.data.degrade import DegradationConfig, degrade_image
 from idc.data.frames import average_window, list_frames
-from idc.io import read_image, write_image
+from idc.io import ImageReadError, read_image, write_image
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +71,13 @@ def synth_from_sharp(
     images = image_files(root)
     _prepare(out, overwrite)
     seq = sequence or root.name
-    entries = []
+    entries, failed = [], []
     for i, path in enumerate(tqdm(images, desc="synth", unit="img", disable=not progress)):
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except ImageReadError as e:  # a folder run goes on past bad files; the manifest lists them
+            failed.append(str(e))
+            continue
         stem = "__".join(path.relative_to(root).with_suffix("").parts)
         for c in range(copies):
             pair_seed = _pair_seed(seed, i, c)
@@ -96,6 +100,7 @@ def synth_from_sharp(
             "seed": seed,
             "degradation_config": config.to_dict(),
             "pairs": entries,
+            "failed": failed,
         },
     )
 
@@ -133,9 +138,13 @@ def synth_from_frames(
                 break
             windows.append((folder, paths, start, n))
             start += n
-    entries = []
+    entries, failed = [], []
     for folder, paths, start, n in tqdm(windows, desc="synth", unit="pair", disable=not progress):
-        blurred, sharp = average_window(paths, start, n, response, gamma)
+        try:
+            blurred, sharp = average_window(paths, start, n, response, gamma)
+        except (ImageReadError, ValueError) as e:  # an unreadable or odd-sized frame spoils only its window
+            failed.append(str(e))
+            continue
         centre = paths[start + n // 2]
         rel_b = Path(split) / folder.name / "blur" / f"{centre.stem}.png"
         rel_s = Path(split) / folder.name / "sharp" / f"{centre.stem}.png"
@@ -154,6 +163,7 @@ def synth_from_frames(
             "gamma": gamma,
             "frame_counts": list(frame_counts),
             "pairs": entries,
+            "failed": failed,
         },
     )
 
