@@ -151,3 +151,21 @@ def test_demo_writes_side_by_side_and_scores(tmp_path: Path, weights: Path, caps
 def test_python_dash_m_runs() -> None:
     r = subprocess.run([sys.executable, "-m", "idc", "--version"], capture_output=True, text=True, check=True)
     assert r.stdout.startswith("idc-deblur ")
+
+
+def test_bf16_precision_is_close_to_fp32_and_bad_combinations_are_refused(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _png(tmp_path / "a.png", h=33, w=41)
+    assert main(["deblur", str(src), "-o", str(tmp_path / "f.png"), "--weights", str(weights)]) == 0
+    assert (
+        main(["deblur", str(src), "-o", str(tmp_path / "b.png"), "--precision", "bf16", "--weights", str(weights)]) == 0
+    )
+    a = np.asarray(Image.open(tmp_path / "f.png"), np.int16)
+    b = np.asarray(Image.open(tmp_path / "b.png"), np.int16)
+    assert np.abs(a - b).max() <= 8 and np.abs(a - b).mean() < 1.5
+    base = ["deblur", str(src), "-o", str(tmp_path / "x.png"), "--weights", str(weights), "--device", "cpu"]
+    assert main([*base, "--precision", "fp16"]) == 2
+    assert "fp16 inference needs a CUDA GPU" in capsys.readouterr().err
+    assert main([*base[:-2], "--backend", "onnx", "--precision", "bf16"]) == 2
+    assert "--precision applies to the torch backend" in capsys.readouterr().err

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--overlap", type=int, default=128, help="pixels shared by neighbouring tiles (default: 128)")
     d.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16", "fp16"],
+        help="fp32 (default); bf16 autocast (about 2x faster on CPUs with AVX-512 BF16 and on GPUs); fp16 on CUDA",
+    )
+    d.add_argument(
         "--backend",
         default="torch",
         choices=["torch", "onnx"],
@@ -212,7 +218,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     from idc.deblur import collect_inputs, deblur_files, plan_jobs
     from idc.export import OnnxDeblurrer
-    from idc.infer import resolve_device
+    from idc.infer import autocast_context, resolve_device
     from idc.io import set_max_pixels
     from idc.models import IDC
     from idc.weights import load_model
@@ -222,6 +228,9 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     jobs = plan_jobs(collect_inputs(args.inputs), args.output, args.format, args.overwrite)
     device = resolve_device(args.device)
     model: IDC | OnnxDeblurrer
+    autocast_context(device, args.precision)  # refuses fp16 without CUDA before any work
+    if args.backend == "onnx" and args.precision != "fp32":
+        raise ValueError("--precision applies to the torch backend; the ONNX model runs in fp32")
     if args.backend == "onnx":
         if args.weights is None or not str(args.weights).endswith(".onnx"):
             raise ValueError("--backend onnx needs --weights MODEL.onnx (make one with idc export --onnx)")
@@ -235,6 +244,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         on_done=lambda job, s: tqdm.write(f"{job.source} -> {job.target}  {s:.2f} s"),
         tile=args.tile,
         overlap=args.overlap,
+        precision=args.precision,
     )
     for _, reason in report.failed:
         print(f"idc: error: {reason}", file=sys.stderr)

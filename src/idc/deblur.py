@@ -117,12 +117,13 @@ def deblur_files(
     on_done: Callable[[Job, float], None] | None = None,
     tile: int | str = "auto",
     overlap: int = 128,
+    precision: str = "fp32",
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
     and writing, and is measured after CUDA synchronisation. ``tile`` and ``overlap`` are as in
-    :func:`idc.infer.deblur_image`.
+    :func:`idc.infer.deblur_image`; ``precision`` applies to the torch backend.
     """
     report = Report()
     device = model_device(model)
@@ -138,7 +139,7 @@ def deblur_files(
                     deblur_tiled(None, image.rgb, side, overlap, progress, run=model) if side else model(image.rgb)
                 )
             else:
-                restored = deblur_image(model, image.rgb, tile, overlap, progress=progress)
+                restored = deblur_image(model, image.rgb, tile, overlap, progress=progress, precision=precision)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)

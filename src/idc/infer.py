@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import torch
 
 from idc.models import IDC
@@ -25,9 +27,26 @@ def model_device(model: object) -> torch.device:
     return torch.device("cpu")
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_context(device: torch.device, precision: str) -> AbstractContextManager[object]:
+    """Autocast for ``bf16``/``fp16`` (fp16 needs CUDA); nothing for ``fp32``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use fp32, bf16 or fp16")
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return nullcontext()
+    if dtype == torch.float16 and device.type != "cuda":
+        raise ValueError("fp16 inference needs a CUDA GPU; on a CPU use bf16 or fp32")
+    return torch.autocast(device.type, dtype=dtype)
+
+
 @torch.inference_mode()
-def deblur_tensor(model: IDC, blurred: torch.Tensor) -> torch.Tensor:
+def deblur_tensor(model: IDC, blurred: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Deblurs one image or a batch with ``model`` (on the model's device); returns the finest estimate in [0, 1].
+
+    ``precision`` ``bf16``/``fp16`` runs the network under autocast (weights stay fp32).
 
     Shape:
         (3, H, W) or (N, 3, H, W) in [0, 1] -> same shape, on the input's device.
@@ -35,12 +54,19 @@ def deblur_tensor(model: IDC, blurred: torch.Tensor) -> torch.Tensor:
     param = next(model.parameters())
     batched = blurred.ndim == 4
     x = (blurred if batched else blurred.unsqueeze(0)).to(param.device, param.dtype)
-    out = model(x)[-1].clamp(0, 1).to(blurred.device, blurred.dtype)
+    with autocast_context(param.device, precision):
+        estimate = model(x)[-1]
+    out = estimate.float().clamp(0, 1).to(blurred.device, blurred.dtype)
     return out if batched else out[0]
 
 
 def deblur_image(
-    model: IDC, image: torch.Tensor, tile: int | str = "auto", overlap: int = 128, progress: bool = False
+    model: IDC,
+    image: torch.Tensor,
+    tile: int | str = "auto",
+    overlap: int = 128,
+    progress: bool = False,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Deblurs one (3, H, W) image whole or in tiles.
 
@@ -48,6 +74,7 @@ def deblur_image(
         tile: ``"auto"`` (whole when it fits min(half the free memory, 4 GiB), else the largest tile that fits),
             ``0`` (always whole), or a tile side in pixels.
         overlap: pixels shared by neighbouring tiles.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 on CUDA only).
     """
     from idc.tiling import auto_tile, deblur_tiled
 
@@ -61,5 +88,7 @@ def deblur_image(
     else:
         raise ValueError(f"tile must be 'auto', 0 or a positive size, got {tile!r}")
     if side is None or (side >= h and side >= w):
-        return deblur_tensor(model, image)
-    return deblur_tiled(model, image, side, overlap, progress=progress)
+        return deblur_tensor(model, image, precision)
+    return deblur_tiled(
+        model, image, side, overlap, progress=progress, run=lambda t: deblur_tensor(model, t, precision)
+    )
