@@ -11,16 +11,14 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from idc.complexity import count_complexity
+from idc.infer import autocast_context
 from idc.models import IDC
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -61,10 +59,9 @@ def conv_rate(height: int, width: int, device: torch.device, precision: str, run
     """MAC/s of one 64 -> 64 5x5 convolution (padding 2) at ``height`` x ``width``, channels_last, inference."""
     conv = nn.Conv2d(64, 64, 5, padding=2).to(device).eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     x = torch.randn(1, 64, height, width, device=device).contiguous(memory_format=torch.channels_last)
-    dtype = PRECISIONS[precision]
 
     def run() -> torch.Tensor:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
+        with torch.inference_mode(), autocast_context(device, precision):
             return conv(x)
 
     ms = median_ms(run, device, runs, warmup)
@@ -105,7 +102,6 @@ def bench(
         for precision in precisions:
             if precision == "fp16" and device.type != "cuda":
                 continue
-            dtype = PRECISIONS[precision]
             run: Callable[[], torch.Tensor]
             if backend == "onnx":
                 if precision != "fp32" or onnx_path is None:
@@ -120,10 +116,8 @@ def bench(
             else:
                 net = torch.compile(model) if backend == "compile" else model
 
-                def run(
-                    net: Callable[..., list[torch.Tensor]] = net, dtype: torch.dtype | None = dtype
-                ) -> torch.Tensor:
-                    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
+                def run(net: Callable[..., list[torch.Tensor]] = net, precision: str = precision) -> torch.Tensor:
+                    with torch.inference_mode(), autocast_context(device, precision):
                         return net(x)[-1]
 
             if device.type == "cuda":
