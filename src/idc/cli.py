@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default="fp32",
         choices=["fp32", "bf16", "fp16"],
-        help="fp32 (default); bf16 autocast (about 2x faster on CPUs with AVX-512 BF16 and on GPUs); fp16 on CUDA",
+        help="fp32 (default); bf16 autocast (2.2x faster than fp32 on an AVX-512 BF16 CPU, docs/performance.md); "
+        "fp16 autocast on CUDA only",
     )
     d.add_argument(
         "--backend",
