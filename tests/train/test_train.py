@@ -232,3 +232,18 @@ def test_a_malicious_train_state_is_refused_without_running(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="refused or unreadable train state"):
         load_train_state(tmp_path / "step-00000001")
     assert not marker.exists()
+
+
+def test_deferred_degradation_gives_the_same_batches(data: Path) -> None:
+    # On a GPU, sharp-photo samples are degraded by the trainer (finish_batch); run that path on the CPU here.
+    from idc.train.data import build_dataset, collate, finish_batch
+
+    config = load_train_config(TINY, _overrides(data)).data
+    plain, deferred = build_dataset(config, 0), build_dataset(config, 0, defer_degradation=True)
+    assert deferred.deferred and not plain.deferred
+    cpu = torch.device("cpu")
+    for indices in ([0, 1, 2, 3], [5, 6]):
+        a = finish_batch(collate([plain.dataset[i] for i in indices]), plain.deferred, config.crop, cpu)
+        b = finish_batch(collate([deferred.dataset[i] for i in indices]), deferred.deferred, config.crop, cpu)
+        assert a[0].shape == b[0].shape == (len(indices), 3, config.crop, config.crop)
+        assert torch.allclose(a[0], b[0], atol=1e-5) and torch.equal(a[1], b[1])
