@@ -3,12 +3,16 @@
 The paper's Figures 6-7 claim that a single-scale input and removing Sub-Texture both make IDC worse. This trains
 each variant with the same config (default: configs/idc_synthetic.yaml), the same seed, data order, steps, batch and
 crop, then scores each on the benchmark sets (idc.data.benchmark_sets) beside the blurred input. Prints a table that
-states the budget and the hardware, and writes JSON.
+states the budget and the hardware, and writes JSON (after every variant, so an interrupted run keeps what it did).
+
+Training and scoring can run apart: `--train-only` on a GPU machine (no benchmark data needed there), then
+`--score-only` where the benchmark data is, reading the JSON the first phase wrote and the weights it names
+(looked up under --out/<variant> when the recorded path does not exist here).
 
 Usage:
   python benchmarks/ablation.py [--config configs/idc_synthetic.yaml] [--steps 200] [--batch 4] [--crop 128]
-      [--variants idc idc-single-scale idc-no-texture] [--eval-crop 256] [--limit N] [--out runs/ablation]
-      [--json OUT] [--set key=value ...]
+      [--variants idc idc-single-scale idc-no-texture] [--workers 0] [--eval-crop 256] [--limit N]
+      [--out runs/ablation] [--json OUT] [--train-only | --score-only] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -33,6 +37,58 @@ from idc.weights import load_model
 VARIANTS = ("idc", "idc-single-scale", "idc-no-texture")
 
 
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def find_weights(recorded: str, out: Path, variant: str) -> Path:
+    """The recorded weights folder, or the newest complete checkpoint under out/variant when it moved."""
+    if Path(recorded).is_dir():
+        return Path(recorded)
+    local = out / variant
+    for folder in (local, local / "weights"):  # scripts/gpu_session.sh packs them as <variant>/weights
+        if (folder / "model.safetensors").is_file():
+            return folder
+    latest = local / "checkpoints" / "LATEST"
+    if latest.is_file():
+        return local / "checkpoints" / latest.read_text().strip()
+    raise FileNotFoundError(f"{variant}: weights not found at {recorded} nor under {local}")
+
+
+def score(model: torch.nn.Module, data: Path, eval_crop: int, limit: int | None) -> dict[str, Any]:
+    scores: dict[str, Any] = {}
+    for name, pairs in BENCHMARK_SETS.items():
+        report = evaluate(model, islice(pairs(data), limit), crop=eval_crop or None, progress=False)
+        scores[name] = {"images": len(report.rows), **report.mean()}
+    return scores
+
+
+def print_table(record: dict[str, Any]) -> None:
+    budget, results = record["budget"], record["results"]
+    print(f"\nAblation (paper Figs. 6-7), config {record['config']}, trained on {record['device']}")
+    print(
+        f"equal budget: {budget['steps']} steps x {budget['batch']} crops of {budget['crop']}x{budget['crop']}"
+        f" = {budget['crops']} crops per variant"
+    )
+    scored = [r for r in results if r.get("scores")]
+    if not scored:
+        print("not scored yet: " + ", ".join(f"{r['variant']} {r['minutes']:.1f} min" for r in results))
+        return
+    print(f"scored on {record['eval']} ({record['scored_on']}); {PSNR_CONVENTION}")
+    print(f"SSIM = {SSIM_CONVENTION}")
+    sets = list(scored[0]["scores"])
+    print(f"{'variant':<18}{'params':>11}{'minutes':>9}" + "".join(f"{s + ' PSNR':>22}{'SSIM':>8}" for s in sets))
+
+    def cells(scores: dict[str, Any], which: str) -> str:
+        return "".join(f"{scores[s]['psnr_' + which]:>22.2f}{scores[s]['ssim_' + which]:>8.4f}" for s in sets)
+
+    print(f"{'blurred input':<18}{'':>11}{'':>9}{cells(scored[0]['scores'], 'blurred')}")
+    for r in scored:
+        print(f"{r['variant']:<18}{r['parameters']:>11,}{r['minutes']:>9.1f}{cells(r['scores'], 'restored')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=Path("configs/idc_synthetic.yaml"))
@@ -40,65 +96,70 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    p.add_argument("--workers", type=int, default=0, help="data-loader processes (0: load in the training process)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="benchmark data root")
     p.add_argument("--eval-crop", type=int, default=256, help="score centre crops of this size (0: full images)")
     p.add_argument("--limit", type=int, default=None, help="first N images of each benchmark set")
     p.add_argument("--out", type=Path, default=Path("runs/ablation"))
     p.add_argument("--json", type=Path, default=None)
+    phase = p.add_mutually_exclusive_group()
+    phase.add_argument("--train-only", action="store_true", help="train and record; score later with --score-only")
+    phase.add_argument("--score-only", action="store_true", help="score the variants recorded in --json")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
-    budget = [f"steps={args.steps}", f"batch={args.batch}", f"data.crop={args.crop}", "val.every=0"]
-    device_name = (
-        torch.cuda.get_device_name(0)
-        if torch.cuda.is_available()
-        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-    )
-    results: list[dict[str, Any]] = []
-    for variant in args.variants:
-        variant_budget = [*args.overrides, *budget, f"model={{preset: {variant}}}", "data.workers=0"]
-        config = load_train_config(args.config, variant_budget)
-        start = time.perf_counter()
-        last = train(config, args.out / variant, resume=False, progress=True)
-        minutes = (time.perf_counter() - start) / 60
-        model = load_model(last, device="cuda" if torch.cuda.is_available() else "cpu")
-        scores: dict[str, Any] = {}
-        for name, pairs in BENCHMARK_SETS.items():
-            report = evaluate(model, islice(pairs(args.data), args.limit), crop=args.eval_crop or None, progress=False)
-            scores[name] = {"images": len(report.rows), **report.mean()}
-        parameters = sum(p.numel() for p in model.parameters())
-        results.append(
-            {"variant": variant, "minutes": minutes, "parameters": parameters, "scores": scores, "weights": str(last)}
-        )
-        summary = "; ".join(f"{k} {v['psnr_restored']:.2f} dB" for k, v in scores.items())
-        print(f"{variant}: trained in {minutes:.1f} min; {summary}", flush=True)
-
-    crops = args.steps * args.batch
+    if args.score_only and (args.json is None or not args.json.is_file()):
+        p.error("--score-only needs --json naming the record a --train-only run wrote")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     evaluated = f"centre {args.eval_crop}x{args.eval_crop} crops" if args.eval_crop else "full images"
-    print(f"\nAblation (paper Figs. 6-7), config {args.config}, on {device_name}")
-    print(
-        f"equal budget: {args.steps} steps x {args.batch} crops of {args.crop}x{args.crop} = {crops} crops per variant"
-    )
-    print(f"scored on {evaluated}; {PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}")
-    sets = list(BENCHMARK_SETS)
-    print(f"{'variant':<18}{'params':>11}{'minutes':>9}" + "".join(f"{s + ' PSNR':>22}{'SSIM':>8}" for s in sets))
 
-    def cells(scores: dict[str, Any], which: str) -> str:
-        return "".join(f"{scores[s]['psnr_' + which]:>22.2f}{scores[s]['ssim_' + which]:>8.4f}" for s in sets)
-
-    if results:
-        print(f"{'blurred input':<18}{'':>11}{'':>9}{cells(results[0]['scores'], 'blurred')}")
-    for r in results:
-        print(f"{r['variant']:<18}{r['parameters']:>11,}{r['minutes']:>9.1f}{cells(r['scores'], 'restored')}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+    if args.score_only:
+        record = json.loads(args.json.read_text())
+    else:
+        crops = args.steps * args.batch
         record = {
             "budget": {"steps": args.steps, "batch": args.batch, "crop": args.crop, "crops": crops},
             "config": str(args.config),
-            "device": device_name,
-            "eval": evaluated,
-            "results": results,
+            "device": device_name(),
+            "torch": torch.__version__,
+            "results": [],
         }
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+
+    def save() -> None:
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(record, indent=2) + "\n")
+
+    if not args.train_only:
+        record["eval"] = evaluated
+        record["scored_on"] = device_name()
+    if args.score_only:
+        for r in record["results"]:
+            model = load_model(find_weights(r["weights"], args.out, r["variant"]), device=device)
+            r["scores"] = score(model, args.data, args.eval_crop, args.limit)
+            save()
+            summary = "; ".join(f"{k} {v['psnr_restored']:.2f} dB" for k, v in r["scores"].items())
+            print(f"{r['variant']}: {summary}", flush=True)
+    else:
+        budget = [f"steps={args.steps}", f"batch={args.batch}", f"data.crop={args.crop}", "val.every=0"]
+        for variant in args.variants:
+            overrides = [*args.overrides, *budget, f"model={{preset: {variant}}}", f"data.workers={args.workers}"]
+            config = load_train_config(args.config, overrides)
+            start = time.perf_counter()
+            last = train(config, args.out / variant, resume=False, progress=False)
+            minutes = (time.perf_counter() - start) / 60
+            model = load_model(last, device=device)
+            result: dict[str, Any] = {
+                "variant": variant,
+                "minutes": minutes,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "weights": str(last),
+            }
+            if not args.train_only:
+                result["scores"] = score(model, args.data, args.eval_crop, args.limit)
+            record["results"].append(result)
+            save()
+            print(f"{variant}: trained {args.steps} steps in {minutes:.1f} min", flush=True)
+    print_table(record)
     return 0
 
 

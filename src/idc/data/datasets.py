@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -348,6 +349,8 @@ class FrameAveragingDataset(SeededDataset):
         frame_counts: odd numbers of frames to average (default 7, 9, 11, 13 as in GOPRO).
         response, gamma: the inverse camera response (see :mod:`idc.data.frames`).
         length: samples per epoch (default: the number of frames available).
+        cache_mib: keep up to this many MiB of decoded frames in memory, per process (each data-loader worker holds
+            its own cache), least recently used dropped first. Decoding 7-13 JPEG frames is most of a sample's cost.
     """
 
     def __init__(
@@ -361,8 +364,12 @@ class FrameAveragingDataset(SeededDataset):
         rotate: bool = True,
         seed: int = 0,
         length: int | None = None,
+        cache_mib: float = 0,
     ) -> None:
         super().__init__(seed)
+        self.cache_bytes = int(cache_mib * 2**20)
+        self._cache: OrderedDict[Path, torch.Tensor] = OrderedDict()
+        self._cached = 0
         if any(n < 1 or n % 2 == 0 for n in frame_counts):
             raise ValueError(f"frame counts must be odd, got {list(frame_counts)}")
         self.sequences = [list_frames(f) for f in folders]
@@ -377,6 +384,21 @@ class FrameAveragingDataset(SeededDataset):
     def __len__(self) -> int:
         return self.length
 
+    def read_frame(self, path: Path) -> torch.Tensor:
+        """The decoded frame, from the cache when it holds it."""
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        img = read_image(path).rgb
+        size = img.numel() * img.element_size()
+        if size <= self.cache_bytes:
+            while self._cached + size > self.cache_bytes:
+                dropped = self._cache.popitem(last=False)[1]
+                self._cached -= dropped.numel() * dropped.element_size()
+            self._cache[path] = img
+            self._cached += size
+        return img
+
     def window(self, index: int) -> tuple[int, int, int]:
         """(sequence, start frame, frame count) of sample ``index`` for the current epoch."""
         g = self.generator(index)
@@ -389,7 +411,18 @@ class FrameAveragingDataset(SeededDataset):
         seq, start, n = self.window(index)
         g = self.generator(index + 2**40)  # independent of the window draw
         paths = self.sequences[seq]
-        blurred, sharp = random_crop(average_window(paths, start, n, self.response, self.gamma), self.crop, g)
+        crop = self.crop
+
+        def region(height: int, width: int) -> tuple[slice, slice] | None:
+            # The same draw random_crop would make on the full average: cropping first gives identical samples.
+            if crop is None or height < crop or width < crop:
+                return None
+            y, x = random_crop_box(height, width, crop, g)
+            return slice(y, y + crop), slice(x, x + crop)
+
+        blurred, sharp = average_window(paths, start, n, self.response, self.gamma, region, self.read_frame)
+        if crop is not None and (blurred.shape[-2] != crop or blurred.shape[-1] != crop):
+            blurred, sharp = random_crop([blurred, sharp], crop, g)
         blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)
         return {
             "blurred": blurred,

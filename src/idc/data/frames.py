@@ -6,6 +6,7 @@ average 7 to 13 frames, re-apply the response.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -60,9 +61,20 @@ def list_frames(folder: str | Path) -> list[Path]:
 
 
 def average_window(
-    paths: list[Path], start: int, count: int, response: str = "gamma", gamma: float = 2.2
+    paths: list[Path],
+    start: int,
+    count: int,
+    response: str = "gamma",
+    gamma: float = 2.2,
+    region: Callable[[int, int], tuple[slice, slice] | None] | None = None,
+    read: Callable[[Path], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Reads ``count`` consecutive frames from ``start`` and averages them (see :func:`average_frames`).
+
+    ``region(height, width)``, called once with the first frame's size, may return the (rows, cols) slices to keep:
+    every frame is cut to them as it is read, before the per-pixel averaging, so the result equals cropping the
+    full average while linearising and averaging a fraction of the pixels (training crops 256x256 out of 1280x720).
+    ``read(path)`` replaces ``read_image(path).rgb`` (a caching reader, say).
 
     Raises:
         ValueError: the window does not fit, or frames differ in size (naming the file).
@@ -70,10 +82,14 @@ def average_window(
     if start < 0 or start + count > len(paths):
         raise ValueError(f"frames {start}..{start + count - 1} are outside the {len(paths)} frames available")
     frames: list[torch.Tensor] = []
+    first_shape: tuple[int, ...] = ()
+    keep: tuple[slice, slice] | None = None
     for p in paths[start : start + count]:
-        img = read_image(p).rgb
-        if frames and img.shape != frames[0].shape:
-            size, first = tuple(img.shape[1:]), tuple(frames[0].shape[1:])
-            raise ValueError(f"{p}: size {size} differs from {paths[start]} {first}")
-        frames.append(img)
+        img = read(p) if read is not None else read_image(p).rgb
+        if not frames:
+            first_shape = tuple(img.shape)
+            keep = region(img.shape[1], img.shape[2]) if region is not None else None
+        elif tuple(img.shape) != first_shape:
+            raise ValueError(f"{p}: size {tuple(img.shape[1:])} differs from {paths[start]} {first_shape[1:]}")
+        frames.append(img[:, keep[0], keep[1]] if keep is not None else img)
     return average_frames(torch.stack(frames), response, gamma)

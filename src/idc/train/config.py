@@ -28,6 +28,7 @@ class SourceConfig:
         layout, split, blur_folder: how paired data is laid out (see ``idc.data.datasets.find_pairs``).
         degradation: ``DegradationConfig`` fields for ``sharp`` sources.
         frame_counts, response, gamma: frame averaging settings for ``frames`` sources.
+        cache_mib: decoded frames kept in memory per data-loader process, for ``frames`` sources (0: none).
     """
 
     kind: str = "paired"
@@ -40,6 +41,7 @@ class SourceConfig:
     frame_counts: list[int] = field(default_factory=lambda: [7, 9, 11, 13])
     response: str = "gamma"
     gamma: float = 2.2
+    cache_mib: float = 0
 
 
 @dataclass

@@ -62,7 +62,7 @@ def build_dataset(config: DataConfig, seed: int, defer_degradation: bool = False
             ds = synthetic
         else:
             frames = FrameAveragingDataset(
-                paths, src.frame_counts, src.response, src.gamma, config.crop, seed=source_seed
+                paths, src.frame_counts, src.response, src.gamma, config.crop, seed=source_seed, cache_mib=src.cache_mib
             )
             ds = InputNoise(frames, noise, source_seed)
         datasets.append(ds)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Everything one device call does, most important first, each stage bounded by one shared deadline:
+#   1. `idc bench` on CUDA in fp32, bf16 and fp16 at 1280x720 (issue #5);
+#   2. scripts/gpu_train.sh: the synthetic config for TRAIN_MINUTES, resuming from the bundled default (issue #6);
+#   3. benchmarks/ablation.py --train-only: IDC, single-scale and no-Sub-Texture at one equal step budget, sized
+#      from the measured step rate to about ABLATION_SECONDS per variant (issue #4);
+#   4. pack: weights as fp16 safetensors, logs, CSV and JSON into OUT/results.tar.NN, chunks of at most 15 MiB
+#      (the device returns files of at most 16 MiB). Unpack with: cat OUT/results.tar.* | tar -x -C DEST
+# Data comes from carry/ (python scripts/prepare_gpu_carry.py). Extra arguments (e.g. --set device=cpu) go to
+# both the training run and the ablation.
+#
+# Usage: scripts/gpu_session.sh OUT BUDGET_SECONDS [TRAIN_MINUTES] [ABLATION_SECONDS] [--set key=value ...]
+# Environment: PYTHON (default python3), IDC_CARRY (default carry), IDC_CONFIG (default configs/idc_synthetic.yaml),
+#   IDC_BENCH_DEVICE (default cuda), IDC_BENCH_SIZE (default 1280x720), IDC_ABLATION_BATCH and IDC_ABLATION_CROP
+#   (default: 16 and 256, the paper's), IDC_ABLATION_WORKERS (default 8), IDC_INIT (weights the training run
+#   starts from; default src/idc/pretrained/idc-default, `none` for scratch).
+set -uo pipefail
+out=${1:?OUT}; budget=${2:?BUDGET_SECONDS}; train_min=${3:-5}; abl_s=${4:-45}
+shift $(( $# < 4 ? $# : 4 ))
+py=${PYTHON:-python3}
+carry=${IDC_CARRY:-carry}
+config=${IDC_CONFIG:-configs/idc_synthetic.yaml}
+deadline=$(( $(date +%s) + budget ))
+left() { echo $(( deadline - $(date +%s) )); }
+work=$(mktemp -d /tmp/idc-session.XXXX)
+stage=$work/pack
+mkdir -p "$out" "$stage/train" "$stage/ablation"
+export PYTHONUNBUFFERED=1
+
+if compgen -G "$carry/wheels/*.whl" >/dev/null; then
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/idc-site \
+    "$carry"/wheels/*.whl
+  export PYTHONPATH="/tmp/idc-site:src:${PYTHONPATH:-}"
+else
+  export PYTHONPATH="src:${PYTHONPATH:-}"
+fi
+{ date -u; nvidia-smi 2>&1 | head -15; "$py" -c "import torch; print('torch', torch.__version__)"; } \
+  >"$stage/machine.txt" 2>&1
+
+echo "== bench ($(left) s left)"
+timeout 150 "$py" -m idc bench --device "${IDC_BENCH_DEVICE:-cuda}" --size "${IDC_BENCH_SIZE:-1280x720}" \
+  --precision fp32 bf16 fp16 --runs 20 --warmup 5 --json "$stage/bench-gpu.json" 2>&1 | tee "$stage/bench.log"
+
+abl_total=$(( 3 * abl_s + 60 ))
+train_limit=$(( $(left) - abl_total - 30 ))
+echo "== train ($(left) s left; limit $train_limit s)"
+timeout --signal=TERM --kill-after=30 "$train_limit" env PYTHON="$py" IDC_CARRY="$carry" IDC_CONFIG="$config" \
+  bash scripts/gpu_train.sh "$work/train" "$train_min" auto "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 "$@" \
+  >"$stage/train/session.log" 2>&1
+rc=$?; echo "train exit $rc"; tail -5 "$stage/train/session.log"
+if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$(left)" -gt $(( abl_total + 150 )) ] \
+  && ! grep -q "^idc: stopped at step" "$stage/train/session.log"; then
+  # A failure before any training (bf16 trouble on this card, say): one retry in fp32 with what time is left.
+  echo "== train again in fp32 ($(left) s left)"; mv "$stage/train/session.log" "$stage/train/session-failed.log"
+  rm -rf "$work/train"
+  timeout --signal=TERM --kill-after=30 $(( $(left) - abl_total - 30 )) env PYTHON="$py" IDC_CARRY="$carry" \
+    IDC_CONFIG="$config" bash scripts/gpu_train.sh "$work/train" "$train_min" auto \
+    "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 --set precision=fp32 "$@" \
+    >"$stage/train/session.log" 2>&1
+  echo "train exit $?"; tail -5 "$stage/train/session.log"
+fi
+
+# The probe timed the training crop; smaller ablation crops run about (crop ratio)^2 faster, a little less in practice.
+steps=$("$py" -c "
+import json, sys
+try:
+    j = json.load(open(sys.argv[1]))
+    print(max(1, int(j['rows'][0]['it_per_s'] * float(sys.argv[2]) * 0.8 * (j['crop'] / float(sys.argv[3])) ** 2)))
+except Exception:
+    print(100)" "$work/train/speed.json" "$abl_s" "${IDC_ABLATION_CROP:-256}")
+abl_limit=$(( $(left) - 25 ))
+echo "== ablation: $steps steps per variant ($(left) s left; limit $abl_limit s)"
+timeout --signal=TERM --kill-after=15 "$abl_limit" "$py" benchmarks/ablation.py --config "$config" --train-only \
+  --steps "$steps" --batch "${IDC_ABLATION_BATCH:-16}" --crop "${IDC_ABLATION_CROP:-256}" \
+  --workers "${IDC_ABLATION_WORKERS:-8}" --out "$work/ablation" --json "$stage/ablation/ablation-train.json" \
+  --set "data.root=$carry/data" "$@" >"$stage/ablation/ablation.log" 2>&1
+echo "ablation exit $?"; tail -3 "$stage/ablation/ablation.log"
+
+echo "== pack ($(left) s left)"
+for f in env.txt speed.json train.log metrics.csv; do cp "$work/train/$f" "$stage/train/" 2>/dev/null; done
+cp "$work/train/run/curves.png" "$work/train/run/config.yaml" "$stage/train/" 2>/dev/null
+"$py" - "$work" "$stage" <<'PY'
+import json, sys
+from pathlib import Path
+
+import torch
+
+from idc.weights import load_model, read_weights_config, save_weights
+
+work, stage = Path(sys.argv[1]), Path(sys.argv[2])
+found = {"train": work / "train"}
+record = stage / "ablation" / "ablation-train.json"
+if record.is_file():
+    for r in json.loads(record.read_text())["results"]:
+        found["ablation/" + r["variant"]] = Path(r["weights"])
+for name, src in found.items():
+    latest = src / "run" / "checkpoints" / "LATEST"  # a run stopped before gpu_train.sh copied its weights out
+    if not (src / "model.safetensors").is_file() and latest.is_file():
+        src = latest.parent / latest.read_text().strip()
+    if not (src / "model.safetensors").is_file():
+        print(f"{name}: no weights at {src}")
+        continue
+    meta = {k: v for k, v in read_weights_config(src).items() if k not in {"architecture", "format_version", "model_config", "dtype"}}
+    save_weights(load_model(src), stage / name / "weights", metadata=meta, dtype=torch.float16)
+    print(f"{name}: packed {src} as float16")
+PY
+tar -cf - -C "$stage" . | split -b 15M -d - "$out/results.tar."
+ls -l "$out"; echo "session done, $(left) s left"
