@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,24 @@ def _deterministic() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # ONNX exports made by tests go to a temporary cache, never the user's ~/.cache/idc-deblur.
+    import os
+
+    os.environ["IDC_CACHE"] = str(tmp_path_factory.mktemp("idc-cache"))
+
+
+def random_idc(preset: str = "tiny") -> IDC:
+    """An untrained network with Xavier on every layer (``zero_init_output`` off): a random map, not the identity,
+    so that tests comparing outputs (tiling, export, precision, CLI) compare something."""
+    return IDC(dataclasses.replace(get_preset(preset), zero_init_output=False))
+
+
 @pytest.fixture
 def tiny_config() -> IDCConfig:
-    return get_preset("tiny")
+    # Random, non-identity networks for the same reason as random_idc.
+    return dataclasses.replace(get_preset("tiny"), zero_init_output=False)
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import pytest
 
 from idc.bench import bench, median_ms
 from idc.cli import main
-from idc.models import IDC, get_preset
 from idc.weights import save_weights
+from tests.conftest import random_idc
 
 
 def test_bench_rows_are_consistent() -> None:
-    model = IDC(get_preset("tiny"))
+    model = random_idc()
     rows = bench(model, 40, 56, ["fp32", "bf16", "fp16"], ["eager"], runs=1, warmup=0)
     assert [r.precision for r in rows] == ["fp32", "bf16"]  # fp16 only on CUDA
     fp32 = rows[0]
@@ -31,7 +31,7 @@ def test_median_ms_counts_runs_not_warmup() -> None:
 
 
 def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    weights = save_weights(IDC(get_preset("tiny")), tmp_path / "w")
+    weights = save_weights(random_idc(), tmp_path / "w")
     args = ["bench", "--size", "48x32", "--runs", "1", "--warmup", "0", "--weights", str(weights), "--device", "cpu"]
     assert main([*args, "--precision", "fp32", "--json", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out

@@ -9,13 +9,13 @@ import pytest
 from PIL import Image
 
 from idc.cli import main
-from idc.models import IDC, get_preset
 from idc.weights import save_weights
+from tests.conftest import random_idc
 
 
 @pytest.fixture
 def weights(tmp_path: Path) -> Path:
-    return save_weights(IDC(get_preset("tiny")), tmp_path / "tiny-weights", metadata={"description": "tiny test"})
+    return save_weights(random_idc(), tmp_path / "tiny-weights", metadata={"description": "tiny test"})
 
 
 def _png(path: Path, h: int = 20, w: int = 27, seed: int = 0, mode: str = "RGB") -> Path:

@@ -13,13 +13,13 @@ from torch import nn
 from idc.cli import main
 from idc.evaluate import center_crop, evaluate, format_report, read_pairs, write_csv, write_json
 from idc.metrics import psnr
-from idc.models import IDC, get_preset
+from idc.models import IDC
 from idc.weights import save_weights
-from tests.conftest import rand_image
+from tests.conftest import rand_image, random_idc
 
 
 def _identity_model() -> IDC:
-    model = IDC(get_preset("tiny"))
+    model = random_idc()
     for m in model.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
             nn.init.zeros_(m.weight)

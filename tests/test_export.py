@@ -13,15 +13,15 @@ pytest.importorskip("onnxscript")
 from idc.cli import main
 from idc.export import OnnxDeblurrer, export_onnx
 from idc.infer import deblur_tensor
-from idc.models import IDC, get_preset
+from idc.models import IDC
 from idc.weights import save_weights
-from tests.conftest import rand_image
+from tests.conftest import rand_image, random_idc
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[IDC, Path]:
     torch.manual_seed(0)
-    model = IDC(get_preset("tiny")).eval()
+    model = random_idc().eval()
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
     return model, path
 
@@ -51,5 +51,45 @@ def test_export_and_deblur_commands(
     assert main(["deblur", str(tmp_path / "a.png"), "-o", str(torch_out), "--weights", str(weights)]) == 0
     a, b = np.asarray(Image.open(out), np.int16), np.asarray(Image.open(torch_out), np.int16)
     assert np.abs(a - b).max() <= 1
-    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "x.png"), "--backend", "onnx"]) == 2
-    assert "needs --weights MODEL.onnx" in capsys.readouterr().err
+    args = ["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "x.png"), "--weights", str(path)]
+    assert main([*args, "--backend", "torch"]) == 2
+    assert "runs with --backend onnx or auto" in capsys.readouterr().err
+
+
+def test_cached_export_is_made_once_and_chosen_by_auto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import idc.cli
+    from idc.export import cached_onnx_path
+
+    monkeypatch.setenv("IDC_CACHE", str(tmp_path / "cache"))
+    weights = save_weights(random_idc(), tmp_path / "w")
+    image = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (33, 47, 3), dtype=np.uint8)).save(image)
+
+    def deblur(name: str, *extra: str) -> tuple[np.ndarray, str]:
+        assert main(["deblur", str(image), "-o", str(tmp_path / name), "--weights", str(weights), *extra]) == 0
+        return np.asarray(Image.open(tmp_path / name), np.int16), capsys.readouterr().out
+
+    # auto, a small job and nothing cached: exporting would cost more than it saves, so torch.
+    torch_out, log = deblur("t.png")
+    assert "backend: torch" in log and not (tmp_path / "cache").exists()
+    # onnx: exports once into the cache, then runs it.
+    onnx_out, log = deblur("o.png", "--backend", "onnx")
+    cached = cached_onnx_path(weights)
+    assert f"cached as {cached}" in log and "backend: onnxruntime" in log and cached.is_file()
+    assert np.abs(onnx_out - torch_out).max() <= 1
+    # auto now finds the export and uses it, without exporting again.
+    auto_out, log = deblur("a2.png")
+    assert "backend: onnxruntime" in log and "exported" not in log
+    assert np.array_equal(auto_out, onnx_out)
+    # other weights, other cache entry; a job big enough to repay the export makes one.
+    other = save_weights(random_idc(), tmp_path / "w2")
+    assert cached_onnx_path(other) != cached
+    monkeypatch.setattr(idc.cli, "AUTO_EXPORT_PIXELS", 33 * 47)
+    weights = other
+    _, log = deblur("b.png")
+    assert "exported the network to ONNX once" in log and cached_onnx_path(other).is_file()
+    # precision other than fp32 keeps auto on torch
+    _, log = deblur("c.png", "--precision", "bf16")
+    assert "backend: torch, bf16" in log

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from idc.cli import main
 from idc.fuzzcases import broken_file, odd_image
 from idc.io import ImageReadError, read_image
-from idc.models import IDC, get_preset
 from idc.weights import save_weights
+from tests.conftest import random_idc
 
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 
@@ -60,7 +60,7 @@ def test_deblur_command_on_a_fuzzed_folder(tmp_path: Path, capsys: pytest.Captur
             ext, data = broken_file(rng)
             bad.append(f"{i}.{ext}")
         (folder / f"{i}.{ext}").write_bytes(data)
-    weights = save_weights(IDC(get_preset("tiny")), tmp_path / "w")
+    weights = save_weights(random_idc(), tmp_path / "w")
     code = main(["deblur", str(folder), "-o", str(tmp_path / "out"), "--weights", str(weights), "--no-progress"])
     err = capsys.readouterr().err
     assert code in (0, 1) and "Traceback" not in err

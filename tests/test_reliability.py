@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 from idc.cli import main
-from idc.models import IDC, get_preset
 from idc.weights import save_weights
+from tests.conftest import random_idc
 
 
 @pytest.fixture
 def weights(tmp_path: Path) -> Path:
-    return save_weights(IDC(get_preset("tiny")), tmp_path / "w")
+    return save_weights(random_idc(), tmp_path / "w")
 
 
 def _png(path: Path, seed: int = 0, size: tuple[int, int] = (20, 24)) -> Path:

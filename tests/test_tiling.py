@@ -8,9 +8,8 @@ import torch
 
 from idc import tiling
 from idc.infer import deblur_image, deblur_tensor
-from idc.models import IDC, get_preset
 from idc.tiling import auto_tile, deblur_tiled, tile_starts
-from tests.conftest import rand_image
+from tests.conftest import rand_image, random_idc
 
 
 @pytest.mark.parametrize(("size", "tile", "overlap"), [(720, 256, 64), (1000, 300, 100), (257, 256, 32), (50, 64, 16)])
@@ -23,7 +22,7 @@ def test_tiles_cover_the_image_with_the_overlap(size: int, tile: int, overlap: i
 
 def test_blending_reconstructs_exactly_through_an_identity_run() -> None:
     image = rand_image(3, 150, 230)
-    model = IDC(get_preset("tiny"))
+    model = random_idc()
     out = deblur_tiled(model, image, tile=64, overlap=24, run=lambda t: t.float())
     assert torch.allclose(out, image, atol=1e-6)
     shifted = deblur_tiled(model, image, tile=64, overlap=24, run=lambda t: (t * 0.5).float())
@@ -31,7 +30,7 @@ def test_blending_reconstructs_exactly_through_an_identity_run() -> None:
 
 
 def test_tiled_inference_is_close_to_whole_and_tile_0_is_whole() -> None:
-    model = IDC(get_preset("tiny")).eval()
+    model = random_idc().eval()
     image = rand_image(3, 100, 140)
     whole = deblur_tensor(model, image)
     assert torch.equal(deblur_image(model, image, tile=0), whole)
@@ -41,7 +40,7 @@ def test_tiled_inference_is_close_to_whole_and_tile_0_is_whole() -> None:
 
 
 def test_auto_mode_tiles_only_what_does_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = IDC(get_preset("idc"))
+    model = random_idc("idc")
     cpu = torch.device("cpu")
     monkeypatch.setattr(tiling, "available_memory", lambda device: 8 * 2**30)
     assert auto_tile(model, 720, 1280, cpu) is None  # 0.9 MP x 2.4 kB < 4 GiB
@@ -58,7 +57,7 @@ def test_deblur_command_tiles(tmp_path: Path) -> None:
     from idc.cli import main
     from idc.weights import save_weights
 
-    weights = save_weights(IDC(get_preset("tiny")), tmp_path / "w")
+    weights = save_weights(random_idc(), tmp_path / "w")
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (90, 130, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     out = tmp_path / "o.png"
     assert (

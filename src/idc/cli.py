@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from idc import __version__
 
@@ -83,9 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--backend",
-        default="torch",
-        choices=["torch", "onnx"],
-        help="torch (default) or onnx: run an exported model (--weights model.onnx) with onnxruntime",
+        default="auto",
+        choices=["auto", "torch", "onnx"],
+        help="auto (default): onnxruntime on a CPU in fp32 when the ONNX extra is installed and an export of the "
+        "weights is cached or the job is large enough to repay making one (ONNX Runtime is ~15%% faster than torch "
+        "there, docs/performance.md), else torch; onnx: always onnxruntime, with --weights model.onnx or a cached "
+        "export of --weights (made on first use, ~40 s); torch: always PyTorch",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument(
@@ -230,14 +234,19 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model: IDC | OnnxDeblurrer
     autocast_context(device, args.precision)  # refuses fp16 without CUDA before any work
-    if args.backend == "onnx" and args.precision != "fp32":
+    onnx_file = args.weights is not None and str(args.weights).endswith(".onnx")
+    if (args.backend == "onnx" or onnx_file) and args.precision != "fp32":
         raise ValueError("--precision applies to the torch backend; the ONNX model runs in fp32")
-    if args.backend == "onnx":
-        if args.weights is None or not str(args.weights).endswith(".onnx"):
-            raise ValueError("--backend onnx needs --weights MODEL.onnx (make one with idc export --onnx)")
+    if onnx_file and args.backend == "torch":
+        raise ValueError(f"{args.weights}: an ONNX model runs with --backend onnx or auto, not torch")
+    run = None
+    if onnx_file:
         model = OnnxDeblurrer(args.weights, device.type)
+        print(f"backend: onnxruntime ({args.weights})")
     else:
         model = load_model(args.weights, device=device)
+        run = _onnx_runner(args, device, jobs)
+        print(f"backend: onnxruntime (cached export {run.path})" if run else f"backend: torch, {args.precision}")
     report = deblur_files(
         model,
         jobs,
@@ -246,6 +255,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         tile=args.tile,
         overlap=args.overlap,
         precision=args.precision,
+        run=run,
     )
     for _, reason in report.failed:
         print(f"idc: error: {reason}", file=sys.stderr)
@@ -257,6 +267,46 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         print(f"{len(report.failed)} of {total} images failed", file=sys.stderr)
         return 1
     return 0
+
+
+# Pixels of work above which `--backend auto` makes an ONNX export it does not have yet: the export costs about as
+# much as deblurring ten 1280x720 frames saves (docs/performance.md).
+AUTO_EXPORT_PIXELS = 10 * 1280 * 720
+
+
+def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
+    """The OnnxDeblurrer ``idc deblur`` should use for torch weights, or None for PyTorch (see --backend)."""
+    from idc.export import OnnxDeblurrer, cached_onnx, cached_onnx_path, onnx_available
+    from idc.io import image_size
+
+    if args.backend == "torch":
+        return None
+    usable = device.type == "cpu" and args.precision == "fp32" and onnx_available()
+    if args.backend == "onnx" and not onnx_available():
+        raise ValueError("--backend onnx needs onnxruntime and onnxscript: pip install 'idc-deblur[onnx]'")
+    if args.backend == "auto":
+        if not usable:
+            return None
+        if not cached_onnx_path(args.weights).is_file():
+            pixels = 0
+            for job in jobs:
+                try:
+                    w, h = image_size(job.source)
+                except Exception:  # unreadable files fail later, with their own message
+                    continue
+                pixels += w * h
+            if pixels < AUTO_EXPORT_PIXELS:
+                return None
+    try:
+        path, made = cached_onnx(args.weights)
+    except Exception as e:
+        if args.backend == "onnx":
+            raise
+        print(f"idc: warning: ONNX export failed ({e}); using torch", file=sys.stderr)
+        return None
+    if made:
+        print(f"exported the network to ONNX once, cached as {path}")
+    return OnnxDeblurrer(path, device.type)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -44,16 +44,27 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
-def _convert(value: Any, annotation: Any) -> Any:
-    """Lists from YAML become tuples where the field is a tuple (recursively, for optional tuples too)."""
+def _convert(value: Any, annotation: Any, name: str) -> Any:
+    """Lists from YAML become tuples where the field is a tuple (recursively, for optional tuples too); numbers in
+    exponent form without a dot (``1e-4``), which YAML 1.1 reads as strings, become floats where a float is meant.
+    Anything else of the wrong kind for a number field is an error naming the field."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
             if arg is not type(None) and value is not None:
-                return _convert(value, arg)
+                return _convert(value, arg, name)
         return value
     if origin is tuple and isinstance(value, list):
         return tuple(value)
+    if annotation is float and not isinstance(value, bool):
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
     return value
 
 
@@ -64,4 +75,4 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     if unknown:
         raise ValueError(f"{where}unknown keys {unknown}; known: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
-    return cls(**{k: _convert(v, hints[k]) for k, v in data.items()})
+    return cls(**{k: _convert(v, hints[k], f"{where}{k}") for k, v in data.items()})

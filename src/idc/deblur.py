@@ -118,12 +118,14 @@ def deblur_files(
     tile: int | str = "auto",
     overlap: int = 128,
     precision: str = "fp32",
+    run: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
     and writing, and is measured after CUDA synchronisation. ``tile`` and ``overlap`` are as in
-    :func:`idc.infer.deblur_image`; ``precision`` applies to the torch backend.
+    :func:`idc.infer.deblur_image`; ``precision`` applies to the torch backend. ``run`` (with an IDC ``model``):
+    what deblurs each image or tile, e.g. an :class:`OnnxDeblurrer` of the same weights, the model sizing the tiles.
     """
     report = Report()
     device = model_device(model)
@@ -139,7 +141,9 @@ def deblur_files(
                     deblur_tiled(None, image.rgb, side, overlap, progress, run=model) if side else model(image.rgb)
                 )
             else:
-                restored = deblur_image(model, image.rgb, tile, overlap, progress=progress, precision=precision)
+                restored = deblur_image(
+                    model, image.rgb, tile, overlap, progress=progress, precision=precision, run=run
+                )
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)

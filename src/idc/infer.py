@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -67,6 +68,7 @@ def deblur_image(
     overlap: int = 128,
     progress: bool = False,
     precision: str = "fp32",
+    run: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Deblurs one (3, H, W) image whole or in tiles.
 
@@ -75,6 +77,8 @@ def deblur_image(
             ``0`` (always whole), or a tile side in pixels.
         overlap: pixels shared by neighbouring tiles.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 on CUDA only).
+        run: what deblurs a whole image or a tile (an :class:`idc.export.OnnxDeblurrer`, say); default
+            ``deblur_tensor(model, ., precision)``. ``model`` still sizes automatic tiles.
     """
     from idc.tiling import auto_tile, deblur_tiled
 
@@ -87,8 +91,7 @@ def deblur_image(
         side = tile or None
     else:
         raise ValueError(f"tile must be 'auto', 0 or a positive size, got {tile!r}")
+    runner = run if run is not None else (lambda t: deblur_tensor(model, t, precision))
     if side is None or (side >= h and side >= w):
-        return deblur_tensor(model, image, precision)
-    return deblur_tiled(
-        model, image, side, overlap, progress=progress, run=lambda t: deblur_tensor(model, t, precision)
-    )
+        return runner(image)
+    return deblur_tiled(model, image, side, overlap, progress=progress, run=runner)

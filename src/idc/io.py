@@ -123,6 +123,22 @@ def _to_float_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) as :func:`read_image` would return the image (EXIF rotation applied), from the header only.
+
+    Raises:
+        ImageReadError: the file is missing or not an image (the message names the file).
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ImageReadError(f"{path}: cannot read image header ({e})") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def read_image(path: str | Path) -> LoadedImage:
     """Reads an image file as RGB float32 in [0, 1], applying its EXIF orientation.
 

@@ -95,7 +95,8 @@ def test_seeded_construction_and_forward_are_deterministic(tiny_config: IDCConfi
 
 
 def test_gradients_reach_every_parameter(tiny_config: IDCConfig) -> None:
-    for config in (tiny_config, dataclasses.replace(tiny_config, skip="concat", shared_weights=False)):
+    xavier = dataclasses.replace(tiny_config, zero_init_output=False)
+    for config in (xavier, dataclasses.replace(xavier, skip="concat", shared_weights=False)):
         model = IDC(config)
         outs = model(rand_image(2, 3, 33, 35))
         sum((o - 0.5).pow(2).mean() for o in outs).backward()
@@ -103,10 +104,15 @@ def test_gradients_reach_every_parameter(tiny_config: IDCConfig) -> None:
             assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_xavier_initialisation(tiny_config: IDCConfig) -> None:
-    model = IDC(tiny_config)
+@pytest.mark.parametrize("zero_last", [False, True])
+def test_xavier_initialisation(tiny_config: IDCConfig, zero_last: bool) -> None:
+    model = IDC(dataclasses.replace(tiny_config, zero_init_output=zero_last))
+    last = {id(s.fusion.conv2.weight) for s in model.scales} if zero_last else set()  # type: ignore[union-attr]
     for m in model.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            if id(m.weight) in last:
+                assert torch.count_nonzero(m.weight) == 0 and torch.all(m.bias == 0)
+                continue
             fan_in = m.weight[0].numel() if isinstance(m, nn.Conv2d) else m.weight.shape[0] * m.weight[0, 0].numel()
             fan_out = m.weight.shape[0] * m.weight[0, 0].numel() if isinstance(m, nn.Conv2d) else m.weight[0].numel()
             bound = math.sqrt(6 / (fan_in + fan_out))
@@ -156,3 +162,54 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
         IDCConfig(skip="mul")
     c = IDCConfig.from_dict(IDCConfig().to_dict())
     assert c == IDCConfig()
+
+
+def test_untrained_network_is_the_identity_and_learns() -> None:
+    # zero_init_output: the untrained residual network returns its input at every scale, yet the last conv gets a
+    # gradient, so training starts from "no change" instead of from noise the optimiser would remove by killing
+    # the Fusion ReLU (docs/paper-notes.md).
+    torch.manual_seed(0)
+    x = rand_image(2, 3, 24, 20)
+    model = IDC(get_preset("tiny"))  # the preset as shipped: zero_init_output on
+    outs = model(x)
+    assert torch.equal(outs[-1], x)
+    sum((o - 0.5).pow(2).mean() for o in outs).backward()
+    assert all(s.fusion.conv2.weight.grad.abs().sum() > 0 for s in model.scales)  # type: ignore[union-attr]
+
+
+def _gaussian_blur_task(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # Smooth random textures, Gaussian blur sigma 1.5 and a little noise: a task a few hundred steps can improve.
+    g = torch.Generator().manual_seed(0)
+    sharp = torch.nn.functional.interpolate(torch.rand(n, 3, 12, 12, generator=g), size=48, mode="bicubic")
+    sharp = sharp.clamp(0, 1)
+    t = torch.arange(9) - 4.0
+    k = torch.exp(-(t**2) / (2 * 1.5**2))
+    k = (k[:, None] * k[None]) / k.sum() ** 2
+    blurred = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(sharp, (4, 4, 4, 4), mode="replicate"), k.expand(3, 1, 9, 9), groups=3
+    )
+    return (blurred + 0.005 * torch.randn(blurred.shape, generator=g)).clamp(0, 1), sharp
+
+
+def test_training_leaves_the_identity() -> None:
+    # The regression this guards: with Xavier on the last conv too, this run ends exactly at the identity.
+    from idc.losses import MixedLoss
+
+    torch.manual_seed(0)
+    blurred, sharp = _gaussian_blur_task(16)
+    model = IDC(get_preset("tiny"))
+    loss_fn = MixedLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def mse() -> float:
+        with torch.no_grad():
+            return float((model(blurred)[-1].clamp(0, 1) - sharp).pow(2).mean())
+
+    identity = float((blurred - sharp).pow(2).mean())
+    assert mse() == pytest.approx(identity)
+    for _ in range(80):
+        loss, _ = loss_fn(model(blurred), sharp)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert mse() < 0.8 * identity  # about +1 dB

@@ -33,7 +33,7 @@ def test_gpu_train_script_runs_the_tiny_config_on_cpu(tmp_path: Path, steps: str
     )
     env = {**os.environ, "IDC_CARRY": str(carry), "IDC_CONFIG": "configs/tiny.yaml", "PYTHON": sys.executable}
     env["OMP_NUM_THREADS"] = "1"
-    cmd = ["bash", "scripts/gpu_train.sh", str(out), "5", steps, "none", "--set", sources, "--set", "device=cpu"]
+    cmd = ["bash", "scripts/gpu_train.sh", str(out), "0.3", steps, "none", "--set", sources, "--set", "device=cpu"]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     model = load_model(out)

@@ -247,3 +247,46 @@ def test_deferred_degradation_gives_the_same_batches(data: Path) -> None:
         b = finish_batch(collate([deferred.dataset[i] for i in indices]), deferred.deferred, config.crop, cpu)
         assert a[0].shape == b[0].shape == (len(indices), 3, config.crop, config.crop)
         assert torch.allclose(a[0], b[0], atol=1e-5) and torch.equal(a[1], b[1])
+
+
+def test_group_sigterm_with_loader_workers_saves_a_checkpoint(data: Path, tmp_path: Path) -> None:
+    # `timeout` (and Ctrl-C in a terminal) signal the whole process group, loader workers included.
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    args = ["--config", str(TINY), "--run-dir", str(run), "--no-progress", *_set_args(_overrides(data))]
+    args += ["--set", "steps=100000", "--set", "ckpt_every=1000", "--set", "val.every=0", "--set", "log_every=1"]
+    args += ["--set", "data.workers=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idc", "train", *args],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.csv").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err[-2000:]
+    found = latest_checkpoint(run / "checkpoints")
+    assert found is not None and load_train_state(found)["step"] >= 1
+
+
+def test_resume_after_a_crash_logs_each_step_once(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    overrides = [*_overrides(data), "val.every=0", "log_every=1", "ckpt_every=3", "steps=6", "keep_checkpoints=5"]
+    train(load_train_config(TINY, overrides), run, progress=False)
+    # A crash after steps 4-6 were logged but before their checkpoint: the run resumes from step 3.
+    import shutil
+
+    shutil.rmtree(run / "checkpoints" / "step-00000006")
+    (run / "checkpoints" / "LATEST").write_text("step-00000003")
+    train(load_train_config(TINY, overrides), run, resume=True, progress=False)
+    with open(run / "metrics.csv", newline="") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == [1, 2, 3, 4, 5, 6]

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from idc.data.degrade import DegradationConfig, degrade_image, kernel_margin
+from idc.data.degrade import DegradationConfig, batches, degrade_image, kernel_margin, predraw_kernel
 from idc.data.frames import average_window, list_frames
 from idc.io import ImageReadError, list_images, read_image
 
@@ -293,7 +293,13 @@ class SyntheticBlurDataset(SeededDataset):
         path = str(self.images[index])
         seed = int(self.generator(index + DEGRADATION_STREAM).initial_seed())
         if self.defer:
-            return {"window": sharp, "seed": seed, "blurred_path": path, "sharp_path": path}
+            sample: Sample = {"window": sharp, "seed": seed, "blurred_path": path, "sharp_path": path}
+            if batches(self.degradation):
+                # The kernel is the slow draw: make it here, in the worker; the trainer continues from ``rng``.
+                g = torch.Generator().manual_seed(seed)
+                sample["kernel"] = predraw_kernel(self.degradation, g)
+                sample["rng"] = g.get_state()
+            return sample
         blurred, record = degrade_image(sharp, self.degradation, torch.Generator().manual_seed(seed))
         if self.crop is not None and self.margin:
             m = self.margin

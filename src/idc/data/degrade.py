@@ -239,33 +239,50 @@ def degrade_image(
     return y[0], record
 
 
+def batches(config: DegradationConfig) -> bool:
+    """Whether :func:`degrade_batch` degrades the whole batch at once (no spatially varying blur, no JPEG)."""
+    return config.spatially_varying_prob <= 0 and config.jpeg_quality is None
+
+
+def predraw_kernel(config: DegradationConfig, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The kernel :func:`degrade_batch` would draw first from ``generator``, drawn ahead (in a data-loader worker,
+    say); pass it and the generator, in the state this leaves it, to ``degrade_batch(..., kernels=...)``.
+    Camera-shake trajectories cost about 10 ms each on a CPU core: too slow for the training process of a GPU."""
+    if not batches(config):
+        raise ValueError("kernels can be drawn ahead only for configs that degrade_batch batches")
+    torch.rand((), generator=generator)  # the spatially-varying coin, as degrade_image draws it
+    return draw_kernel(config, generator)
+
+
 def degrade_batch(
-    sharp: torch.Tensor, config: DegradationConfig, generators: list[torch.Generator]
+    sharp: torch.Tensor,
+    config: DegradationConfig,
+    generators: list[torch.Generator],
+    kernels: list[tuple[torch.Tensor, dict[str, Any]]] | None = None,
 ) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """Degrades a batch on its own device, image ``i`` drawing everything from ``generators[i]``.
 
     Uniform blurs of the whole batch run as one grouped convolution (kernels zero-padded to a common size), so a GPU
     does the work in one call. Each image gets exactly what :func:`degrade_image` would give it with the same
-    generator state, up to floating-point rounding.
+    generator state, up to floating-point rounding. ``kernels``: what :func:`predraw_kernel` drew for each image,
+    whose generator is then in the state that left it.
 
     Shape:
         sharp: (N, C, H, W) -> (N, C, H, W)
     """
     if len(generators) != sharp.shape[0]:
         raise ValueError(f"need one generator per image: {len(generators)} for a batch of {sharp.shape[0]}")
-    if config.spatially_varying_prob > 0 or config.jpeg_quality is not None:
+    if not batches(config):
+        if kernels is not None:
+            raise ValueError("kernels can be drawn ahead only for configs that degrade_batch batches")
         # Per-image paths: blends and JPEG do not batch.
         pairs = [degrade_image(img, config, g) for img, g in zip(sharp, generators, strict=True)]
         return torch.stack([p[0] for p in pairs]), [p[1] for p in pairs]
-    records: list[dict[str, Any]] = []
-    kernels = []
-    for g in generators:
-        # Same draw order as degrade_image: the spatially-varying coin first, then the kernel.
-        torch.rand((), generator=g)
-        kernel, info = draw_kernel(config, g)
-        kernels.append(kernel)
-        records.append({"kernels": [info]})
-    y = blur(sharp, _pad_kernels(kernels).to(sharp.device))
+    drawn = kernels if kernels is not None else [predraw_kernel(config, g) for g in generators]
+    if len(drawn) != len(generators):
+        raise ValueError(f"need one kernel per image: {len(drawn)} for a batch of {len(generators)}")
+    records: list[dict[str, Any]] = [{"kernels": [info]} for _, info in drawn]
+    y = blur(sharp, _pad_kernels([k for k, _ in drawn]).to(sharp.device))
     out = []
     for i, g in enumerate(generators):
         sigma = _draw(g, *config.noise_sigma)

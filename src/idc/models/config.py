@@ -28,6 +28,10 @@ class IDCConfig:
         global_residual: the network predicts a correction added to the blurred input of each scale.
         skip: how U-Net skips join the decoder: "add" (as in SRN-DeblurNet) or "concat" (then a 1x1 conv).
         in_channels: image channels (3 for RGB).
+        zero_init_output: the last Fusion convolution starts at zero (every other layer Xavier, as in the paper), so
+            an untrained residual network is the identity. With Xavier there too, the random correction costs ~5 dB
+            and training removes it by killing the Fusion ReLU, after which no gradient flows and the network stays
+            the identity for good (measured; docs/paper-notes.md). Only initialisation reads it.
     """
 
     encoder_widths: tuple[int, ...] = (32, 64, 128)
@@ -43,6 +47,7 @@ class IDCConfig:
     global_residual: bool = True
     skip: str = "add"
     in_channels: int = 3
+    zero_init_output: bool = True
 
     def __post_init__(self) -> None:
         # Lists from JSON/YAML become tuples so configs compare and hash the same way.

@@ -141,12 +141,17 @@ class IDC(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Xavier-uniform initialisation of every (transposed) convolution, zero biases, as in the paper."""
+        """Xavier-uniform initialisation of every (transposed) convolution, zero biases, as in the paper; with
+        ``config.zero_init_output`` the last Fusion convolution starts at zero instead (see :class:`IDCConfig`)."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
                 nn.init.xavier_uniform_(m.weight)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if self.config.zero_init_output:
+            for m in self.modules():
+                if isinstance(m, Fusion):
+                    nn.init.zeros_(m.conv2.weight)
 
     def net_for_scale(self, index: int) -> IDCScale:
         """The module that processes scale ``index`` (0 = coarsest)."""

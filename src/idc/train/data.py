@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,16 @@ class EpochBatchSampler(Sampler[list[int]]):
         return max(0, (self.size - self.offset) // self.batch)
 
 
+def ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: workers ignore SIGINT/SIGTERM and leave stopping to the training process.
+
+    Ctrl-C and ``timeout`` signal the whole process group; a worker that died of it would break the batch the
+    trainer is waiting for before the trainer could save its checkpoint. Workers still end with the loader.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def collate(samples: list[Sample]) -> dict[str, Any]:
     """Stacks samples; deferred ones (a ``window`` and no ``blurred``) get placeholders filled on the device."""
     deferred = [("window" in s) for s in samples]
@@ -123,6 +134,10 @@ def collate(samples: list[Sample]) -> dict[str, Any]:
     if window is not None:
         wz = torch.zeros(window.shape)
         out["window"] = torch.stack([s.get("window", wz) for s in samples])
+    if any("kernel" in s for s in samples):
+        # Kernels drawn in the workers (sizes may differ): lists, None where a sample has none.
+        out["kernel"] = [s.get("kernel") for s in samples]
+        out["rng"] = [s.get("rng") for s in samples]
     return out
 
 
@@ -143,9 +158,16 @@ def finish_batch(
         idx = torch.nonzero(batch["deferred"] & (batch["source"] == source)).flatten()
         if len(idx) == 0:
             continue
-        gens = [torch.Generator().manual_seed(int(batch["seed"][i])) for i in idx]
         w = windows[idx.to(device)]
-        out, _ = degrade_batch(w, config, gens)
+        kernels = batch.get("kernel")
+        if kernels is not None and all(kernels[i] is not None for i in idx):
+            gens = [torch.Generator() for _ in idx]
+            for g, i in zip(gens, idx, strict=True):
+                g.set_state(batch["rng"][i])
+            out, _ = degrade_batch(w, config, gens, [kernels[i] for i in idx])
+        else:
+            gens = [torch.Generator().manual_seed(int(batch["seed"][i])) for i in idx]
+            out, _ = degrade_batch(w, config, gens)
         m = margin
         blurred[idx.to(device)] = out[..., m : m + crop, m : m + crop]
         sharp[idx.to(device)] = w[..., m : m + crop, m : m + crop]

@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,14 @@ from idc.metrics import psnr, ssim
 from idc.models import IDC, IDCConfig, get_preset
 from idc.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
 from idc.train.config import TrainConfig, dump_config
-from idc.train.data import EpochBatchSampler, build_dataset, collate, finish_batch
+from idc.train.data import EpochBatchSampler, build_dataset, collate, finish_batch, ignore_stop_signals
 from idc.train.schedule import get_lr
 from idc.weights import load_model, save_weights
 
 logger = logging.getLogger(__name__)
 
-CSV_FIELDS = ["step", "loss", "l2", "ssim", "grad", "lr", "it_per_s", "crops_per_s", "val_psnr", "val_ssim"]
+CSV_FIELDS = ["step", "loss", "l2", "ssim", "grad", "lr", "it_per_s", "crops_per_s", "data_wait"]
+CSV_FIELDS += ["val_psnr", "val_ssim"]
 
 
 class TrainingStopped(RuntimeError):
@@ -145,6 +147,50 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _batches(
+    loader: DataLoader[Any], stop_reason: list[str], interrupted: list[bool], waited: list[float]
+) -> Iterator[Any]:
+    """The loader's batches; once a stop was asked for, a loader failure ends them instead of the run.
+
+    ``waited[0]`` accumulates the seconds spent waiting for them.
+
+    ``timeout`` and a terminal's Ctrl-C signal the whole process group: loader workers ignore those signals
+    (:func:`ignore_stop_signals`), but one killed anyway must not cost the checkpoint the stop is about to write.
+    """
+    start = time.perf_counter()
+    it = iter(loader)
+    while True:
+        try:
+            batch = next(it)
+            waited[0] += time.perf_counter() - start
+        except StopIteration:
+            return
+        except RuntimeError as e:
+            if not stop_reason:
+                raise
+            logger.warning("data loader ended while stopping (%s); saving the checkpoint", e)
+            interrupted.append(True)
+            return
+        yield batch
+        start = time.perf_counter()
+
+
+def _truncate_metrics(csv_path: Path, step: int) -> None:
+    """Drops rows logged after ``step`` (the checkpoint a resume starts from): they would otherwise appear twice."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [r for r in rows if r.get("step", "").isdigit() and int(r["step"]) <= step]
+    if len(kept) == len(rows):
+        return
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for r in kept:
+            writer.writerow({k: r.get(k, "") for k in CSV_FIELDS})
+    os.replace(tmp, csv_path)
+
+
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Trains IDC as ``config`` says, writing everything into ``run_dir``; returns the last checkpoint folder.
 
@@ -212,6 +258,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     writer = None
     if main_process:
         new_csv = not csv_path.exists() or not resume
+        if not new_csv:
+            _truncate_metrics(csv_path, step)
         csv_file = open(csv_path, "w" if new_csv else "a", newline="")  # noqa: SIM115
         writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
         if new_csv:
@@ -254,6 +302,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
     count, bad_in_row, interval_start = 0, 0, time.perf_counter()
+    waited = [0.0]  # seconds waiting for data (loader and on-device degradation) since the last logged row
     run_start = time.perf_counter()
     last_ckpt: Path | None = None
     per_rank = config.batch // world
@@ -268,10 +317,14 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                 num_workers=config.data.workers,
                 collate_fn=collate,
                 pin_memory=device.type == "cuda",
+                worker_init_fn=ignore_stop_signals if config.data.workers else None,
             )
             exhausted = True
-            for batch in loader:
+            interrupted: list[bool] = []
+            for batch in _batches(loader, stop_reason, interrupted, waited):
+                ready = time.perf_counter()
                 blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
+                waited[0] += time.perf_counter() - ready
                 blurred = blurred.contiguous(memory_format=memory_format)
                 lr = get_lr(step, config.steps, optim)
                 for group in opt.param_groups:
@@ -314,7 +367,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                         "lr": lr,
                         "it_per_s": steps_done / elapsed,
                         "crops_per_s": steps_done * per_rank * world / elapsed,
+                        "data_wait": waited[0] / elapsed,
                     }
+                    waited[0] = 0.0
                     bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}")
                     sums = dict.fromkeys(sums, 0.0)
                     count, interval_start = 0, time.perf_counter()
@@ -348,7 +403,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                 if step >= config.steps or stop_reason:
                     exhausted = False
                     break
-            if exhausted:
+            if exhausted and not interrupted:
                 epoch, offset = epoch + 1, 0
     finally:
         bar.close()
