@@ -55,3 +55,41 @@ def test_gpu_train_script_runs_the_tiny_config_on_cpu(tmp_path: Path, steps: str
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "init " + str(out) in (tmp_path / "again" / "env.txt").read_text()
+
+
+def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
+    # scripts/gpu_session.sh is what a device call runs; here each stage runs at toy size on the CPU.
+    import tarfile
+
+    carry = tmp_path / "carry"
+    rng = np.random.default_rng(0)
+    for sub, n, size in (("photos", 4, 48), ("frames", 8, 40)):
+        (carry / "data" / sub).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+                carry / "data" / sub / f"{i:03d}.png"
+            )
+    sources = (
+        "data.sources=[{kind: sharp, paths: [photos], degradation: {kernel_size: 7}}, "
+        "{kind: frames, paths: [frames], frame_counts: [3, 5], cache_mib: 4}]"
+    )
+    env = {**os.environ, "IDC_CARRY": str(carry), "IDC_CONFIG": "configs/tiny.yaml", "PYTHON": sys.executable}
+    env |= {"OMP_NUM_THREADS": "1", "IDC_INIT": "none", "IDC_BENCH_DEVICE": "cpu", "IDC_BENCH_SIZE": "32x24"}
+    env |= {"IDC_ABLATION_BATCH": "1", "IDC_ABLATION_CROP": "16", "IDC_ABLATION_WORKERS": "0"}
+    out = tmp_path / "out"
+    cmd = ["bash", "scripts/gpu_session.sh", str(out), "400", "0.1", "1", "--set", sources, "--set", "device=cpu"]
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and "session done" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+    chunks = sorted(out.glob("results.tar.*"))
+    assert chunks and all(c.stat().st_size <= 15 * 2**20 for c in chunks)
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    (tmp_path / "all.tar").write_bytes(b"".join(c.read_bytes() for c in chunks))
+    with tarfile.open(tmp_path / "all.tar") as tar:
+        tar.extractall(packed, filter="data")
+    assert (packed / "bench-gpu.json").is_file() and (packed / "train" / "metrics.csv").is_file()
+    assert load_model(packed / "train" / "weights").config.encoder_widths == (4, 8, 16)
+    record = (packed / "ablation" / "ablation-train.json").read_text()
+    for variant in ("idc", "idc-single-scale", "idc-no-texture"):
+        assert f'"variant": "{variant}"' in record
+        assert (packed / "ablation" / variant / "weights" / "model.safetensors").is_file()
