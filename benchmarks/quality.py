@@ -5,10 +5,11 @@ Sets (from ../shared/data; never trained on; defined in idc.data.benchmark_sets)
   kodak24-motion  the 24 Kodak photos (768x512) with a fixed seeded camera-shake blur and noise sigma 0.01.
 
 Metrics as `idc eval` computes them (idc.evaluate): PSNR on uint8-rounded RGB; skimage-style SSIM (Gaussian
-sigma 1.5, per channel); MATLAB-style SSIM (3-D Gaussian over H x W x 3). Inference in fp32, whole images.
+sigma 1.5, per channel); MATLAB-style SSIM (3-D Gaussian over H x W x 3). Whole images, fp32 unless --precision.
 
 Usage:
-  python benchmarks/quality.py [--weights DIR] [--sets gopro-dev kodak24-motion] [--limit N] [--json OUT]
+  python benchmarks/quality.py [--weights DIR] [--sets gopro-dev kodak24-motion] [--limit N] [--precision bf16]
+      [--no-warmup] [--json OUT]
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", nargs="+", default=list(BENCHMARK_SETS), choices=list(BENCHMARK_SETS))
     p.add_argument("--limit", type=int, default=None, help="only the first N images of each set")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--no-warmup", action="store_true", help="skip the untimed first run (faster; times less fair)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     if not (args.data / "gopro").is_dir():
@@ -51,19 +54,21 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()} {platform.processor()}".strip(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "precision": args.precision,
         "conventions": {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION, "ssim_matlab": SSIM_MATLAB_CONVENTION},
         "sets": {},
     }
     sets: dict[str, object] = {}
     for name in args.sets:
-        report = evaluate(model, islice(BENCHMARK_SETS[name](args.data), args.limit), progress=False)
+        pairs = islice(BENCHMARK_SETS[name](args.data), args.limit)
+        report = evaluate(model, pairs, progress=False, precision=args.precision, warmup=not args.no_warmup)
         sets[name] = {"images": len(report.rows), "mean": report.mean(), "per_image": [asdict(r) for r in report.rows]}
     results["sets"] = sets
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"weights: {results['weights']}  ({results['weights_description']})")
-    print(f"device: {device}, {results['machine']}, {torch.get_num_threads()} threads")
+    print(f"device: {device}, {results['machine']}, {torch.get_num_threads()} threads, {args.precision}")
     print(f"{PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; mSSIM = {SSIM_MATLAB_CONVENTION}")
     head = ["PSNR blurred", "PSNR IDC", "gain", "SSIM blurred", "SSIM IDC", "mSSIM blurred", "mSSIM IDC", "s/img"]
     print(f"{'set':<16}{'n':>4}" + "".join(f"{h:>14}" for h in head))

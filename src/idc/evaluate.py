@@ -90,12 +90,12 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., top : top + size, left : left + size]
 
 
-def _run(model: IDC, blurred: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, float]:
+def _run(model: IDC, blurred: torch.Tensor, device: torch.device, precision: str) -> tuple[torch.Tensor, float]:
     x = blurred.to(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    out = deblur_tensor(model, x)
+    out = deblur_tensor(model, x, precision)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return out.cpu(), time.perf_counter() - start
@@ -109,6 +109,7 @@ def evaluate(
     warmup: bool = True,
     progress: bool = True,
     total: int | None = None,
+    precision: str = "fp32",
 ) -> EvalReport:
     """Deblurs every pair and scores blurred input and output against the sharp image.
 
@@ -118,6 +119,7 @@ def evaluate(
         crop: score only the centre ``crop`` x ``crop`` region (quick runs); ``None`` scores full images.
         save_images: folder to write the restored images to (PNG, named after the pair).
         warmup: run the first image once untimed before timing (kernel selection, allocations).
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast (see :func:`idc.infer.deblur_tensor`).
     """
     device = next(model.parameters()).device
     rows = []
@@ -125,8 +127,8 @@ def evaluate(
         if crop is not None:
             blurred, sharp = center_crop(blurred, crop), center_crop(sharp, crop)
         if i == 0 and warmup:
-            _run(model, blurred, device)
-        restored, seconds = _run(model, blurred, device)
+            _run(model, blurred, device, precision)
+        restored, seconds = _run(model, blurred, device, precision)
         rows.append(
             PairScore(
                 name=name,
