@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from idc.cli import main
@@ -136,7 +137,18 @@ def test_info_prints_parameters_and_gmacs(capsys: pytest.CaptureFixture[str]) ->
 
 def test_info_reads_weights(weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--weights", str(weights), "--size", "37x45"]) == 0
-    assert "parameters: 52,071" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "parameters: 52,071" in out and "Fusion ReLU active" in out and "(ok)" in out
+
+
+def test_info_flags_a_collapsed_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What training without zero_init_output did: every Fusion ReLU unit off, the output = input + constant.
+    model = random_idc()
+    for scale in model.scales:
+        torch.nn.init.constant_(scale.fusion.conv1.bias, -1e3)  # type: ignore[union-attr]
+    weights = save_weights(model, tmp_path / "collapsed")
+    assert main(["info", "--weights", str(weights), "--size", "32x32"]) == 0
+    assert "Fusion ReLU active on a test image: 0.0% (collapsed onto the identity" in capsys.readouterr().out
 
 
 def test_demo_writes_side_by_side_and_scores(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -521,6 +521,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
         per_scale = " + ".join(f"{m / 1e9:.4g}" for m in c.scale_macs)
         sizes = ", ".join(f"{sw}x{sh}" for sh, sw in c.scale_sizes)
         print(f"  {w}x{h}: {c.macs / 1e9:,.4g} GMAC = {per_scale} (scales {sizes})")
+    if args.weights is not None:
+        from idc.diagnostics import fusion_activity
+        from idc.weights import load_model
+
+        active = fusion_activity(load_model(args.weights))
+        verdict = (
+            "collapsed onto the identity, cannot learn (docs/paper-notes.md section 10)" if active < 0.01 else "ok"
+        )
+        print(f"Fusion ReLU active on a test image: {active:.1%} ({verdict})")
     return 0
 
 
