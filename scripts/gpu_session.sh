@@ -60,6 +60,10 @@ if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$(left)" -gt $(( abl_total + 150 )) 
   echo "train exit $?"; tail -5 "$stage/train/session.log"
 fi
 
+# Collapse check (docs/paper-notes.md section 10): the Fusion ReLU's active fraction of the weights trained above.
+"$py" -m idc info --weights "$work/train/run/checkpoints/$(cat "$work/train/run/checkpoints/LATEST" 2>/dev/null)" \
+  --size 64x64 2>&1 | tail -1 | tee "$stage/train/health.txt"
+
 # The probe timed the training crop; smaller ablation crops run about (crop ratio)^2 faster, a little less in practice.
 steps=$("$py" -c "
 import json, sys

@@ -88,6 +88,7 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / "all.tar") as tar:
         tar.extractall(packed, filter="data")
     assert (packed / "bench-gpu.json").is_file() and (packed / "train" / "metrics.csv").is_file()
+    assert "Fusion ReLU active" in (packed / "train" / "health.txt").read_text()
     assert load_model(packed / "train" / "weights").config.encoder_widths == (4, 8, 16)
     record = (packed / "ablation" / "ablation-train.json").read_text()
     for variant in ("idc", "idc-single-scale", "idc-no-texture"):
