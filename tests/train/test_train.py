@@ -286,7 +286,18 @@ def test_resume_after_a_crash_logs_each_step_once(data: Path, tmp_path: Path) ->
 
     shutil.rmtree(run / "checkpoints" / "step-00000006")
     (run / "checkpoints" / "LATEST").write_text("step-00000003")
+    # ... and a metrics.csv from a version without the data_wait column.
+    with open(run / "metrics.csv", newline="") as f:
+        old_rows = list(csv.DictReader(f))
+    old_fields = [k for k in old_rows[0] if k != "data_wait"]
+    with open(run / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=old_fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(old_rows)
     train(load_train_config(TINY, overrides), run, resume=True, progress=False)
     with open(run / "metrics.csv", newline="") as f:
-        steps = [int(r["step"]) for r in csv.DictReader(f)]
-    assert steps == [1, 2, 3, 4, 5, 6]
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        assert "data_wait" in (reader.fieldnames or [])
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(r["loss"] and float(r["lr"]) > 0 for r in rows)

@@ -176,11 +176,14 @@ def _batches(
 
 
 def _truncate_metrics(csv_path: Path, step: int) -> None:
-    """Drops rows logged after ``step`` (the checkpoint a resume starts from): they would otherwise appear twice."""
+    """Drops rows logged after ``step`` (the checkpoint a resume starts from): they would otherwise appear twice.
+    A file written with other columns (an older version) is rewritten with the current ones."""
     with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
     kept = [r for r in rows if r.get("step", "").isdigit() and int(r["step"]) <= step]
-    if len(kept) == len(rows):
+    if len(kept) == len(rows) and header == CSV_FIELDS:
         return
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
