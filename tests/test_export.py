@@ -93,3 +93,28 @@ def test_cached_export_is_made_once_and_chosen_by_auto(
     # precision other than fp32 keeps auto on torch
     _, log = deblur("c.png", "--precision", "bf16")
     assert "backend: torch, bf16" in log
+
+
+def test_int8_precision_quantises_once_and_stays_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("IDC_CACHE", str(tmp_path / "cache"))
+    weights = save_weights(random_idc(), tmp_path / "w")
+    image = tmp_path / "a.png"
+    rng = np.random.default_rng(1)
+    smooth = np.kron(rng.integers(0, 256, (6, 8, 3)), np.ones((8, 8, 1))).astype(np.uint8)  # 48x64 blocks
+    Image.fromarray(smooth).save(image)
+
+    def deblur(name: str, *extra: str) -> tuple[np.ndarray, str]:
+        assert main(["deblur", str(image), "-o", str(tmp_path / name), "--weights", str(weights), *extra]) == 0
+        return np.asarray(Image.open(tmp_path / name), np.int16), capsys.readouterr().out
+
+    fp32, _ = deblur("f.png", "--backend", "torch")
+    int8, log = deblur("q.png", "--precision", "int8")
+    assert "quantised the network to int8 once" in log and "-int8.onnx" in log
+    assert np.abs(int8 - fp32).mean() <= 4  # quantisation error, in uint8 levels
+    again, log = deblur("q2.png", "--precision", "int8")
+    assert "quantised" not in log and np.array_equal(again, int8)
+    args = ["deblur", str(image), "-o", str(tmp_path / "x.png"), "--weights", str(weights), "--precision", "int8"]
+    assert main([*args, "--backend", "torch"]) == 2
+    assert "runs on the CPU with onnxruntime" in capsys.readouterr().err

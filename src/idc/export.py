@@ -134,3 +134,59 @@ def cached_onnx(weights: str | Path | None, opset: int = DEFAULT_OPSET) -> tuple
     finally:
         tmp.unlink(missing_ok=True)
     return path, True
+
+
+def calibration_inputs(count: int = 8, size: int = 256) -> list[np.ndarray]:
+    """Blurred crops for calibrating int8 activation ranges, made from scikit-image's bundled photos (seeded camera
+    shake and noise, as ``idc demo`` makes them), so calibration needs no dataset. (1, 3, size, size) float32 each."""
+    from idc.demo import DEMO_IMAGES, make_blurred, sample_photo
+
+    out = []
+    for i in range(count):
+        sharp = sample_photo(DEMO_IMAGES[i % len(DEMO_IMAGES)])
+        blurred, _ = make_blurred(sharp, seed=1000 + i)
+        g = torch.Generator().manual_seed(i)
+        top = int(torch.randint(max(1, blurred.shape[1] - size + 1), (), generator=g))
+        left = int(torch.randint(max(1, blurred.shape[2] - size + 1), (), generator=g))
+        out.append(blurred[None, :, top : top + size, left : left + size].numpy().astype(np.float32))
+    return out
+
+
+def quantize_int8(fp32: str | Path, int8: str | Path, calibration: list[np.ndarray] | None = None) -> Path:
+    """Static int8 quantisation of an exported IDC with onnxruntime: QDQ format, int8 weights per output channel,
+    uint8 activations with ranges calibrated on ``calibration`` (default :func:`calibration_inputs`)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    items = iter([{"blurred": a} for a in (calibration if calibration is not None else calibration_inputs())])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(items, None)
+
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # onnxruntime's pre-processing hints
+    quantize_static(
+        str(fp32),
+        str(int8),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    return Path(int8)
+
+
+def cached_int8_onnx(weights: str | Path | None, opset: int = DEFAULT_OPSET) -> tuple[Path, bool]:
+    """(path, made): the cached int8 model of ``weights``, quantised now from the cached fp32 export (made too if
+    missing) when the cache lacks it. Written atomically, like :func:`cached_onnx`."""
+    fp32, made = cached_onnx(weights, opset)
+    path = fp32.with_name(f"{fp32.stem}-int8.onnx")
+    if path.is_file():
+        return path, made
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.onnx")
+    try:
+        quantize_int8(fp32, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path, True
