@@ -3,7 +3,7 @@
 #   1. `idc bench` on CUDA in fp32, bf16 and fp16 at 1280x720 (issue #5);
 #   2. scripts/gpu_train.sh: the synthetic config for TRAIN_MINUTES, resuming from the bundled default (issue #6);
 #   3. benchmarks/ablation.py --train-only: IDC, single-scale and no-Sub-Texture at one equal step budget, sized
-#      from the measured step rate to about ABLATION_SECONDS per variant (issue #4);
+#      from the measured step rate to about ABLATION_SECONDS per variant (issue #4; 0 skips it);
 #   4. pack: weights as fp16 safetensors, logs, CSV and JSON into OUT/results.tar.NN, chunks of at most 15 MiB
 #      (the device returns files of at most 16 MiB). Unpack with: cat OUT/results.tar.* | tar -x -C DEST
 # Data comes from carry/ (python scripts/prepare_gpu_carry.py). Extra arguments (e.g. --set device=cpu) go to
@@ -41,7 +41,7 @@ echo "== bench ($(left) s left)"
 timeout 150 "$py" -m idc bench --device "${IDC_BENCH_DEVICE:-cuda}" --size "${IDC_BENCH_SIZE:-1280x720}" \
   --precision fp32 bf16 fp16 --runs 20 --warmup 5 --json "$stage/bench-gpu.json" 2>&1 | tee "$stage/bench.log"
 
-abl_total=$(( 3 * abl_s + 60 ))
+abl_total=$(( abl_s > 0 ? 3 * abl_s + 60 : 0 ))
 train_limit=$(( $(left) - abl_total - 30 ))
 echo "== train ($(left) s left; limit $train_limit s)"
 timeout --signal=TERM --kill-after=30 "$train_limit" env PYTHON="$py" IDC_CARRY="$carry" IDC_CONFIG="$config" \
@@ -73,12 +73,16 @@ try:
 except Exception:
     print(100)" "$work/train/speed.json" "$abl_s" "${IDC_ABLATION_CROP:-256}")
 abl_limit=$(( $(left) - 25 ))
+if [ "$abl_s" -le 0 ]; then
+  echo "== ablation skipped (ABLATION_SECONDS 0)"
+else
 echo "== ablation: $steps steps per variant ($(left) s left; limit $abl_limit s)"
 timeout --signal=TERM --kill-after=15 "$abl_limit" "$py" benchmarks/ablation.py --config "$config" --train-only \
   --steps "$steps" --batch "${IDC_ABLATION_BATCH:-16}" --crop "${IDC_ABLATION_CROP:-256}" \
   --workers "${IDC_ABLATION_WORKERS:-8}" --out "$work/ablation" --json "$stage/ablation/ablation-train.json" \
   --set "data.root=$carry/data" "$@" >"$stage/ablation/ablation.log" 2>&1
 echo "ablation exit $?"; tail -3 "$stage/ablation/ablation.log"
+fi
 
 echo "== pack ($(left) s left)"
 for f in env.txt speed.json train.log metrics.csv; do cp "$work/train/$f" "$stage/train/" 2>/dev/null; done
