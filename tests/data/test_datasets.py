@@ -152,3 +152,24 @@ def test_mixture_draws_by_weight_reproducibly(gopro_root: Path, tmp_path: Path) 
     assert [mix[i]["source"] for i in range(20)] == sources[:20]
     only = MixtureDataset([paired, synthetic], [0.0, 1.0], length=10)
     assert {only[i]["source"] for i in range(10)} == {1}
+
+
+@pytest.mark.parametrize("cache_mib", [0, 0.05, 100])
+def test_frame_averaging_crops_before_averaging_with_identical_samples(tmp_path: Path, cache_mib: float) -> None:
+    # Cutting each frame to the crop before averaging (and caching decoded frames, even a cache too small for all of
+    # them) must give exactly the samples of averaging whole frames and cropping after.
+    from idc.data.datasets import FrameAveragingDataset, paired_augment, random_crop
+    from idc.data.frames import average_window
+
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(tmp_path / f"{i:03d}.png")
+    ds = FrameAveragingDataset([tmp_path], frame_counts=(3, 5), crop=24, seed=4, length=12, cache_mib=cache_mib)
+    for i in range(12):
+        sample = ds[i]
+        seq, start, n = ds.window(i)
+        g = ds.generator(i + 2**40)
+        blurred, sharp = random_crop(average_window(ds.sequences[seq], start, n), 24, g)
+        blurred, sharp = paired_augment([blurred, sharp], g, True, True)
+        assert torch.equal(sample["blurred"], blurred) and torch.equal(sample["sharp"], sharp)
+    assert ds._cached <= ds.cache_bytes
