@@ -30,3 +30,19 @@ def test_from_dict_refuses_unknown_keys_and_makes_tuples(tmp_path: Path) -> None
     (tmp_path / "list.yaml").write_text("- 1\n")
     with pytest.raises(ValueError, match="mapping"):
         load_yaml(tmp_path / "list.yaml")
+
+
+def test_number_fields_take_exponent_strings_and_refuse_the_wrong_kind() -> None:
+    from idc.train.config import load_train_config
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    source = "data.sources=[{kind: sharp, paths: [x]}]"
+    config = load_train_config(tiny, [source, "optim.lr=1e-3", "optim.min_lr=1"])
+    assert config.optim.lr == 1e-3 and isinstance(config.optim.lr, float) and isinstance(config.optim.min_lr, float)
+    for bad, message in (
+        ("steps=abc", "steps: expected an integer, got 'abc'"),
+        ("batch=2.5", "batch: expected an integer, got 2.5"),
+        ("optim.lr=fast", "lr: expected a number, got 'fast'"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            load_train_config(tiny, [source, bad])
