@@ -28,30 +28,9 @@ import numpy as np
 import torch
 
 from idc.data.benchmark_sets import BENCHMARK_SETS
-from idc.export import OnnxDeblurrer, export_onnx
+from idc.export import OnnxDeblurrer, export_onnx, quantize_int8
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, psnr, ssim
 from idc.weights import load_model
-
-
-def quantize(fp32: Path, int8: Path, calibration: list[np.ndarray]) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter([{"blurred": a} for a in calibration])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.items, None)
-
-    quantize_static(
-        str(fp32),
-        str(int8),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
 
 
 def median_seconds(run: OnnxDeblurrer, x: torch.Tensor, runs: int) -> float:
@@ -83,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path, int8_path = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         export_onnx(load_model(args.weights), fp32_path)
-        quantize(fp32_path, int8_path, calibration)
+        quantize_int8(fp32_path, int8_path, calibration)
         runners = {"fp32": OnnxDeblurrer(fp32_path), "int8": OnnxDeblurrer(int8_path)}
         x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
         rows: dict[str, Any] = {}
