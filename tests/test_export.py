@@ -56,6 +56,14 @@ def test_export_and_deblur_commands(
     assert "runs with --backend onnx or auto" in capsys.readouterr().err
 
 
+def _deblur(
+    capsys: pytest.CaptureFixture[str], image: Path, target: Path, weights: Path, *extra: str
+) -> tuple[np.ndarray, str]:
+    """Runs `idc deblur` on one image; returns the output as int16 pixels and what it printed."""
+    assert main(["deblur", str(image), "-o", str(target), "--weights", str(weights), *extra]) == 0
+    return np.asarray(Image.open(target), np.int16), capsys.readouterr().out
+
+
 def test_cached_export_is_made_once_and_chosen_by_auto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -67,31 +75,26 @@ def test_cached_export_is_made_once_and_chosen_by_auto(
     image = tmp_path / "a.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (33, 47, 3), dtype=np.uint8)).save(image)
 
-    def deblur(name: str, *extra: str) -> tuple[np.ndarray, str]:
-        assert main(["deblur", str(image), "-o", str(tmp_path / name), "--weights", str(weights), *extra]) == 0
-        return np.asarray(Image.open(tmp_path / name), np.int16), capsys.readouterr().out
-
     # auto, a small job and nothing cached: exporting would cost more than it saves, so torch.
-    torch_out, log = deblur("t.png")
+    torch_out, log = _deblur(capsys, image, tmp_path / "t.png", weights)
     assert "backend: torch" in log and not (tmp_path / "cache").exists()
     # onnx: exports once into the cache, then runs it.
-    onnx_out, log = deblur("o.png", "--backend", "onnx")
+    onnx_out, log = _deblur(capsys, image, tmp_path / "o.png", weights, "--backend", "onnx")
     cached = cached_onnx_path(weights)
     assert f"cached as {cached}" in log and "backend: onnxruntime" in log and cached.is_file()
     assert np.abs(onnx_out - torch_out).max() <= 1
     # auto now finds the export and uses it, without exporting again.
-    auto_out, log = deblur("a2.png")
+    auto_out, log = _deblur(capsys, image, tmp_path / "a2.png", weights)
     assert "backend: onnxruntime" in log and "exported" not in log
     assert np.array_equal(auto_out, onnx_out)
     # other weights, other cache entry; a job big enough to repay the export makes one.
     other = save_weights(random_idc(), tmp_path / "w2")
     assert cached_onnx_path(other) != cached
     monkeypatch.setattr(idc.cli, "AUTO_EXPORT_PIXELS", 33 * 47)
-    weights = other
-    _, log = deblur("b.png")
+    _, log = _deblur(capsys, image, tmp_path / "b.png", other)
     assert "exported the network to ONNX once" in log and cached_onnx_path(other).is_file()
     # precision other than fp32 keeps auto on torch
-    _, log = deblur("c.png", "--precision", "bf16")
+    _, log = _deblur(capsys, image, tmp_path / "c.png", other, "--precision", "bf16")
     assert "backend: torch, bf16" in log
 
 
@@ -105,15 +108,11 @@ def test_int8_precision_quantises_once_and_stays_close(
     smooth = np.kron(rng.integers(0, 256, (6, 8, 3)), np.ones((8, 8, 1))).astype(np.uint8)  # 48x64 blocks
     Image.fromarray(smooth).save(image)
 
-    def deblur(name: str, *extra: str) -> tuple[np.ndarray, str]:
-        assert main(["deblur", str(image), "-o", str(tmp_path / name), "--weights", str(weights), *extra]) == 0
-        return np.asarray(Image.open(tmp_path / name), np.int16), capsys.readouterr().out
-
-    fp32, _ = deblur("f.png", "--backend", "torch")
-    int8, log = deblur("q.png", "--precision", "int8")
+    fp32, _ = _deblur(capsys, image, tmp_path / "f.png", weights, "--backend", "torch")
+    int8, log = _deblur(capsys, image, tmp_path / "q.png", weights, "--precision", "int8")
     assert "quantised the network to int8 once" in log and "-int8.onnx" in log
     assert np.abs(int8 - fp32).mean() <= 4  # quantisation error, in uint8 levels
-    again, log = deblur("q2.png", "--precision", "int8")
+    again, log = _deblur(capsys, image, tmp_path / "q2.png", weights, "--precision", "int8")
     assert "quantised" not in log and np.array_equal(again, int8)
     args = ["deblur", str(image), "-o", str(tmp_path / "x.png"), "--weights", str(weights), "--precision", "int8"]
     assert main([*args, "--backend", "torch"]) == 2
