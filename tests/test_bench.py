@@ -37,3 +37,33 @@ def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "ratio" in out and "IDC at 48x32" in out
     assert json.loads((tmp_path / "b.json").read_text())["rows"][0]["precision"] == "fp32"
+
+
+def test_cast_runs_a_converted_copy_and_leaves_the_model_alone() -> None:
+    import torch
+
+    model = random_idc()
+    rows = bench(model, 40, 56, ["fp32", "bf16"], ["eager", "graphs"], runs=1, warmup=0, cast=True)
+    # fp32 is never cast; graphs need CUDA and are skipped on a CPU.
+    assert [(r.backend, r.precision, r.cast) for r in rows] == [("eager", "fp32", False), ("eager", "bf16", True)]
+    assert 0 < rows[1].max_abs_diff < 0.05  # bf16 arithmetic throughout, residual included: small, not zero
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
+def test_cuda_graph_replay_matches_eager() -> None:
+    import torch
+
+    torch.backends.cudnn.benchmark = False
+    model = random_idc().cuda()
+    rows = bench(model, 40, 56, ["fp32", "fp16"], ["eager", "graphs"], runs=2, warmup=1)
+    by = {(r.backend, r.precision): r for r in rows}
+    assert by[("graphs", "fp32")].max_abs_diff < 1e-3
+    assert by[("graphs", "fp16")].max_abs_diff < 1e-2
+
+
+def test_bench_command_says_what_it_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = save_weights(random_idc(), tmp_path / "w")
+    args = ["bench", "--size", "48x32", "--runs", "1", "--warmup", "0", "--weights", str(weights), "--device", "cpu"]
+    assert main([*args, "--precision", "fp32", "--backend", "eager", "graphs"]) == 0
+    assert "not run: graphs fp32" in capsys.readouterr().out

@@ -7,6 +7,7 @@ machine does on its own workload (1.0 = as fast as its convolutions allow).
 
 from __future__ import annotations
 
+import copy
 import resource
 import statistics
 import time
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from idc.complexity import count_complexity
-from idc.infer import autocast_context
+from idc.infer import PRECISIONS, autocast_context
 from idc.models import IDC
 
 
@@ -27,6 +28,7 @@ class BenchRow:
 
     backend: str
     precision: str
+    cast: bool
     ms: float
     macs: int
     gflops: float
@@ -68,6 +70,28 @@ def conv_rate(height: int, width: int, device: torch.device, precision: str, run
     return height * width * 64 * 64 * 25 / (ms / 1000)
 
 
+def cuda_graph_runner(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """Captures ``net(x)`` in one CUDA graph; the returned function replays it (same input buffer, same output).
+
+    Replaying skips the per-kernel launch cost of the few hundred small kernels of IDC's coarse scales.
+    """
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):  # warm-up on a side stream, as capture requires (cuDNN picks its kernels here)
+        for _ in range(3):
+            net(x)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = net(x)
+
+    def replay() -> torch.Tensor:
+        graph.replay()
+        return out
+
+    return replay
+
+
 def _peak_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -83,11 +107,16 @@ def bench(
     runs: int = 3,
     warmup: int = 1,
     onnx_path: str | None = None,
+    cast: bool = False,
 ) -> list[BenchRow]:
-    """Times IDC at one size for each backend (eager, compile, onnx) and precision, beside the conv roofline.
+    """Times IDC at one size for each backend and precision, beside the conv roofline.
 
-    The fp32 eager output is the reference for ``max_abs_diff``. Input: a fixed random image (speed does not
-    depend on content). Peak memory is the CUDA allocator's peak on GPU and the process's peak RSS on CPU.
+    Backends: ``eager``; ``compile`` (torch.compile, inductor); ``graphs`` (the eager network replayed as one CUDA
+    graph; CUDA only); ``onnx`` (ONNX Runtime on ``onnx_path``, fp32 only). Precisions bf16/fp16 run under autocast,
+    or with ``cast`` on a copy of the network converted to that dtype and fed that dtype (no per-call weight casts;
+    the global residual is then added in that dtype too). The fp32 eager output is the reference for
+    ``max_abs_diff``. Input: a fixed random image (speed does not depend on content). Peak memory is the CUDA
+    allocator's peak on GPU and the process's peak RSS on CPU.
     """
     device = next(model.parameters()).device
     model = model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -100,9 +129,10 @@ def bench(
     rows = []
     for backend in backends:
         for precision in precisions:
-            if precision == "fp16" and device.type != "cuda":
+            if (precision == "fp16" or backend == "graphs") and device.type != "cuda":
                 continue
             run: Callable[[], torch.Tensor]
+            casting = cast and precision != "fp32"
             if backend == "onnx":
                 if precision != "fp32" or onnx_path is None:
                     continue
@@ -114,11 +144,28 @@ def bench(
                 def run(runner: OnnxDeblurrer = runner, xc: torch.Tensor = xc) -> torch.Tensor:
                     return runner(xc).to(device)
             else:
-                net = torch.compile(model) if backend == "compile" else model
+                dtype = PRECISIONS[precision] or torch.float32
+                base = copy.deepcopy(model).to(dtype) if casting else model
+                net = torch.compile(base) if backend == "compile" else base
+                xin = x.to(dtype) if casting else x
+                # Autocast's weight-cast cache must be off while a CUDA graph is captured.
+                amp, cache = ("fp32" if casting else precision), backend != "graphs"
 
-                def run(net: Callable[..., list[torch.Tensor]] = net, precision: str = precision) -> torch.Tensor:
-                    with torch.inference_mode(), autocast_context(device, precision):
-                        return net(x)[-1]
+                def forward(
+                    xin: torch.Tensor,
+                    net: Callable[..., list[torch.Tensor]] = net,
+                    amp: str = amp,
+                    cache: bool = cache,
+                ) -> torch.Tensor:
+                    with torch.inference_mode(), autocast_context(device, amp, cache=cache):
+                        return net(xin)[-1]
+
+                if backend == "graphs":
+                    run = cuda_graph_runner(forward, xin)
+                else:
+
+                    def run(forward: Callable[[torch.Tensor], torch.Tensor] = forward, xin: torch.Tensor = xin):
+                        return forward(xin)
 
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
@@ -130,6 +177,7 @@ def bench(
                 BenchRow(
                     backend=backend,
                     precision=precision,
+                    cast=casting,
                     ms=ms,
                     macs=macs,
                     gflops=2 * macs / (ms / 1000) / 1e9,

@@ -198,7 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--size", type=_size, default=(720, 1280), help="WxH (default: 1280x720)")
     b.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
-    b.add_argument("--backend", nargs="+", default=["eager"], choices=["eager", "compile", "onnx"])
+    b.add_argument(
+        "--backend",
+        nargs="+",
+        default=["eager"],
+        choices=["eager", "compile", "graphs", "onnx"],
+        help="eager PyTorch, torch.compile, the eager network replayed as a CUDA graph (CUDA only), ONNX Runtime",
+    )
+    b.add_argument(
+        "--cast",
+        action="store_true",
+        help="bf16/fp16 on a copy of the network converted to that dtype instead of autocast",
+    )
     b.add_argument("--runs", type=int, default=3)
     b.add_argument("--warmup", type=int, default=1)
     b.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
@@ -481,7 +492,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from idc.export import export_onnx
 
             onnx_path = str(export_onnx(load_model(args.weights), f"{tmp}/idc.onnx"))
-        rows = bench(model, h, w, args.precision, args.backend, args.runs, args.warmup, onnx_path)
+        rows = bench(model, h, w, args.precision, args.backend, args.runs, args.warmup, onnx_path, args.cast)
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
@@ -490,13 +501,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(
         f"IDC at {w}x{h}, batch 1, {name}, torch {torch.__version__}; median of {args.runs} after {args.warmup} warm-up"
     )
-    head = f"{'backend':<9}{'precision':<10}{'ms':>10}{'GMAC':>8}{'GFLOP/s':>10}{'conv GFLOP/s':>14}{'ratio':>7}"
+    head = f"{'backend':<9}{'precision':<11}{'ms':>10}{'GMAC':>8}{'GFLOP/s':>10}{'conv GFLOP/s':>14}{'ratio':>7}"
     print(head + f"{'peak MiB':>10}{'max|diff|':>11}")
     for r in rows:
+        label = r.precision + (" cast" if r.cast else "")
         print(
-            f"{r.backend:<9}{r.precision:<10}{r.ms:>10.1f}{r.macs / 1e9:>8.0f}{r.gflops:>10.1f}{r.conv_gflops:>14.1f}"
+            f"{r.backend:<9}{label:<11}{r.ms:>10.1f}{r.macs / 1e9:>8.0f}{r.gflops:>10.1f}{r.conv_gflops:>14.1f}"
             f"{r.ratio:>7.2f}{r.peak_mib:>10.0f}{r.max_abs_diff:>11.2e}"
         )
+    ran = {(r.backend, r.precision) for r in rows}
+    skipped = [f"{b} {p}" for b in args.backend for p in args.precision if (b, p) not in ran]
+    if skipped:
+        print(f"not run: {', '.join(skipped)} (fp16 and graphs need CUDA; onnx runs fp32 only)")
     print("ratio = IDC time / (IDC MACs / MAC rate of one 64->64 5x5 conv at this size); max|diff| vs fp32 eager")
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
     if tf32:

@@ -31,8 +31,9 @@ def model_device(model: object) -> torch.device:
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def autocast_context(device: torch.device, precision: str) -> AbstractContextManager[object]:
-    """Autocast for ``bf16``/``fp16`` (fp16 needs CUDA); nothing for ``fp32``."""
+def autocast_context(device: torch.device, precision: str, cache: bool = True) -> AbstractContextManager[object]:
+    """Autocast for ``bf16``/``fp16`` (fp16 needs CUDA); nothing for ``fp32``. ``cache=False`` turns off autocast's
+    cache of cast weights (required while a CUDA graph is captured)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use fp32, bf16 or fp16")
     dtype = PRECISIONS[precision]
@@ -40,7 +41,7 @@ def autocast_context(device: torch.device, precision: str) -> AbstractContextMan
         return nullcontext()
     if dtype == torch.float16 and device.type != "cuda":
         raise ValueError("fp16 inference needs a CUDA GPU; on a CPU use bf16 or fp32")
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 @torch.inference_mode()
