@@ -309,10 +309,12 @@ def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
     usable = device.type == "cpu" and args.precision == "fp32" and onnx_available()
     if args.backend == "onnx" and not onnx_available():
         raise ValueError("--backend onnx needs onnxruntime and onnxscript: pip install 'idc-deblur[onnx]'")
+    cached = None
     if args.backend == "auto":
         if not usable:
             return None
-        if not cached_onnx_path(args.weights).is_file():
+        cached = cached_onnx_path(args.weights)
+        if not cached.is_file():
             pixels = 0
             for job in jobs:
                 try:
@@ -323,7 +325,7 @@ def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
             if pixels < AUTO_EXPORT_PIXELS:
                 return None
     try:
-        path, made = cached_onnx(args.weights)
+        path, made = cached_onnx(args.weights, path=cached)
     except Exception as e:
         if args.backend == "onnx":
             raise

@@ -118,12 +118,13 @@ def cached_onnx_path(weights: str | Path | None, opset: int = DEFAULT_OPSET) -> 
     return cache_dir() / "onnx" / f"idc-{h.hexdigest()[:20]}.onnx"
 
 
-def cached_onnx(weights: str | Path | None, opset: int = DEFAULT_OPSET) -> tuple[Path, bool]:
+def cached_onnx(weights: str | Path | None, opset: int = DEFAULT_OPSET, path: Path | None = None) -> tuple[Path, bool]:
     """(path, made): the cached ONNX export of ``weights``, exported now (about half a minute on a 2-core CPU)
-    when the cache lacks it. The file appears atomically, so a crash or a parallel run never leaves half of one."""
+    when the cache lacks it. The file appears atomically, so a crash or a parallel run never leaves half of one.
+    ``path``: :func:`cached_onnx_path` of the same arguments when the caller has it (saves hashing the weights)."""
     from idc.weights import load_model
 
-    path = cached_onnx_path(weights, opset)
+    path = path or cached_onnx_path(weights, opset)
     if path.is_file():
         return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
