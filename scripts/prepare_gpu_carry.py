@@ -1,11 +1,14 @@
 """Fill the git-ignored folder carry/ for a GPU training run on the lent machine (see scripts/gpu_train.sh).
 
 carry/data/ mirrors ../shared/data's layout (so configs/idc_synthetic.yaml works with data.root=carry/data):
-all BSDS500 photos, then as many consecutive GOPR0477_11_00 frames as fit the budget (the device's working tree,
-repo included, must stay under 64 MiB). carry/wheels/ gets the wheels the device's Python lacks (kornia and
-kornia_rs, for CPython 3.12 on x86-64 Linux).
+all BSDS500 photos, then as many consecutive GOPR0477_11_00 frames as fit the budget. carry/wheels/ gets the wheels
+the device's Python lacks (kornia and kornia_rs, for CPython 3.12 on x86-64 Linux), fetched first.
 
-Usage: python scripts/prepare_gpu_carry.py [--data ../shared/data] [--out carry] [--budget-mib 44] [--no-wheels]
+The device takes at most 64 MiB of working tree: the repository's files (tracked, and untracked ones git does not
+ignore) plus everything carried. The default data budget is what is left of that after the repository, the wheels
+and a 1 MiB margin, so it shrinks by itself as the repository grows.
+
+Usage: python scripts/prepare_gpu_carry.py [--data ../shared/data] [--out carry] [--budget-mib auto|N] [--no-wheels]
 """
 
 from __future__ import annotations
@@ -17,16 +20,50 @@ import sys
 from pathlib import Path
 
 WHEELS = ["kornia==0.9.0", "kornia_rs==0.2.0"]
+DEVICE_TREE_LIMIT = 64 * 2**20
+MARGIN = 2**20
+
+
+def repo_bytes(repo: Path) -> int:
+    """Bytes of the files that travel with the working tree: tracked ones and untracked ones git does not ignore."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    return sum((repo / name.decode()).stat().st_size for name in listed if name and (repo / name.decode()).is_file())
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--out", type=Path, default=Path("carry"))
-    p.add_argument("--budget-mib", type=float, default=44.0, help="data budget (wheels and repo come on top)")
+    p.add_argument("--budget-mib", default="auto", help="data budget in MiB (default auto: 64 MiB less the rest)")
     p.add_argument("--no-wheels", action="store_true")
     args = p.parse_args(argv)
-    budget = int(args.budget_mib * 2**20)
+    wheels = args.out / "wheels"
+    if not args.no_wheels:
+        wheels.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12"]
+        cmd += ["--implementation", "cp", "-d", str(wheels)]
+        for tag in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"):
+            cmd += ["--platform", tag]
+        subprocess.run([*cmd, *WHEELS], check=True)
+        print(f"{wheels}: {', '.join(sorted(w.name for w in wheels.glob('*.whl')))}")
+    wheel_bytes = sum(w.stat().st_size for w in wheels.glob("*.whl")) if wheels.is_dir() else 0
+    if args.budget_mib == "auto":
+        repo = repo_bytes(Path(__file__).resolve().parents[1])
+        budget = DEVICE_TREE_LIMIT - repo - wheel_bytes - MARGIN
+        print(
+            f"budget: 64 MiB - repository {repo / 2**20:.1f} - wheels {wheel_bytes / 2**20:.1f} - margin 1"
+            f" = {budget / 2**20:.1f} MiB of data"
+        )
+    else:
+        budget = int(float(args.budget_mib) * 2**20)
+    if budget <= 0:
+        print("no room left for data under the device's 64 MiB limit", file=sys.stderr)
+        return 2
     data_out = args.out / "data"
     if data_out.exists():
         shutil.rmtree(data_out)
@@ -48,15 +85,6 @@ def main(argv: list[str] | None = None) -> int:
             used += size
             copied[kind] += 1
     print(f"{data_out}: {copied['photos']} photos, {copied['frames']} consecutive frames, {used / 2**20:.1f} MiB")
-    if not args.no_wheels:
-        wheels = args.out / "wheels"
-        wheels.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12"]
-        cmd += ["--implementation", "cp", "-d", str(wheels)]
-        for tag in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"):
-            cmd += ["--platform", tag]
-        subprocess.run([*cmd, *WHEELS], check=True)
-        print(f"{wheels}: {', '.join(sorted(w.name for w in wheels.glob('*.whl')))}")
     return 0
 
 
