@@ -30,6 +30,7 @@ import torch
 from idc.data.benchmark_sets import BENCHMARK_SETS
 from idc.evaluate import evaluate
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION
+from idc.models import IDC
 from idc.train.config import load_train_config
 from idc.train.loop import train
 from idc.weights import load_model
@@ -57,12 +58,23 @@ def find_weights(recorded: str, out: Path, variant: str) -> Path:
     raise FileNotFoundError(f"{variant}: weights not found at {recorded} nor under {local}")
 
 
-def score(model: torch.nn.Module, data: Path, eval_crop: int, limit: int | None) -> dict[str, Any]:
+def score(model: IDC, data: Path, eval_crop: int, limit: int | None) -> dict[str, Any]:
     scores: dict[str, Any] = {}
     for name, pairs in BENCHMARK_SETS.items():
         report = evaluate(model, islice(pairs(data), limit), crop=eval_crop or None, progress=False)
-        scores[name] = {"images": len(report.rows), **report.mean()}
+        # Per-image PSNR too, so variants can be compared image by image (paired_difference).
+        per_image = [r.psnr_restored for r in report.rows]
+        scores[name] = {"images": len(report.rows), **report.mean(), "psnr_restored_per_image": per_image}
     return scores
+
+
+def paired_difference(a: list[float], b: list[float]) -> tuple[float, float, int]:
+    """Mean of ``a - b`` image by image, its standard error over images, and how many images ``a`` wins."""
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    se = (sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) ** 0.5 if n > 1 else float("nan")
+    return mean, se, sum(d > 0 for d in diffs)
 
 
 def print_table(record: dict[str, Any]) -> None:
@@ -87,6 +99,21 @@ def print_table(record: dict[str, Any]) -> None:
     print(f"{'blurred input':<18}{'':>11}{'':>9}{cells(scored[0]['scores'], 'blurred')}")
     for r in scored:
         print(f"{r['variant']:<18}{r['parameters']:>11,}{r['minutes']:>9.1f}{cells(r['scores'], 'restored')}")
+    base = scored[0]
+    others = [r for r in scored[1:] if all("psnr_restored_per_image" in r["scores"][s] for s in sets)]
+    if others and all("psnr_restored_per_image" in base["scores"][s] for s in sets):
+        print(
+            f"\nPSNR of each variant minus {base['variant']}'s, image by image: mean +- standard error over images"
+            " (training noise not included), and images where the variant is better"
+        )
+        for r in others:
+            parts = []
+            for s in sets:
+                mean, se, wins = paired_difference(
+                    r["scores"][s]["psnr_restored_per_image"], base["scores"][s]["psnr_restored_per_image"]
+                )
+                parts.append(f"{s} {mean:+.3f} +- {se:.3f} dB ({wins}/{r['scores'][s]['images']} better)")
+            print(f"  {r['variant']:<18}" + "; ".join(parts))
 
 
 def main(argv: list[str] | None = None) -> int:
