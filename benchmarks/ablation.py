@@ -79,7 +79,9 @@ def paired_difference(a: list[float], b: list[float]) -> tuple[float, float, int
 
 def print_table(record: dict[str, Any]) -> None:
     budget, results = record["budget"], record["results"]
-    print(f"\nAblation (paper Figs. 6-7), config {record['config']}, trained on {record['device']}")
+    overrides = " ".join(f"--set {o}" for o in record.get("overrides", []))
+    print(f"\nAblation (paper Figs. 6-7), config {record['config']} {overrides}".rstrip())
+    print(f"trained on {record['device']}")
     print(
         f"equal budget: {budget['steps']} steps x {budget['batch']} crops of {budget['crop']}x{budget['crop']}"
         f" = {budget['crops']} crops per variant"
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         record = {
             "budget": {"steps": args.steps, "batch": args.batch, "crop": args.crop, "crops": crops},
             "config": str(args.config),
+            "overrides": args.overrides,
             "device": device_name(),
             "torch": torch.__version__,
             "results": [],
