@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from itertools import islice
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from idc import bench
 from idc.data.benchmark_sets import BENCHMARK_SETS
 from idc.evaluate import evaluate
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION
@@ -39,9 +39,7 @@ VARIANTS = ("idc", "idc-single-scale", "idc-no-texture")
 
 
 def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return bench.device_name(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def find_weights(recorded: str, out: Path, variant: str) -> Path:

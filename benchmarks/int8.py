@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from idc.bench import device_name
 from idc.data.benchmark_sets import BENCHMARK_SETS
 from idc.export import OnnxDeblurrer, export_onnx, quantize_int8
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, psnr, ssim
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in runners:
                 rows[name]["sets"][set_name] = {"psnr": means[f"{name}_psnr"], "ssim": means[f"{name}_ssim"]}
             rows["blurred_" + set_name] = float(np.mean(blurred_psnr))
-    machine = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    machine = device_name(torch.device("cpu"))
     print(f"ONNX Runtime fp32 vs static int8 (QDQ, per-channel int8 weights, uint8 activations), {machine}")
     print(
         f"time at {w}x{h}, batch 1, median of {args.runs}: fp32 {rows['fp32']['seconds']:.2f} s, "

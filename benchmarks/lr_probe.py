@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from idc.bench import device_name
 from idc.configs import from_dict
 from idc.data.datasets import Sample
 from idc.losses import LossConfig, MixedLoss
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": args.warmup,
         "precision": args.precision,
         "seed": args.seed,
-        "device": f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads",
+        "device": device_name(torch.device("cpu")),
         "torch": torch.__version__,
         "psnr_blurred": psnr(held[0], held[1]),
         "steps": list(range(0, args.steps + 1, args.every)),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 
+from idc.bench import device_name
 from idc.losses import MixedLoss
 from idc.models import IDC, get_preset
 
@@ -137,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(
                     time_steps(args.preset, args.batch, args.crop, args.steps, args.warmup, precision, cl, comp, device)
                 )
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-    )
+    name = device_name(device)
     print(f"IDC preset {args.preset}, batch {args.batch} x {args.crop}x{args.crop}; {name}; torch {torch.__version__}")
     print(f"{args.steps} timed steps after {args.warmup} warm-up (forward, loss over all scales, backward, Adam)")
     print(

@@ -8,6 +8,7 @@ machine does on its own workload (1.0 = as fast as its convolutions allow).
 from __future__ import annotations
 
 import copy
+import platform
 import resource
 import statistics
 import time
@@ -36,6 +37,13 @@ class BenchRow:
     ratio: float
     peak_mib: float
     max_abs_diff: float
+
+
+def device_name(device: torch.device) -> str:
+    """What a benchmark ran on: the CUDA card's name, or the CPU and torch's thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def _sync(device: torch.device) -> None:

@@ -471,13 +471,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     import json
-    import platform
     import tempfile
     from dataclasses import asdict
 
     import torch
 
-    from idc.bench import bench
+    from idc.bench import bench, device_name
     from idc.infer import resolve_device
     from idc.weights import load_model
 
@@ -495,11 +494,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
             onnx_path = str(export_onnx(load_model(args.weights), f"{tmp}/idc.onnx"))
         rows = bench(model, h, w, args.precision, args.backend, args.runs, args.warmup, onnx_path, args.cast)
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-    )
+    name = device_name(device)
     print(
         f"IDC at {w}x{h}, batch 1, {name}, torch {torch.__version__}; median of {args.runs} after {args.warmup} warm-up"
     )
