@@ -10,11 +10,12 @@ from PIL import Image
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from idc import tiling
 from idc.cli import main
-from idc.export import OnnxDeblurrer, export_onnx
-from idc.infer import deblur_tensor
+from idc.export import CONFIG_KEY, OnnxDeblurrer, cached_int8_onnx, export_onnx
+from idc.infer import deblur_image, deblur_tensor
 from idc.models import IDC
-from idc.weights import save_weights
+from idc.weights import load_model, save_weights
 from tests.conftest import rand_image, random_idc
 
 
@@ -33,6 +34,43 @@ def test_onnx_matches_eager_at_any_size(exported: tuple[IDC, Path], hw: tuple[in
     x = rand_image(2, 3, *hw)
     assert float((runner(x) - deblur_tensor(model, x)).abs().max()) <= 1e-4
     assert runner(x[0]).shape == (3, *hw)
+
+
+def _rewrite_metadata(source: Path, target: Path, value: str | None) -> Path:
+    """Copies an ONNX file with its IDC config metadata removed (``None``) or replaced by ``value``."""
+    import onnx
+
+    proto = onnx.load(str(source))
+    kept = [p for p in proto.metadata_props if p.key != CONFIG_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    if value is not None:
+        proto.metadata_props.add(key=CONFIG_KEY, value=value)
+    onnx.save(proto, str(target))
+    return target
+
+
+def test_onnx_file_carries_its_config_and_sizes_its_own_tiles(
+    exported: tuple[IDC, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, path = exported
+    runner = OnnxDeblurrer(path)
+    assert runner.config == model.config and runner.device == torch.device("cpu")
+    image = rand_image(3, 200, 260)
+    # Little free memory: automatic tiles of 128 pixels, sized from the file's own metadata as from the torch model.
+    per_pixel = tiling.bytes_per_pixel(model.config)
+    monkeypatch.setattr(tiling, "available_memory", lambda device: int(2 * 1.5 * 128 * 128 * per_pixel))
+    assert tiling.auto_tile(model.config, 200, 260, torch.device("cpu")) == 128
+    onnx_tiled = deblur_image(runner, image)
+    assert float((onnx_tiled - deblur_image(model, image)).abs().max()) <= 1e-4
+    assert float((onnx_tiled - deblur_tensor(model, image)).abs().max()) > 1e-3  # tiled, not whole
+    # Without the metadata (another exporter) it is sized as the paper's network, which needs more memory: smaller
+    # tiles, still a full image.
+    bare = OnnxDeblurrer(_rewrite_metadata(path, tmp_path / "bare.onnx", None))
+    assert bare.config is None
+    assert deblur_image(bare, image).shape == image.shape
+    with pytest.raises(ValueError, match=r"broken\.onnx: metadata 'idc.model_config' is not a valid IDC config"):
+        OnnxDeblurrer(_rewrite_metadata(path, tmp_path / "broken.onnx", '{"widths": 3}'))
 
 
 def test_export_and_deblur_commands(
@@ -114,6 +152,7 @@ def test_int8_precision_quantises_once_and_stays_close(
     assert np.abs(int8 - fp32).mean() <= 4  # quantisation error, in uint8 levels
     again, log = _deblur(capsys, image, tmp_path / "q2.png", weights, "--precision", "int8")
     assert "quantised" not in log and np.array_equal(again, int8)
+    assert OnnxDeblurrer(cached_int8_onnx(weights)[0]).config == load_model(weights).config  # metadata kept
     args = ["deblur", str(image), "-o", str(tmp_path / "x.png"), "--weights", str(weights), "--precision", "int8"]
     assert main([*args, "--backend", "torch"]) == 2
     assert "runs on the CPU with onnxruntime" in capsys.readouterr().err

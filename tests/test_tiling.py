@@ -40,14 +40,14 @@ def test_tiled_inference_is_close_to_whole_and_tile_0_is_whole() -> None:
 
 
 def test_auto_mode_tiles_only_what_does_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = random_idc("idc")
+    config = random_idc("idc").config
     cpu = torch.device("cpu")
     monkeypatch.setattr(tiling, "available_memory", lambda device: 8 * 2**30)
-    assert auto_tile(model, 720, 1280, cpu) is None  # 0.9 MP x 2.4 kB < 4 GiB
-    side = auto_tile(model, 3000, 4000, cpu)
-    assert side is not None and side % 64 == 0 and side * side * tiling.bytes_per_pixel(model) <= 4 * 2**30
+    assert auto_tile(config, 720, 1280, cpu) is None  # 0.9 MP x 2.4 kB < 4 GiB
+    side = auto_tile(config, 3000, 4000, cpu)
+    assert side is not None and side % 64 == 0 and side * side * tiling.bytes_per_pixel(config) <= 4 * 2**30
     monkeypatch.setattr(tiling, "available_memory", lambda device: 2**30)
-    assert auto_tile(model, 720, 1280, cpu) is not None
+    assert auto_tile(config, 720, 1280, cpu) is not None
 
 
 def test_deblur_command_tiles(tmp_path: Path) -> None:

@@ -256,14 +256,15 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         raise ValueError("--precision applies to the torch backend; the ONNX model runs in fp32")
     if onnx_file and args.backend == "torch":
         raise ValueError(f"{args.weights}: an ONNX model runs with --backend onnx or auto, not torch")
-    run = None
     if onnx_file:
         model = OnnxDeblurrer(args.weights, device.type)
         print(f"backend: onnxruntime ({args.weights})")
+    elif (runner := _onnx_runner(args, device, jobs)) is not None:
+        model = runner
+        print(f"backend: onnxruntime (cached export {runner.path})")
     else:
         model = load_model(args.weights, device=device)
-        run = _onnx_runner(args, device, jobs)
-        print(f"backend: onnxruntime (cached export {run.path})" if run else f"backend: torch, {args.precision}")
+        print(f"backend: torch, {args.precision}")
     precision = "fp32" if args.precision == "int8" else args.precision
     report = deblur_files(
         model,
@@ -273,7 +274,6 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         tile=args.tile,
         overlap=args.overlap,
         precision=precision,
-        run=run,
     )
     for _, reason in report.failed:
         print(f"idc: error: {reason}", file=sys.stderr)

@@ -15,7 +15,6 @@ from idc.export import OnnxDeblurrer
 from idc.infer import deblur_image, model_device
 from idc.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
 from idc.models import IDC
-from idc.tiling import deblur_tiled
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +117,12 @@ def deblur_files(
     tile: int | str = "auto",
     overlap: int = 128,
     precision: str = "fp32",
-    run: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
-    and writing, and is measured after CUDA synchronisation. ``tile`` and ``overlap`` are as in
-    :func:`idc.infer.deblur_image`; ``precision`` applies to the torch backend. ``run`` (with an IDC ``model``):
-    what deblurs each image or tile, e.g. an :class:`OnnxDeblurrer` of the same weights, the model sizing the tiles.
+    and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
+    ``tile``, ``overlap`` and ``precision`` are as in :func:`idc.infer.deblur_image`.
     """
     report = Report()
     device = model_device(model)
@@ -134,16 +131,7 @@ def deblur_files(
         start = time.perf_counter()
         try:
             image = read_image(job.source)
-            if isinstance(model, OnnxDeblurrer):
-                # ONNX Runtime: whole images unless a tile size is given (auto sizing needs the torch model).
-                side = tile if isinstance(tile, int) else 0
-                restored = (
-                    deblur_tiled(None, image.rgb, side, overlap, progress, run=model) if side else model(image.rgb)
-                )
-            else:
-                restored = deblur_image(
-                    model, image.rgb, tile, overlap, progress=progress, precision=precision, run=run
-                )
+            restored = deblur_image(model, image.rgb, tile, overlap, progress=progress, precision=precision)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)

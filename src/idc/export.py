@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -11,11 +12,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from idc.models import IDC
+from idc.models import IDC, IDCConfig
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
+# Model-level ONNX metadata key holding the exported network's IDCConfig as JSON: with it an .onnx file sizes its
+# own tiles (``idc deblur --tile auto``) without the torch weights.
+CONFIG_KEY = "idc.model_config"
+# Bumped when exports change in a way cached files must follow (2: the model config in the metadata).
+CACHE_FORMAT = 2
 
 
 class FinestEstimate(nn.Module):
@@ -38,7 +44,7 @@ def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
 
     Uses the torch.export-based exporter (``dynamo=True``, needs onnxscript), which keeps the sizes symbolic through
     the padding and cropping that let IDC take any size. Input ``blurred`` (N, 3, H, W) float32 in [0, 1]; output
-    ``restored`` of the same shape.
+    ``restored`` of the same shape. The model's :class:`IDCConfig` goes into the file's metadata (``CONFIG_KEY``).
     """
     path = Path(path)
     wrapper = FinestEstimate(model.float().cpu()).eval()
@@ -59,6 +65,7 @@ def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
         verbose=False,
     )
     assert program is not None
+    program.model.metadata_props[CONFIG_KEY] = json.dumps(model.config.to_dict(), sort_keys=True)
     tmp = path.with_name(f".{path.name}.tmp")
     program.save(str(tmp))
     tmp.replace(path)
@@ -66,7 +73,13 @@ def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
 
 
 class OnnxDeblurrer:
-    """Runs an exported IDC with onnxruntime; call it like :func:`idc.infer.deblur_tensor`."""
+    """Runs an exported IDC with onnxruntime; call it like :func:`idc.infer.deblur_tensor`.
+
+    Attributes:
+        config: the exported network's architecture, read from the file's metadata; ``None`` for files exported
+            without it (by other tools or before it was written), which tiling then sizes as the paper's network.
+        device: where onnxruntime runs it (``cuda`` only when its CUDA provider is active).
+    """
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
         import onnxruntime as ort
@@ -80,6 +93,9 @@ class OnnxDeblurrer:
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
             raise ValueError(f"{path}: not a loadable ONNX model ({e})") from None
         self.path = path
+        self.config = _config_from_metadata(path, self.session.get_modelmeta().custom_metadata_map)
+        cuda = "CUDAExecutionProvider" in self.session.get_providers()
+        self.device = torch.device("cuda" if cuda else "cpu")
 
     def __call__(self, blurred: torch.Tensor) -> torch.Tensor:
         """(3, H, W) or (N, 3, H, W) in [0, 1] -> same shape, float32, on the CPU."""
@@ -88,6 +104,16 @@ class OnnxDeblurrer:
         (out,) = self.session.run(["restored"], {"blurred": np.ascontiguousarray(x)})
         result = torch.from_numpy(out)
         return result if batched else result[0]
+
+
+def _config_from_metadata(path: Path, metadata: dict[str, str]) -> IDCConfig | None:
+    text = metadata.get(CONFIG_KEY)
+    if text is None:
+        return None
+    try:
+        return IDCConfig.from_dict(json.loads(text))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: metadata {CONFIG_KEY!r} is not a valid IDC config ({e})") from None
 
 
 def cache_dir() -> Path:
@@ -114,7 +140,7 @@ def cached_onnx_path(weights: str | Path | None, opset: int = DEFAULT_OPSET) -> 
             h.update(f.read_bytes())
         except OSError as e:
             raise ValueError(f"{f}: cannot read ({e.strerror or e})") from None
-    h.update(f"opset{opset} torch{torch.__version__}".encode())
+    h.update(f"opset{opset} torch{torch.__version__} format{CACHE_FORMAT}".encode())
     return cache_dir() / "onnx" / f"idc-{h.hexdigest()[:20]}.onnx"
 
 

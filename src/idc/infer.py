@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
 
 import torch
 
-from idc.models import IDC
+from idc.models import IDC, IDCConfig
+
+if TYPE_CHECKING:
+    from idc.export import OnnxDeblurrer
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -22,10 +26,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def model_device(model: object) -> torch.device:
-    """The device a model runs on (the CPU for anything without torch parameters, such as an ONNX session)."""
+    """The device a model runs on: its parameters' device, an ONNX runner's ``device``, else the CPU."""
     if isinstance(model, torch.nn.Module):
         return next(model.parameters()).device
-    return torch.device("cpu")
+    device = getattr(model, "device", None)
+    return device if isinstance(device, torch.device) else torch.device("cpu")
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -63,36 +68,39 @@ def deblur_tensor(model: IDC, blurred: torch.Tensor, precision: str = "fp32") ->
 
 
 def deblur_image(
-    model: IDC,
+    model: IDC | OnnxDeblurrer,
     image: torch.Tensor,
     tile: int | str = "auto",
     overlap: int = 128,
     progress: bool = False,
     precision: str = "fp32",
-    run: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Deblurs one (3, H, W) image whole or in tiles.
+    """Deblurs one (3, H, W) image whole or in tiles, with a torch IDC or an :class:`idc.export.OnnxDeblurrer`.
 
     Args:
         tile: ``"auto"`` (whole when it fits min(half the free memory, 4 GiB), else the largest tile that fits),
-            ``0`` (always whole), or a tile side in pixels.
+            ``0`` (always whole), or a tile side in pixels. An ONNX model is sized by the config in its metadata
+            (the paper's network when it has none).
         overlap: pixels shared by neighbouring tiles.
-        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 on CUDA only).
-        run: what deblurs a whole image or a tile (an :class:`idc.export.OnnxDeblurrer`, say); default
-            ``deblur_tensor(model, ., precision)``. ``model`` still sizes automatic tiles.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 on CUDA only) for a torch model; an ONNX model
+            runs as it was exported.
     """
     from idc.tiling import auto_tile, deblur_tiled
 
-    device = next(model.parameters()).device
     _, h, w = image.shape
     side: int | None
     if tile == "auto":
-        side = auto_tile(model, h, w, device)
+        side = auto_tile(model.config or IDCConfig(), h, w, model_device(model))
     elif isinstance(tile, int) and tile >= 0:
         side = tile or None
     else:
         raise ValueError(f"tile must be 'auto', 0 or a positive size, got {tile!r}")
-    runner = run if run is not None else (lambda t: deblur_tensor(model, t, precision))
+    run: Callable[[torch.Tensor], torch.Tensor]
+    if isinstance(model, IDC):
+        net = model
+        run = lambda t: deblur_tensor(net, t, precision)  # noqa: E731
+    else:
+        run = model
     if side is None or (side >= h and side >= w):
-        return runner(image)
-    return deblur_tiled(model, image, side, overlap, progress=progress, run=runner)
+        return run(image)
+    return deblur_tiled(None, image, side, overlap, progress=progress, run=run)

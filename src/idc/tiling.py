@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from idc.models import IDC
+from idc.models import IDC, IDCConfig
 
-# Peak memory of fp32 inference per input pixel of the full network: about 1,850 bytes measured on CPU at 512x512
-# and 768x768 (ru_maxrss), rounded up for margin.
+# Peak memory of fp32 inference per input pixel of the full network: 1,700-1,900 bytes with PyTorch and about 1,600
+# with ONNX Runtime, measured on CPU at 512-1024 pixels square (benchmarks/memory.py); rounded up for margin.
 BYTES_PER_PIXEL_FP32 = 2400
 # Auto mode keeps inference within min(half the free memory, this), so a 12 MP photo stays under 6 GiB in all.
 MAX_AUTO_BYTES = 4 * 2**30
@@ -67,19 +67,21 @@ def memory_budget(device: torch.device) -> float:
     return min(0.5 * available_memory(device), MAX_AUTO_BYTES)
 
 
-def bytes_per_pixel(model: IDC) -> float:
-    """Estimated peak inference memory per input pixel, scaled from the full network by channel widths."""
-    c = model.config
+def bytes_per_pixel(config: IDCConfig) -> float:
+    """Estimated peak inference memory per input pixel of the network ``config`` describes, scaled from the full
+    network by channel widths."""
+    c = config
     scale = (c.texture_width * c.texture + sum(c.encoder_widths) + c.fusion_width) / (64 + 32 + 64 + 128 + 32)
     return BYTES_PER_PIXEL_FP32 * scale
 
 
-def auto_tile(model: IDC, height: int, width: int, device: torch.device) -> int | None:
+def auto_tile(config: IDCConfig, height: int, width: int, device: torch.device) -> int | None:
     """``None`` when the whole image fits the memory budget, else the largest fitting square tile (multiple of 64)."""
     budget = memory_budget(device)
-    if height * width * bytes_per_pixel(model) <= budget:
+    per_pixel = bytes_per_pixel(config)
+    if height * width * per_pixel <= budget:
         return None
-    side = int(math.sqrt(budget / bytes_per_pixel(model)))
+    side = int(math.sqrt(budget / per_pixel))
     return max(128, side // 64 * 64)
 
 
