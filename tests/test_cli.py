@@ -117,6 +117,27 @@ def test_16bit_and_alpha_are_kept(tmp_path: Path, weights: Path) -> None:
     assert Image.open(tmp_path / "o" / "rgba.png").mode == "RGBA"
 
 
+def test_colour_profile_and_exif_are_kept_unless_asked_not_to(tmp_path: Path, weights: Path) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    exif[0x0112] = 8  # stored rotated: the output is written upright with orientation 1
+    src = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(4).integers(0, 256, (20, 27, 3), dtype=np.uint8)).save(
+        src, icc_profile=icc, exif=exif.tobytes()
+    )
+    base = ["deblur", str(src), "--weights", str(weights), "--format", "same"]
+    assert main([*base, "-o", str(tmp_path / "kept")]) == 0
+    assert main([*base, "-o", str(tmp_path / "bare"), "--no-metadata"]) == 0
+    with Image.open(tmp_path / "kept" / "photo.jpg") as kept:
+        assert kept.size == (20, 27) and kept.info.get("icc_profile") == icc
+        assert kept.getexif()[0x010F] == "TestCam" and kept.getexif()[0x0112] == 1
+    with Image.open(tmp_path / "bare" / "photo.jpg") as bare:
+        assert bare.size == (20, 27) and "icc_profile" not in bare.info and not bare.getexif()
+
+
 def test_usage_errors_are_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deblur", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"), "--weights", str(weights)]) == 2
     assert capsys.readouterr().err.strip() == f"idc: error: {tmp_path / 'nope.png'}: no such file or folder"

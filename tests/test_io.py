@@ -125,3 +125,49 @@ def test_one_pixel_high_images_with_flips(tmp_path: Path, orientation: int) -> N
     im.save(tmp_path / "thin.png", exif=exif)
     img = read_image(tmp_path / "thin.png")
     assert img.rgb.shape in {(3, 1, 7), (3, 7, 1)} and img.alpha is not None
+
+
+def _profile(space: str = "sRGB") -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile(space)).tobytes()
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "TestCam"  # Make
+    exif[0x0132] = "2026:11:26 12:00:00"  # DateTime
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize(("ext", "depth"), [("png", 8), ("jpg", 8), ("webp", 8), ("tif", 8), ("png", 16)])
+def test_colour_profile_and_exif_are_carried_over(tmp_path: Path, ext: str, depth: int) -> None:
+    icc = _profile()
+    source = tmp_path / f"in.{ext}"
+    Image.fromarray(_array(6, 9)).save(source, icc_profile=icc, exif=_exif(6))  # stored sideways, 6: rotate
+    loaded = read_image(source)
+    assert loaded.icc == icc and loaded.rgb.shape == (3, 9, 6)
+    carried = Image.Exif()
+    carried.load(loaded.exif or b"")
+    assert carried[0x010F] == "TestCam" and 256 not in carried  # a TIFF's layout tags are not carried
+    target = tmp_path / f"out.{ext}"
+    write_image(target, loaded.rgb, depth, icc=loaded.icc, exif=loaded.exif)
+    with Image.open(target) as out:
+        exif = out.getexif()
+        assert out.info.get("icc_profile") == icc
+        assert exif[0x010F] == "TestCam" and exif[0x0132] == "2026:11:26 12:00:00"
+        assert exif.get(0x0112, 1) == 1  # the pixels are upright now: no viewer may rotate them again
+        assert ImageOps.exif_transpose(out).size == (6, 9)
+    again = read_image(target)
+    assert again.bit_depth == depth and again.icc == icc and again.rgb.shape == (3, 9, 6)
+    if ext in {"png", "tif"}:
+        assert torch.allclose(again.rgb, loaded.rgb, atol=0.5 / 255)  # the pixels survive the added chunks
+
+
+def test_profiles_that_do_not_describe_rgb_are_left_out(tmp_path: Path) -> None:
+    Image.fromarray(_array()).save(tmp_path / "lab.png", icc_profile=_profile("LAB"))
+    Image.fromarray(_array()).save(tmp_path / "plain.png")
+    assert read_image(tmp_path / "lab.png").icc is None
+    plain = read_image(tmp_path / "plain.png")
+    assert plain.icc is None and plain.exif is None

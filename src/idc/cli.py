@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     d.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="write outputs without the inputs' EXIF (camera, date, GPS) and colour profile (kept by default; "
+        "16-bit TIFF outputs never carry them)",
+    )
+    d.add_argument(
         "--tile",
         type=_tile,
         default="auto",
@@ -274,6 +280,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         tile=args.tile,
         overlap=args.overlap,
         precision=precision,
+        metadata=not args.no_metadata,
     )
     for _, reason in report.failed:
         print(f"idc: error: {reason}", file=sys.stderr)

@@ -117,12 +117,14 @@ def deblur_files(
     tile: int | str = "auto",
     overlap: int = 128,
     precision: str = "fp32",
+    metadata: bool = True,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
     and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
-    ``tile``, ``overlap`` and ``precision`` are as in :func:`idc.infer.deblur_image`.
+    ``tile``, ``overlap`` and ``precision`` are as in :func:`idc.infer.deblur_image`. ``metadata``: carry each
+    input's RGB colour profile and EXIF (orientation reset) over to its output.
     """
     report = Report()
     device = model_device(model)
@@ -135,7 +137,8 @@ def deblur_files(
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)
-            write_image(job.target, restored, image.bit_depth, image.alpha)
+            icc, exif = (image.icc, image.exif) if metadata else (None, None)
+            write_image(job.target, restored, image.bit_depth, image.alpha, icc=icc, exif=exif)
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))
             continue

@@ -1,16 +1,22 @@
-"""Reading and writing images: EXIF orientation, 8- and 16-bit, alpha kept aside, atomic writes."""
+"""Reading and writing images: EXIF orientation, 8- and 16-bit, alpha kept aside, colour profile and EXIF carried
+over, atomic writes."""
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 # Images larger than this are refused before decoding (a decompression-bomb guard); change with set_max_pixels.
@@ -64,12 +70,17 @@ class LoadedImage:
         bit_depth: 8 or 16.
         alpha: (H, W) float32 alpha in [0, 1] when the input had one, else None (kept, not deblurred).
         path: where it came from.
+        icc: the embedded ICC colour profile when it describes an RGB colour space (a Display P3 photo stays Display
+            P3), else None: grayscale and CMYK profiles do not fit the RGB output.
+        exif: the EXIF block with its orientation set to 1 (the pixels are already upright), else None.
     """
 
     rgb: torch.Tensor
     bit_depth: int
     alpha: torch.Tensor | None
     path: Path
+    icc: bytes | None = None
+    exif: bytes | None = None
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -96,6 +107,39 @@ def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
         samples = img.tag_v2.get(277, 1)  # SamplesPerPixel
         return bool(bits) and bits[0] == 16 and int(samples) >= 3
     return False
+
+
+def _rgb_icc(profile: object) -> bytes | None:
+    """The ICC profile if it describes an RGB colour space (header bytes 16-19 name it), else None."""
+    if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"RGB ":
+        return profile
+    return None
+
+
+# TIFF tags that describe how the pixels are stored (size, samples, strips, tiles, compression, palette, embedded
+# profile). A TIFF's EXIF is its first IFD and holds them; carried into another file they would override the real
+# layout and corrupt it, so they are dropped. Descriptive tags (camera, date, resolution, GPS ...) are kept.
+_LAYOUT_TAGS = frozenset(
+    {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 288, 289, 290, 291, 317}
+    | {320, 322, 323, 324, 325, 338, 339, 340, 341, 530, 531, 532, 34675}
+)
+
+
+def _upright_exif(img: Image.Image, path: Path) -> bytes | None:
+    """The image's EXIF block with orientation 1 and no TIFF layout tags, or None when it has none or it cannot be
+    re-encoded."""
+    try:
+        exif = img.getexif()
+        for tag in _LAYOUT_TAGS & set(exif):
+            del exif[tag]
+        if not exif:
+            return None
+        if 0x0112 in exif:
+            exif[0x0112] = 1
+        return exif.tobytes()
+    except Exception as e:  # broken EXIF never stops a photo from being deblurred; it is only left out
+        logger.info("%s: EXIF left out of the output, it could not be re-encoded (%s)", path, e)
+        return None
 
 
 def _read_16bit_colour(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -144,6 +188,7 @@ def read_image(path: str | Path) -> LoadedImage:
 
     Grayscale is replicated to RGB, palette images are expanded, CMYK is converted, alpha is kept aside.
     16-bit PNG/TIFF (grayscale or colour) are read at full precision and reported as ``bit_depth == 16``.
+    An RGB ICC profile and the EXIF block (orientation reset) are kept for :func:`write_image`.
 
     Raises:
         ImageReadError: naming the file, when it is missing, unreadable or not an image.
@@ -163,6 +208,7 @@ def read_image(path: str | Path) -> LoadedImage:
                         "(raise it with --max-pixels)"
                     )
                 orientation = int(img.getexif().get(274, 1))
+                icc, exif = _rgb_icc(img.info.get("icc_profile")), _upright_exif(img, path)
                 if _is_16bit_colour(img, path):
                     array, alpha_np = _read_16bit_colour(path, orientation)
                     depth = 16
@@ -199,7 +245,7 @@ def read_image(path: str | Path) -> LoadedImage:
     # torch.from_numpy refuses.
     rgb = torch.from_numpy(np.array(array[..., :3].transpose(2, 0, 1), dtype=np.float32, order="C", copy=True))
     alpha = None if alpha_np is None else torch.from_numpy(np.array(alpha_np, dtype=np.float32, order="C", copy=True))
-    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path)
+    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path, icc=icc, exif=exif)
 
 
 def to_uint(rgb: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
@@ -218,12 +264,19 @@ def output_format(path: Path) -> str:
 
 
 def write_image(
-    path: str | Path, rgb: torch.Tensor, bit_depth: int = 8, alpha: torch.Tensor | None = None, quality: int = 95
+    path: str | Path,
+    rgb: torch.Tensor,
+    bit_depth: int = 8,
+    alpha: torch.Tensor | None = None,
+    quality: int = 95,
+    icc: bytes | None = None,
+    exif: bytes | None = None,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
     16-bit output is kept for PNG and TIFF (other formats are 8-bit). Alpha, when given, is written where the
-    format supports it.
+    format supports it. ``icc`` (an ICC profile) and ``exif`` (an EXIF block) are embedded in every format but
+    16-bit TIFF, which OpenCV writes without them.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -234,11 +287,17 @@ def write_image(
     try:
         if depth == 16:
             _write_16bit(tmp, arr, alpha)
+            if fmt == "PNG":
+                _add_png_metadata(tmp, icc, exif)
+            elif icc or exif:
+                logger.info("%s: 16-bit TIFF written without the input's colour profile and EXIF", path)
         else:
             img = Image.fromarray(arr, "RGB")
             if alpha is not None and fmt in {"PNG", "TIFF", "WEBP"}:
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
-            img.save(tmp, format=fmt, **({"quality": quality} if fmt in {"JPEG", "WEBP"} else {}))
+            options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP"} else {}
+            options.update({k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v})
+            img.save(tmp, format=fmt, **options)
         publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -254,3 +313,23 @@ def _write_16bit(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None
         bgr = np.concatenate([bgr, to_uint(alpha[None], 16)], axis=-1)
     if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
         raise OSError(f"{path}: OpenCV could not write the 16-bit image")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _add_png_metadata(path: str, icc: bytes | None, exif: bytes | None) -> None:
+    """Inserts iCCP and eXIf chunks after the IHDR of a PNG file (OpenCV writes 16-bit PNGs without them)."""
+    if not icc and not exif:
+        return
+    data = Path(path).read_bytes()
+    end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
+    if data[12:16] != b"IHDR":
+        raise OSError(f"{path}: not a PNG file as written by OpenCV")
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc))
+    if exif:
+        extra += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
+    Path(path).write_bytes(data[:end_of_ihdr] + extra + data[end_of_ihdr:])
