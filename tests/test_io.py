@@ -171,3 +171,18 @@ def test_profiles_that_do_not_describe_rgb_are_left_out(tmp_path: Path) -> None:
     assert read_image(tmp_path / "lab.png").icc is None
     plain = read_image(tmp_path / "plain.png")
     assert plain.icc is None and plain.exif is None
+
+
+def test_exif_too_long_for_jpeg_is_left_out_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70_000  # ImageDescription: fine in PNG, beyond one JPEG marker segment
+    Image.fromarray(_array()).save(tmp_path / "long.png", exif=exif.tobytes())
+    loaded = read_image(tmp_path / "long.png")
+    assert loaded.exif is not None and len(loaded.exif) > 65533
+    write_image(tmp_path / "out.jpg", loaded.rgb, exif=loaded.exif, icc=_profile())
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.size == (9, 6) and not out.getexif() and out.info.get("icc_profile") == _profile()
+    assert "too long for JPEG" in caplog.text
+    write_image(tmp_path / "out.webp", loaded.rgb, exif=loaded.exif)  # other formats keep it
+    with Image.open(tmp_path / "out.webp") as out:
+        assert out.getexif()[0x010E] == "x" * 70_000

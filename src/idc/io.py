@@ -35,6 +35,9 @@ def set_max_pixels(limit: int) -> None:
     Image.MAX_IMAGE_PIXELS = limit
 
 
+# A JPEG holds EXIF in one APP1 marker segment: at most 65,533 bytes (Pillow refuses longer blocks).
+JPEG_MAX_EXIF = 65533
+
 _FORMAT_BY_EXT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 
 
@@ -296,6 +299,11 @@ def write_image(
             if alpha is not None and fmt in {"PNG", "TIFF", "WEBP"}:
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
             options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP"} else {}
+            if fmt == "JPEG" and exif and len(exif) > JPEG_MAX_EXIF:
+                logger.warning(
+                    "%s: the input's EXIF (%d bytes) is too long for JPEG; written without it", path, len(exif)
+                )
+                exif = None
             options.update({k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v})
             img.save(tmp, format=fmt, **options)
         publish(tmp, path)
