@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from idc.infer import deblur
 from idc.losses import LossConfig, MixedLoss
 from idc.models import IDC, PRESETS, IDCConfig, get_preset
 from idc.weights import load_model, save_weights
@@ -13,6 +14,7 @@ __all__ = [
     "LossConfig",
     "MixedLoss",
     "__version__",
+    "deblur",
     "get_preset",
     "load_model",
     "save_weights",

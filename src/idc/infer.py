@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 import torch
 
 from idc.models import IDC, IDCConfig
 
 if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
     from idc.export import OnnxDeblurrer
 
 
@@ -104,3 +108,126 @@ def deblur_image(
     if side is None or (side >= h and side >= w):
         return run(image)
     return deblur_tiled(None, image, side, overlap, progress=progress, run=run)
+
+
+_default_models: dict[str, IDC] = {}
+
+
+def _model_for(
+    model: IDC | OnnxDeblurrer | str | Path | None, device: str | torch.device | None
+) -> IDC | OnnxDeblurrer:
+    """A ready model: the one given, one loaded from a weights folder or ``.onnx`` file, or the bundled default
+    (loaded once per device and kept)."""
+    if isinstance(model, IDC):
+        return model.to(device) if device is not None else model
+    if model is not None and not isinstance(model, (str, Path)):
+        return model  # an OnnxDeblurrer
+    target = resolve_device(str(device) if device is not None else "auto")
+    if model is not None and str(model).endswith(".onnx"):
+        from idc.export import OnnxDeblurrer
+
+        return OnnxDeblurrer(model, target.type)
+    from idc.weights import load_model
+
+    if model is not None:
+        return load_model(model, device=target)
+    if str(target) not in _default_models:
+        _default_models[str(target)] = load_model(None, device=target)
+    return _default_models[str(target)]
+
+
+@overload
+def deblur(
+    image: torch.Tensor,
+    model: IDC | OnnxDeblurrer | str | Path | None = ...,
+    *,
+    device: str | torch.device | None = ...,
+    precision: str = ...,
+    tile: int | str = ...,
+    overlap: int = ...,
+) -> torch.Tensor: ...
+@overload
+def deblur(
+    image: np.ndarray,
+    model: IDC | OnnxDeblurrer | str | Path | None = ...,
+    *,
+    device: str | torch.device | None = ...,
+    precision: str = ...,
+    tile: int | str = ...,
+    overlap: int = ...,
+) -> np.ndarray: ...
+@overload
+def deblur(
+    image: Image.Image,
+    model: IDC | OnnxDeblurrer | str | Path | None = ...,
+    *,
+    device: str | torch.device | None = ...,
+    precision: str = ...,
+    tile: int | str = ...,
+    overlap: int = ...,
+) -> Image.Image: ...
+def deblur(
+    image: Any,
+    model: IDC | OnnxDeblurrer | str | Path | None = None,
+    *,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    tile: int | str = "auto",
+    overlap: int = 128,
+) -> Any:
+    """Deblurs one image and returns it in the type, shape and value range it came in: the one-call Python API.
+
+    Args:
+        image: a PIL image (RGB, RGBA, L, LA or P; returned as RGB, or RGBA when it has alpha), a NumPy array
+            (H, W, 3) or (H, W, 4) of uint8, uint16 or floats in [0, 1], or a torch tensor (3, H, W) or
+            (N, 3, H, W) in [0, 1]. Alpha is passed through untouched.
+        model: a loaded IDC or :class:`idc.export.OnnxDeblurrer`, a weights folder, a ``.safetensors`` or ``.onnx``
+            file, or ``None`` for the bundled default weights (loaded on first use and kept).
+        device: ``cpu``, ``cuda`` or ``None`` (a given model's own device; otherwise CUDA when available).
+        precision: ``fp32``, ``bf16`` or ``fp16`` (CUDA) autocast for a torch model.
+        tile, overlap: as in :func:`deblur_image`; large images are tiled to fit memory.
+
+    Raises:
+        ValueError: the image's type, shape or dtype is not one of the above.
+    """
+    import numpy as np
+    from PIL import Image
+
+    net = _model_for(model, device)
+
+    def restore(rgb: torch.Tensor) -> torch.Tensor:
+        return deblur_image(net, rgb, tile, overlap, precision=precision)
+
+    if isinstance(image, torch.Tensor):
+        if image.ndim not in (3, 4) or image.shape[-3] != 3 or not image.is_floating_point():
+            raise ValueError(
+                f"image tensor must be floating point (3, H, W) or (N, 3, H, W) in [0, 1], got {image.dtype} "
+                f"{tuple(image.shape)}"
+            )
+        rgb = image.detach().float().cpu()
+        out = torch.stack([restore(x) for x in rgb]) if image.ndim == 4 else restore(rgb)
+        return out.to(image.device, image.dtype)
+    if isinstance(image, Image.Image):
+        mode = image.mode
+        if mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif mode in {"L", "LA"}:
+            image = image.convert("RGBA" if mode == "LA" else "RGB")
+        if image.mode not in {"RGB", "RGBA"}:
+            raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, L, LA or P")
+        result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap)
+        return Image.fromarray(result, image.mode)
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise ValueError(f"image array must be (H, W, 3) or (H, W, 4), got {image.shape}")
+        if image.dtype == np.uint8 or image.dtype == np.uint16:
+            peak = float(np.iinfo(image.dtype).max)
+        elif np.issubdtype(image.dtype, np.floating):
+            peak = 1.0
+        else:
+            raise ValueError(f"image array dtype must be uint8, uint16 or float, got {image.dtype}")
+        rgb = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32) / peak).permute(2, 0, 1)
+        restored = restore(rgb.contiguous()).permute(1, 2, 0).numpy()
+        restored = (np.round(restored * peak) if peak > 1 else restored).astype(image.dtype)
+        return np.concatenate([restored, image[..., 3:]], axis=2) if image.shape[2] == 4 else restored
+    raise ValueError(f"cannot deblur a {type(image).__name__}: pass a PIL image, a NumPy array or a torch tensor")

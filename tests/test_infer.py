@@ -1,0 +1,102 @@
+"""idc.deblur, the one-call Python API: any image type in, the same type out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import idc
+from idc.infer import deblur_tensor
+from idc.io import to_uint
+from idc.weights import save_weights
+from tests.conftest import random_idc
+
+
+@pytest.fixture(scope="module")
+def model() -> idc.IDC:
+    torch.manual_seed(0)
+    return random_idc().eval()
+
+
+def _photo(h: int = 30, w: int = 41, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (h, w, channels), dtype=np.uint8)
+
+
+def test_numpy_uint8_matches_the_network_and_keeps_shape_and_dtype(model: idc.IDC) -> None:
+    a = _photo()
+    out = idc.deblur(a, model)
+    expected = to_uint(deblur_tensor(model, torch.from_numpy(a).permute(2, 0, 1).float() / 255))
+    assert out.dtype == np.uint8 and out.shape == a.shape and np.array_equal(out, expected)
+    assert not np.array_equal(out, a)  # a random network changes the image: the output is not the input
+
+
+def test_other_numpy_types_and_alpha(model: idc.IDC) -> None:
+    a8 = _photo(channels=4)
+    out = idc.deblur(a8, model)
+    assert out.shape == a8.shape and np.array_equal(out[..., 3], a8[..., 3])  # alpha untouched
+    assert np.array_equal(out[..., :3], idc.deblur(a8[..., :3].copy(), model))
+    a16 = a8[..., :3].astype(np.uint16) * 257
+    out16 = idc.deblur(a16, model)
+    assert out16.dtype == np.uint16 and np.abs(out16.astype(np.int32) // 257 - out[..., :3]).max() <= 1
+    f = a8[..., :3].astype(np.float32) / 255
+    outf = idc.deblur(f, model)
+    assert outf.dtype == np.float32 and np.abs(outf * 255 - out[..., :3]).max() <= 0.51
+
+
+def test_pil_images_keep_their_mode(model: idc.IDC) -> None:
+    rgb = Image.fromarray(_photo())
+    out = idc.deblur(rgb, model)
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == rgb.size
+    assert np.array_equal(np.asarray(out), idc.deblur(_photo(), model))
+    rgba = idc.deblur(Image.fromarray(_photo(channels=4), "RGBA"), model)
+    assert rgba.mode == "RGBA" and np.array_equal(np.asarray(rgba)[..., 3], _photo(channels=4)[..., 3])
+    assert idc.deblur(rgb.convert("L"), model).mode == "RGB"
+    with pytest.raises(ValueError, match="mode 'CMYK' is not supported"):
+        idc.deblur(rgb.convert("CMYK"), model)
+
+
+def test_tensors_single_and_batched(model: idc.IDC) -> None:
+    x = torch.rand(2, 3, 24, 37, generator=torch.Generator().manual_seed(1))
+    out = idc.deblur(x, model)
+    assert out.shape == x.shape and torch.allclose(out, deblur_tensor(model, x), atol=1e-6)
+    assert torch.allclose(idc.deblur(x[1], model), out[1], atol=1e-6)
+    assert idc.deblur(x.double(), model).dtype == torch.float64
+
+
+def test_weights_paths_and_tiles(model: idc.IDC, tmp_path: Path) -> None:
+    weights = save_weights(model, tmp_path / "w")
+    a = _photo(90, 120)
+    from_path = idc.deblur(a, weights, device="cpu")
+    assert np.array_equal(from_path, idc.deblur(a, model))
+    tiled = idc.deblur(a, model, tile=64, overlap=32)
+    assert tiled.shape == a.shape and np.abs(tiled.astype(int) - from_path.astype(int)).mean() < 8
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((4, 5), np.uint8), r"must be \(H, W, 3\) or \(H, W, 4\)"),
+        (np.zeros((4, 5, 3), np.int32), "dtype must be uint8, uint16 or float"),
+        (torch.zeros(1, 4, 5, 6), r"must be floating point \(3, H, W\)"),
+        (torch.zeros(3, 4, 5, dtype=torch.uint8), "must be floating point"),
+        ([[0, 1]], "cannot deblur a list"),
+    ],
+)
+def test_bad_inputs_are_clear_errors(model: idc.IDC, bad: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        idc.deblur(bad, model)  # type: ignore[call-overload]
+
+
+def test_bundled_default_is_loaded_once_per_device() -> None:
+    from idc.infer import _default_models
+
+    a = _photo(20, 28)
+    out = idc.deblur(a, device="cpu")
+    assert out.shape == a.shape and out.dtype == np.uint8
+    kept = _default_models["cpu"]
+    idc.deblur(a, device="cpu")
+    assert _default_models["cpu"] is kept
