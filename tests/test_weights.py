@@ -9,7 +9,7 @@ import torch
 
 from idc.models import IDC, IDCConfig
 from idc.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_model, read_weights_config, save_weights
-from tests.conftest import rand_image
+from tests.conftest import rand_image, random_idc
 
 
 def test_save_then_load_gives_identical_outputs(tiny_model: IDC, tmp_path: Path) -> None:
@@ -96,3 +96,25 @@ def test_bundled_default_weights_load_as_the_paper_network() -> None:
     assert "trained_on" in config and "training" in config
     out = model(rand_image(1, 3, 20, 20))[-1]
     assert out.shape == (1, 3, 20, 20) and torch.isfinite(out).all()
+
+
+def test_bundle_script_records_lineage_and_extra_fields(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from idc.weights import training_lineage
+
+    repo = Path(__file__).resolve().parents[1]
+    first = save_weights(random_idc(), tmp_path / "first", metadata={"training": {"steps": 10, "crops_seen": 40}})
+    run = save_weights(random_idc(), tmp_path / "run", metadata={"training": {"steps": 5, "crops_seen": 20}})
+    out = tmp_path / "bundled"
+    cmd = [sys.executable, "scripts/bundle_default.py", "--weights", str(run), "--out", str(out)]
+    cmd += ["--started-from", str(first), "--training", "wall_minutes=12.5", "hardware=2-core CPU"]
+    result = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    record = read_weights_config(out)["training"]
+    assert record["wall_minutes"] == 12.5 and record["hardware"] == "2-core CPU" and record["init"] == str(first)
+    assert record["total_steps"] == 15 and record["total_crops"] == 60
+    assert record["previous"] == [{"steps": 10, "crops_seen": 40}]
+    assert [r["steps"] for r in training_lineage(out)] == [10, 5]
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float16"

@@ -120,6 +120,28 @@ def read_weights_config(path: str | Path | None = None) -> dict[str, Any]:
     return config
 
 
+def training_lineage(path: str | Path | None) -> list[dict[str, Any]]:
+    """The training records behind a weights folder, oldest first: its ``training.previous`` list, then its own
+    ``training`` record (without ``previous``). Empty when the folder has no record. A run that starts from these
+    weights appends its own record, so accumulated training stays traceable run by run."""
+    record = read_weights_config(path).get("training")
+    if not isinstance(record, dict):
+        return []
+    earlier = record.get("previous", [])
+    return [*(r for r in earlier if isinstance(r, dict)), {k: v for k, v in record.items() if k != "previous"}]
+
+
+def with_lineage(record: dict[str, Any], lineage: list[dict[str, Any]]) -> dict[str, Any]:
+    """``record`` (one run's ``steps`` and ``crops_seen``) plus the training it continued: ``previous`` (the
+    lineage, oldest first) and the accumulated ``total_steps`` and ``total_crops``."""
+    return {
+        **record,
+        "total_steps": sum(int(r.get("steps", 0)) for r in [*lineage, record]),
+        "total_crops": sum(int(r.get("crops_seen", 0)) for r in [*lineage, record]),
+        "previous": lineage,
+    }
+
+
 def load_model(
     path: str | Path | None = None, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> IDC:

@@ -70,6 +70,30 @@ def test_resume_continues_exactly(data: Path, tmp_path: Path) -> None:
     assert any(not torch.equal(first[k], b[k]) for k in b)
 
 
+def test_runs_started_from_weights_record_the_accumulated_training(data: Path, tmp_path: Path) -> None:
+    from idc.weights import read_weights_config
+
+    def record(run: Path) -> dict:
+        found = latest_checkpoint(run / "checkpoints")
+        assert found is not None
+        return read_weights_config(found)["training"]
+
+    base = [*_overrides(data), "val.every=0"]
+    train(load_train_config(TINY, [*base, "steps=2"]), tmp_path / "a", progress=False)
+    first = record(tmp_path / "a")
+    assert first["steps"] == 2 and first["init"].startswith("Xavier") and "previous" not in first
+    assert first["hardware"].endswith("CPU, " + str(torch.get_num_threads()) + " threads") and first["crop"] == 32
+    a_weights = latest_checkpoint(tmp_path / "a" / "checkpoints")
+    train(load_train_config(TINY, [*base, "steps=3", f"init_weights={a_weights}"]), tmp_path / "b", progress=False)
+    second = record(tmp_path / "b")
+    assert second["init"] == str(a_weights) and second["previous"] == [first]
+    assert second["total_steps"] == 5 and second["total_crops"] == 5 * second["batch"]
+    b_weights = latest_checkpoint(tmp_path / "b" / "checkpoints")
+    train(load_train_config(TINY, [*base, "steps=1", f"init_weights={b_weights}"]), tmp_path / "c", progress=False)
+    third = record(tmp_path / "c")
+    assert [r["steps"] for r in third["previous"]] == [2, 3] and third["total_steps"] == 6
+
+
 def test_run_folder_contents(data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert (

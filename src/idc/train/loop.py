@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from idc.bench import device_name
 from idc.configs import from_dict
 from idc.data.datasets import find_pairs
 from idc.evaluate import center_crop, read_pairs
@@ -33,7 +34,7 @@ from idc.train.checkpoint import latest_checkpoint, load_train_state, save_check
 from idc.train.config import TrainConfig, dump_config
 from idc.train.data import EpochBatchSampler, build_dataset, collate, finish_batch, ignore_stop_signals
 from idc.train.schedule import get_lr
-from idc.weights import load_model, save_weights
+from idc.weights import load_model, save_weights, training_lineage, with_lineage
 
 logger = logging.getLogger(__name__)
 
@@ -283,11 +284,30 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
+    # Runs that start from earlier weights record what those weights went through (accumulated training).
+    lineage = training_lineage(config.init_weights) if config.init_weights else []
+    recipe = {
+        "crop": config.data.crop,
+        "lr": config.optim.lr,
+        "schedule": f"{config.optim.schedule}, {config.optim.warmup} warm-up steps, to {config.optim.min_lr} "
+        f"over {config.steps} steps",
+        "precision": str(amp_dtype).removeprefix("torch.") if amp_dtype else "fp32",
+        "hardware": f"{device_name(device)} x {world}" if world > 1 else device_name(device),
+        "seed": config.seed,
+        "init": config.init_weights or "Xavier" + (", last Fusion conv zero" if model.config.zero_init_output else ""),
+    }
+
     def meta() -> dict[str, Any]:
-        return {
-            "description": f"IDC training run {config.name}",
-            "training": {"steps": step, "batch": config.batch, "crops_seen": step * config.batch, "run": str(run_dir)},
+        training: dict[str, Any] = {
+            "steps": step,
+            "batch": config.batch,
+            "crops_seen": step * config.batch,
+            "run": str(run_dir),
+            **recipe,
         }
+        if lineage:
+            training = with_lineage(training, lineage)
+        return {"description": f"IDC training run {config.name}", "training": training}
 
     def checkpoint() -> Path | None:
         if not main_process:
