@@ -204,7 +204,7 @@ def deblur(
                 f"image tensor must be floating point (3, H, W) or (N, 3, H, W) in [0, 1], got {image.dtype} "
                 f"{tuple(image.shape)}"
             )
-        rgb = image.detach().float().cpu()
+        rgb = image.detach().float()
         out = torch.stack([restore(x) for x in rgb]) if image.ndim == 4 else restore(rgb)
         return out.to(image.device, image.dtype)
     if isinstance(image, Image.Image):
