@@ -189,8 +189,14 @@ def test_python_dash_m_runs() -> None:
 def test_bf16_precision_is_close_to_fp32_and_bad_combinations_are_refused(
     tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from idc.infer import fast_precision
+
     src = _png(tmp_path / "a.png", h=33, w=41)
-    assert main(["deblur", str(src), "-o", str(tmp_path / "f.png"), "--weights", str(weights)]) == 0
+    run = ["deblur", str(src), "--weights", str(weights), "--device", "cpu", "-o"]
+    assert main([*run, str(tmp_path / "f.png"), "--precision", "fp32"]) == 0
+    # the default, auto, is this machine's fast precision (bf16 on CPUs with native bf16, else fp32)
+    assert main([*run, str(tmp_path / "auto.png")]) == 0
+    assert f"backend: torch, {fast_precision(torch.device('cpu'))}" in capsys.readouterr().out
     assert (
         main(["deblur", str(src), "-o", str(tmp_path / "b.png"), "--precision", "bf16", "--weights", str(weights)]) == 0
     )

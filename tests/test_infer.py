@@ -28,7 +28,7 @@ def _photo(h: int = 30, w: int = 41, channels: int = 3) -> np.ndarray:
 
 def test_numpy_uint8_matches_the_network_and_keeps_shape_and_dtype(model: idc.IDC) -> None:
     a = _photo()
-    out = idc.deblur(a, model)
+    out = idc.deblur(a, model, precision="fp32")
     expected = to_uint(deblur_tensor(model, torch.from_numpy(a).permute(2, 0, 1).float() / 255))
     assert out.dtype == np.uint8 and out.shape == a.shape and np.array_equal(out, expected)
     assert not np.array_equal(out, a)  # a random network changes the image: the output is not the input
@@ -36,22 +36,22 @@ def test_numpy_uint8_matches_the_network_and_keeps_shape_and_dtype(model: idc.ID
 
 def test_other_numpy_types_and_alpha(model: idc.IDC) -> None:
     a8 = _photo(channels=4)
-    out = idc.deblur(a8, model)
+    out = idc.deblur(a8, model, precision="fp32")
     assert out.shape == a8.shape and np.array_equal(out[..., 3], a8[..., 3])  # alpha untouched
-    assert np.array_equal(out[..., :3], idc.deblur(a8[..., :3].copy(), model))
+    assert np.array_equal(out[..., :3], idc.deblur(a8[..., :3].copy(), model, precision="fp32"))
     a16 = a8[..., :3].astype(np.uint16) * 257
-    out16 = idc.deblur(a16, model)
+    out16 = idc.deblur(a16, model, precision="fp32")
     assert out16.dtype == np.uint16 and np.abs(out16.astype(np.int32) // 257 - out[..., :3]).max() <= 1
     f = a8[..., :3].astype(np.float32) / 255
-    outf = idc.deblur(f, model)
+    outf = idc.deblur(f, model, precision="fp32")
     assert outf.dtype == np.float32 and np.abs(outf * 255 - out[..., :3]).max() <= 0.51
 
 
 def test_pil_images_keep_their_mode(model: idc.IDC) -> None:
     rgb = Image.fromarray(_photo())
-    out = idc.deblur(rgb, model)
+    out = idc.deblur(rgb, model, precision="fp32")
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == rgb.size
-    assert np.array_equal(np.asarray(out), idc.deblur(_photo(), model))
+    assert np.array_equal(np.asarray(out), idc.deblur(_photo(), model, precision="fp32"))
     rgba = idc.deblur(Image.fromarray(_photo(channels=4), "RGBA"), model)
     assert rgba.mode == "RGBA" and np.array_equal(np.asarray(rgba)[..., 3], _photo(channels=4)[..., 3])
     assert idc.deblur(rgb.convert("L"), model).mode == "RGB"
@@ -61,18 +61,18 @@ def test_pil_images_keep_their_mode(model: idc.IDC) -> None:
 
 def test_tensors_single_and_batched(model: idc.IDC) -> None:
     x = torch.rand(2, 3, 24, 37, generator=torch.Generator().manual_seed(1))
-    out = idc.deblur(x, model)
+    out = idc.deblur(x, model, precision="fp32")
     assert out.shape == x.shape and torch.allclose(out, deblur_tensor(model, x), atol=1e-6)
-    assert torch.allclose(idc.deblur(x[1], model), out[1], atol=1e-6)
-    assert idc.deblur(x.double(), model).dtype == torch.float64
+    assert torch.allclose(idc.deblur(x[1], model, precision="fp32"), out[1], atol=1e-6)
+    assert idc.deblur(x.double(), model, precision="fp32").dtype == torch.float64
 
 
 def test_weights_paths_and_tiles(model: idc.IDC, tmp_path: Path) -> None:
     weights = save_weights(model, tmp_path / "w")
     a = _photo(90, 120)
-    from_path = idc.deblur(a, weights, device="cpu")
-    assert np.array_equal(from_path, idc.deblur(a, model))
-    tiled = idc.deblur(a, model, tile=64, overlap=32)
+    from_path = idc.deblur(a, weights, device="cpu", precision="fp32")
+    assert np.array_equal(from_path, idc.deblur(a, model, precision="fp32"))
+    tiled = idc.deblur(a, model, tile=64, overlap=32, precision="fp32")
     assert tiled.shape == a.shape and np.abs(tiled.astype(int) - from_path.astype(int)).mean() < 8
 
 
@@ -100,3 +100,22 @@ def test_bundled_default_is_loaded_once_per_device() -> None:
     kept = _default_models["cpu"]
     idc.deblur(a, device="cpu")
     assert _default_models["cpu"] is kept
+
+
+def test_auto_precision_is_the_machines_fast_one_and_close_to_fp32(
+    model: idc.IDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idc.infer import fast_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert fast_precision(cpu) == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert fast_precision(cpu) == "fp32"
+    monkeypatch.undo()
+    a = _photo()
+    auto = idc.deblur(a, model)
+    assert np.array_equal(auto, idc.deblur(a, model, precision=fast_precision(cpu)))
+    diff = np.abs(auto.astype(int) - idc.deblur(a, model, precision="fp32").astype(int))
+    assert diff.mean() < 1 and diff.max() <= 4  # bf16 rounding of a random network, in uint8 levels

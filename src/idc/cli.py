@@ -83,11 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--overlap", type=int, default=128, help="pixels shared by neighbouring tiles (default: 128)")
     d.add_argument(
         "--precision",
-        default="fp32",
-        choices=["fp32", "bf16", "fp16", "int8"],
-        help="fp32 (default); bf16 autocast (2.2x faster than fp32 on an AVX-512 BF16 CPU, docs/performance.md); "
-        "fp16 autocast on CUDA only; int8: onnxruntime static quantisation on the CPU (3.4x faster than fp32 "
-        "onnxruntime on an AVX-512 VNNI CPU; quantised once and cached; needs idc-deblur[onnx])",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16", "int8"],
+        help="auto (default): fp16 autocast on CUDA GPUs with tensor cores, bf16 autocast on CPUs with native bf16 "
+        "(AVX-512 BF16 or AMX; 2.2x faster than fp32, docs/performance.md), fp32 elsewhere and for ONNX models; "
+        "fp32; bf16 autocast; fp16 autocast (CUDA only); int8: onnxruntime static quantisation on the CPU (3.4x "
+        "faster than fp32 onnxruntime on an AVX-512 VNNI CPU; quantised once and cached; needs idc-deblur[onnx])",
     )
     d.add_argument(
         "--backend",
@@ -241,7 +242,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     from idc.deblur import collect_inputs, deblur_files, plan_jobs
     from idc.export import OnnxDeblurrer
-    from idc.infer import autocast_context, resolve_device
+    from idc.infer import autocast_context, fast_precision, resolve_device
     from idc.io import set_max_pixels
     from idc.models import IDC
     from idc.weights import load_model
@@ -251,11 +252,13 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     jobs = plan_jobs(collect_inputs(args.inputs), args.output, args.format, args.overwrite)
     device = resolve_device(args.device)
     model: IDC | OnnxDeblurrer
+    onnx_file = args.weights is not None and str(args.weights).endswith(".onnx")
+    if args.precision == "auto":
+        args.precision = "fp32" if onnx_file or args.backend == "onnx" else fast_precision(device)
     if args.precision == "int8" and (device.type != "cpu" or args.backend == "torch"):
         raise ValueError("--precision int8 runs on the CPU with onnxruntime (--device cpu, --backend auto or onnx)")
     if args.precision != "int8":
         autocast_context(device, args.precision)  # refuses fp16 without CUDA before any work
-    onnx_file = args.weights is not None and str(args.weights).endswith(".onnx")
     if onnx_file and args.precision == "int8":
         raise ValueError("--precision int8 quantises torch weights; pass a weights folder, not an .onnx file")
     if (args.backend == "onnx" or onnx_file) and args.precision != "fp32":
