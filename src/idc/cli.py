@@ -36,8 +36,9 @@ def _tile(text: str) -> int | str:
     return value
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", default=None, help="weights folder or .safetensors file (default: bundled weights)")
+def _add_model_args(p: argparse.ArgumentParser, onnx: bool = False) -> None:
+    what = "weights folder, .safetensors file or .onnx export" if onnx else "weights folder or .safetensors file"
+    p.add_argument("--weights", default=None, help=f"{what} (default: bundled weights)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
 
 
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse images with more pixels than this (decompression-bomb guard; default: 178,956,970)",
     )
-    _add_model_args(d)
+    _add_model_args(d, onnx=True)
 
     m = sub.add_parser(
         "demo",
