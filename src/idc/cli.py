@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_deblur(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from idc.deblur import collect_inputs, deblur_files, plan_jobs
+    from idc.batch import collect_inputs, deblur_files, plan_jobs
     from idc.export import OnnxDeblurrer
     from idc.infer import autocast_context, fast_precision, resolve_device
     from idc.io import set_max_pixels
@@ -587,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``idc`` command; returns the exit status (0 ok, 1 some inputs failed, 2 usage error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from idc.deblur import PlanError
+    from idc.batch import PlanError
     from idc.weights import WeightsError
 
     try:

@@ -190,16 +190,21 @@ def quantize_int8(fp32: str | Path, int8: str | Path, calibration: list[np.ndarr
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(items, None)
 
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # onnxruntime's pre-processing hints
-    quantize_static(
-        str(fp32),
-        str(int8),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))  # onnxruntime logs pre-processing hints on the root logger
+    try:
+        quantize_static(
+            str(fp32),
+            str(int8),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        root.setLevel(level)
     return Path(int8)
 
 

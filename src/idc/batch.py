@@ -1,4 +1,4 @@
-"""Deblurring files and folders: the library behind ``idc deblur``."""
+"""Deblurring files and folders in a batch: the library behind ``idc deblur`` (``idc.deblur`` is the one-image call)."""
 
 from __future__ import annotations
 
