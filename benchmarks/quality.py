@@ -10,6 +10,11 @@ sigma 1.5, per channel); MATLAB-style SSIM (3-D Gaussian over H x W x 3). Whole 
 Usage:
   python benchmarks/quality.py [--weights DIR] [--sets gopro-dev kodak24-motion] [--limit N] [--precision bf16]
       [--no-warmup] [--json OUT]
+  python benchmarks/quality.py --compare OLD.json NEW.json [--worst 3]
+
+--compare reads two JSONs this script wrote and compares them image by image (restored PSNR, matched by name): per
+set the mean change, how many images got better and worse, and the images that lost most, with their blurred PSNR.
+A new default must win on the means; this shows where it loses (run 4 lost only on the least blurred frames).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 from dataclasses import asdict
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,6 +35,29 @@ from idc.evaluate import evaluate
 from idc.infer import resolve_device
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION
 from idc.weights import load_model, read_weights_config
+
+
+def compare(old: dict[str, Any], new: dict[str, Any], worst: int = 3) -> list[str]:
+    """Lines comparing two quality.py results image by image (restored PSNR, new minus old), per set they share."""
+    lines = ["PSNR IDC, new minus old, image by image (same names in both):"]
+    for name, new_set in new["sets"].items():
+        if name not in old["sets"]:
+            continue
+        before = {r["name"]: r for r in old["sets"][name]["per_image"]}
+        pairs = [(before[r["name"]], r) for r in new_set["per_image"] if r["name"] in before]
+        if not pairs:
+            continue
+        deltas = sorted(((b["psnr_restored"] - a["psnr_restored"], a, b) for a, b in pairs), key=lambda t: t[0])
+        mean = sum(d for d, _, _ in deltas) / len(deltas)
+        better, worse = sum(d > 0 for d, _, _ in deltas), sum(d < 0 for d, _, _ in deltas)
+        lines.append(f"{name}: {len(deltas)} images, mean {mean:+.3f} dB, {better} better, {worse} worse")
+        for d, a, b in deltas[:worst]:
+            if d < 0:
+                lines.append(
+                    f"  {b['name']}: blurred {b['psnr_blurred']:.2f}, old {a['psnr_restored']:.2f}, "
+                    f"new {b['psnr_restored']:.2f} ({d:+.2f} dB)"
+                )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed first run (faster; times less fair)")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("OLD", "NEW"), help="compare two JSONs of this script")
+    p.add_argument("--worst", type=int, default=3, help="with --compare: how many of the largest losses to list")
     args = p.parse_args(argv)
+    if args.compare:
+        old, new = (json.loads(f.read_text()) for f in args.compare)
+        print("\n".join(compare(old, new, args.worst)))
+        return 0
     if not (args.data / "gopro").is_dir():
         print(f"no benchmark data at {args.data} (needs ../shared/data)", file=sys.stderr)
         return 2
