@@ -31,10 +31,10 @@ if [ "$steps" = auto ]; then
   read -r preset batch crop < <("$py" -c "
 import sys
 from idc.train.config import load_train_config
-args = sys.argv[3:]
+args = sys.argv[4:]
 sets = [args[i + 1] for i, a in enumerate(args[:-1]) if a == '--set']
-c = load_train_config(sys.argv[1], sets + ([f'batch={sys.argv[2]}'] if sys.argv[2] else []))
-print(c.model.get('preset', 'idc'), c.batch, c.data.crop)" "$config" "${IDC_BATCH:-}" "$@")
+c = load_train_config(sys.argv[1], sets + ([f'batch={sys.argv[2]}'] if sys.argv[2] else []) + [f'max_minutes={sys.argv[3]}'])
+print(c.model.get('preset', 'idc'), c.batch, c.data.crop)" "$config" "${IDC_BATCH:-}" "$minutes" "$@")
   "$py" benchmarks/train_speed.py --preset "$preset" --batch "$batch" --crop "$crop" --precision bf16 \
     --channels-last on --steps 5 --warmup 3 --json "$out/speed.json" | tee -a "$out/env.txt"
   steps=$("$py" -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; print(max(1, int(r['it_per_s'] * 60 * float(sys.argv[2]) * 0.85)))" "$out/speed.json" "$minutes")

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from idc.bench import bench, median_ms
 from idc.cli import main
@@ -67,3 +68,16 @@ def test_bench_command_says_what_it_skipped(tmp_path: Path, capsys: pytest.Captu
     args = ["bench", "--size", "48x32", "--runs", "1", "--warmup", "0", "--weights", str(weights), "--device", "cpu"]
     assert main([*args, "--precision", "fp32", "--backend", "eager", "graphs"]) == 0
     assert "not run: graphs fp32" in capsys.readouterr().out
+
+
+def test_a_failing_backend_loses_only_its_own_row(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("compiler missing")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    model = random_idc()
+    rows = bench(model, 24, 32, ["fp32"], ["compile", "eager"], runs=1, warmup=0)
+    assert [(r.backend, r.precision) for r in rows] == [("eager", "fp32")]
+    assert "compile fp32 failed: RuntimeError: compiler missing" in caplog.text

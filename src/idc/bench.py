@@ -8,6 +8,7 @@ machine does on its own workload (1.0 = as fast as its convolutions allow).
 from __future__ import annotations
 
 import copy
+import logging
 import platform
 import resource
 import statistics
@@ -21,6 +22,8 @@ from torch import nn
 from idc.complexity import count_complexity
 from idc.infer import PRECISIONS, autocast_context
 from idc.models import IDC
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,65 +137,70 @@ def bench(
     with torch.inference_mode():
         # Clamped like every deblurred output (and like the exported ONNX model), so differences are comparable.
         reference = model(x)[-1].float().clamp(0, 1)
-    rows = []
+    rows: list[BenchRow] = []
     for backend in backends:
         for precision in precisions:
             if (precision == "fp16" or backend == "graphs") and device.type != "cuda":
                 continue
-            run: Callable[[], torch.Tensor]
-            casting = cast and precision != "fp32"
-            if backend == "onnx":
-                if precision != "fp32" or onnx_path is None:
-                    continue
-                from idc.export import OnnxDeblurrer
+            try:
+                run: Callable[[], torch.Tensor]
+                casting = cast and precision != "fp32"
+                if backend == "onnx":
+                    if precision != "fp32" or onnx_path is None:
+                        continue
+                    from idc.export import OnnxDeblurrer
 
-                runner = OnnxDeblurrer(onnx_path, device.type)
-                xc = x.cpu()
+                    runner = OnnxDeblurrer(onnx_path, device.type)
+                    xc = x.cpu()
 
-                def run(runner: OnnxDeblurrer = runner, xc: torch.Tensor = xc) -> torch.Tensor:
-                    return runner(xc).to(device)
-            else:
-                dtype = PRECISIONS[precision] or torch.float32
-                base = copy.deepcopy(model).to(dtype) if casting else model
-                net = torch.compile(base) if backend == "compile" else base
-                xin = x.to(dtype) if casting else x
-                # Autocast's weight-cast cache must be off while a CUDA graph is captured.
-                amp, cache = ("fp32" if casting else precision), backend != "graphs"
-
-                def forward(
-                    xin: torch.Tensor,
-                    net: Callable[..., list[torch.Tensor]] = net,
-                    amp: str = amp,
-                    cache: bool = cache,
-                ) -> torch.Tensor:
-                    with torch.inference_mode(), autocast_context(device, amp, cache=cache):
-                        return net(xin)[-1]
-
-                if backend == "graphs":
-                    run = cuda_graph_runner(forward, xin)
+                    def run(runner: OnnxDeblurrer = runner, xc: torch.Tensor = xc) -> torch.Tensor:
+                        return runner(xc).to(device)
                 else:
+                    dtype = PRECISIONS[precision] or torch.float32
+                    base = copy.deepcopy(model).to(dtype) if casting else model
+                    net = torch.compile(base) if backend == "compile" else base
+                    xin = x.to(dtype) if casting else x
+                    # Autocast's weight-cast cache must be off while a CUDA graph is captured.
+                    amp, cache = ("fp32" if casting else precision), backend != "graphs"
 
-                    def run(forward: Callable[[torch.Tensor], torch.Tensor] = forward, xin: torch.Tensor = xin):
-                        return forward(xin)
+                    def forward(
+                        xin: torch.Tensor,
+                        net: Callable[..., list[torch.Tensor]] = net,
+                        amp: str = amp,
+                        cache: bool = cache,
+                    ) -> torch.Tensor:
+                        with torch.inference_mode(), autocast_context(device, amp, cache=cache):
+                            return net(xin)[-1]
 
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            ms = median_ms(run, device, runs, warmup)
-            with torch.inference_mode():
-                diff = float((run().float().clamp(0, 1) - reference).abs().max())
-            rate = conv_rate(height, width, device, precision, runs, warmup)
-            rows.append(
-                BenchRow(
-                    backend=backend,
-                    precision=precision,
-                    cast=casting,
-                    ms=ms,
-                    macs=macs,
-                    gflops=2 * macs / (ms / 1000) / 1e9,
-                    conv_gflops=2 * rate / 1e9,
-                    ratio=ms / 1000 / (macs / rate),
-                    peak_mib=_peak_mib(device),
-                    max_abs_diff=diff,
+                    if backend == "graphs":
+                        run = cuda_graph_runner(forward, xin)
+                    else:
+
+                        def run(forward: Callable[[torch.Tensor], torch.Tensor] = forward, xin: torch.Tensor = xin):
+                            return forward(xin)
+
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                ms = median_ms(run, device, runs, warmup)
+                with torch.inference_mode():
+                    diff = float((run().float().clamp(0, 1) - reference).abs().max())
+                rate = conv_rate(height, width, device, precision, runs, warmup)
+                rows.append(
+                    BenchRow(
+                        backend=backend,
+                        precision=precision,
+                        cast=casting,
+                        ms=ms,
+                        macs=macs,
+                        gflops=2 * macs / (ms / 1000) / 1e9,
+                        conv_gflops=2 * rate / 1e9,
+                        ratio=ms / 1000 / (macs / rate),
+                        peak_mib=_peak_mib(device),
+                        max_abs_diff=diff,
+                    )
                 )
-            )
+            except Exception as e:  # one backend failing on this machine costs only its own row
+                logger.warning(
+                    "%s %s%s failed: %s: %s", backend, precision, " cast" if cast else "", type(e).__name__, e
+                )
     return rows

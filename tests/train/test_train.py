@@ -242,6 +242,49 @@ def test_non_finite_losses_skip_updates_then_stop(data: Path, tmp_path: Path, mo
     assert all(torch.equal(a[k], b[k]) for k in a)  # the three non-finite steps changed nothing
 
 
+def test_anneal_by_time_reaches_min_lr_at_the_wall_time_limit(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``steps`` far more than fit in ``max_minutes``, the schedule follows the clock and ends at min_lr."""
+    from types import SimpleNamespace
+
+    from idc.losses import MixedLoss
+    from idc.train import loop
+
+    clock = SimpleNamespace(now=0.0)
+
+    class OneSecondPerStep(MixedLoss):
+        def forward(self, estimates, sharp):  # type: ignore[no-untyped-def]
+            clock.now += 1.0
+            return super().forward(estimates, sharp)
+
+    monkeypatch.setattr(loop, "MixedLoss", OneSecondPerStep)
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    sets = [*_overrides(data), "val.every=0", "steps=100", "log_every=1", "max_minutes=0.1"]
+
+    def lrs(run: Path) -> list[float]:
+        with (run / "metrics.csv").open() as f:
+            return [float(r["lr"]) for r in csv.DictReader(f)]
+
+    fixed = load_train_config(TINY, sets)
+    with pytest.raises(TrainingStopped, match="wall-time limit"):
+        train(fixed, tmp_path / "steps", progress=False)
+    # Six "seconds" of a 100-step schedule: the step-based learning rate has hardly moved.
+    assert lrs(tmp_path / "steps") == pytest.approx([get_lr(k, 100, fixed.optim) for k in range(7)])
+
+    clock.now = 0.0
+    timed = load_train_config(TINY, [*sets, "anneal_by_time=true"])
+    with pytest.raises(TrainingStopped, match="wall-time limit"):
+        train(timed, tmp_path / "time", progress=False)
+    expected = [get_lr(int(min(1.0, k / 6) * 100), 100, timed.optim) for k in range(7)]
+    assert lrs(tmp_path / "time") == pytest.approx(expected)
+    assert expected[-1] == pytest.approx(timed.optim.min_lr)
+    state = load_train_state(latest_checkpoint(tmp_path / "time" / "checkpoints"))  # type: ignore[arg-type]
+    assert state["step"] == 7 and state["schedule_step"] == pytest.approx(101)
+    with pytest.raises(ValueError, match="anneal_by_time needs max_minutes"):
+        load_train_config(TINY, [*_overrides(data), "anneal_by_time=true"])
+
+
 def test_a_malicious_train_state_is_refused_without_running(tmp_path: Path) -> None:
     import pickle
 

@@ -112,6 +112,10 @@ class TrainConfig:
         max_bad_steps: stop (after saving) when this many steps in a row have a NaN or infinite loss.
         init_weights: start from these weights (a weights folder) instead of Xavier initialisation.
         max_minutes: stop (after saving) after this wall time; resume continues the same schedule.
+        anneal_by_time: with ``max_minutes``, the schedule also advances with the clock: its position is the larger
+            of the steps taken and the share of ``max_minutes`` used (of what was left of the schedule when this
+            invocation started), so the learning rate reaches ``optim.min_lr`` at the wall-time limit even when
+            ``steps`` overestimates what fits in it.
         stop_at_step: stop (after saving) at this step although the schedule runs to ``steps`` (staged training;
             resume with ``--set stop_at_step=null`` or a later step).
     """
@@ -136,6 +140,7 @@ class TrainConfig:
     tensorboard: bool = True
     init_weights: str | None = None
     max_minutes: float | None = None
+    anneal_by_time: bool = False
     stop_at_step: int | None = None
 
     def validate(self) -> None:
@@ -153,6 +158,8 @@ class TrainConfig:
             problems.append(f"precision must be one of {PRECISIONS}")
         if self.steps < 1 or self.batch < 1 or self.data.crop < 1:
             problems.append("steps, batch and data.crop must be >= 1")
+        if self.anneal_by_time and not self.max_minutes:
+            problems.append("anneal_by_time needs max_minutes")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 

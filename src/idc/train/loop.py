@@ -230,6 +230,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         model.parameters(), lr=optim.lr, betas=(optim.betas[0], optim.betas[1]), weight_decay=optim.weight_decay
     )
     step, epoch, offset, best_psnr = 0, 0, 0, -math.inf
+    schedule_step = 0.0  # the learning-rate schedule's position: ``step``, or ahead of it with anneal_by_time
     checkpoints = run_dir / "checkpoints"
     if resume:
         found = latest_checkpoint(checkpoints)
@@ -240,6 +241,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         opt.load_state_dict(state["optimizer"])
         step, epoch, offset = int(state["step"]), int(state["epoch"]), int(state["offset"])
         best_psnr = float(state.get("best_psnr", -math.inf))
+        schedule_step = float(state.get("schedule_step", step))
         _set_rng_state(state["rng"])
         logger.info("resumed from %s at step %d", found, step)
 
@@ -317,16 +319,18 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             "epoch": epoch,
             "offset": offset,
             "best_psnr": best_psnr,
+            "schedule_step": schedule_step,
             "optimizer": opt.state_dict(),
             "rng": _rng_state(),
         }
         return save_checkpoint(checkpoints, model, state, meta(), config.keep_checkpoints)
 
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
-    sums = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
+    sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
     count, bad_in_row, interval_start = 0, 0, time.perf_counter()
     waited = [0.0]  # seconds waiting for data (loader and on-device degradation) since the last logged row
     run_start = time.perf_counter()
+    schedule_start = schedule_step
     last_ckpt: Path | None = None
     per_rank = config.batch // world
     net.train()
@@ -349,7 +353,11 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                 blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
                 waited[0] += time.perf_counter() - ready
                 blurred = blurred.contiguous(memory_format=memory_format)
-                lr = get_lr(step, config.steps, optim)
+                if config.anneal_by_time and config.max_minutes:
+                    used = (time.perf_counter() - run_start) / (60 * config.max_minutes)
+                    on_clock = schedule_start + min(1.0, used) * (config.steps - schedule_start)
+                    schedule_step = max(schedule_step, on_clock)
+                lr = get_lr(int(schedule_step), config.steps, optim)
                 for group in opt.param_groups:
                     group["lr"] = lr
                 autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext()
@@ -373,11 +381,13 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                         torch.nn.utils.clip_grad_norm_(model.parameters(), optim.clip)
                     scaler.step(opt)
                     scaler.update()
-                    sums["loss"] += float(loss.detach())
+                    # Summed on the device and read once per logged row: a read per step would stall the GPU queue.
+                    sums["loss"] += loss.detach()
                     for k in ("l2", "ssim", "grad"):
-                        sums[k] += float(terms[k])
+                        sums[k] += terms[k].detach() if isinstance(terms[k], torch.Tensor) else terms[k]
                     count += 1
                 step += 1
+                schedule_step += 1
                 offset += config.batch
                 bar.update(1)
                 row: dict[str, Any] | None = None
@@ -385,7 +395,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                     elapsed = time.perf_counter() - interval_start
                     n = max(count, 1)
                     steps_done = config.log_every if step % config.log_every == 0 else step % config.log_every
-                    row = {k: sums[k] / n for k in sums} | {
+                    row = {k: float(sums[k]) / n for k in sums} | {
                         "step": step,
                         "lr": lr,
                         "it_per_s": steps_done / elapsed,
