@@ -119,3 +119,35 @@ def test_auto_precision_is_the_machines_fast_one_and_close_to_fp32(
     assert np.array_equal(auto, idc.deblur(a, model, precision=fast_precision(cpu)))
     diff = np.abs(auto.astype(int) - idc.deblur(a, model, precision="fp32").astype(int))
     assert diff.mean() < 1 and diff.max() <= 4  # bf16 rounding of a random network, in uint8 levels
+
+
+def test_a_network_cast_to_a_low_precision_runs_whole_and_tiled(model: idc.IDC) -> None:
+    """What `idc deblur` runs on CUDA (a network cast to fp16), with the dtype this CPU has (bf16): same paths."""
+    import copy
+
+    from idc.infer import cast_for_speed, deblur_image
+
+    assert cast_for_speed(model, "fp16") is model and next(model.parameters()).dtype == torch.float32  # CPU: as is
+    low = copy.deepcopy(model).to(torch.bfloat16)
+    x = torch.from_numpy(_photo(90, 120)).permute(2, 0, 1).float() / 255
+    for tile in (0, 64):
+        out = deblur_image(low, x, tile=tile, overlap=32)
+        assert out.dtype == torch.float32 and out.shape == x.shape
+        assert (out - deblur_image(model, x, tile=tile, overlap=32)).abs().mean() < 0.01  # bf16: steps of 1/256
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fp16_on_cuda_casts_the_loaded_network_and_stays_close(model: idc.IDC, tmp_path: Path) -> None:
+    from idc.infer import _model_for
+
+    weights = save_weights(model, tmp_path / "w")
+    net, precision = _model_for(weights, "cuda", "auto")
+    if precision != "fp16":
+        pytest.skip("this GPU has no tensor cores: auto is fp32")
+    assert next(net.parameters()).dtype == torch.float16  # type: ignore[union-attr]
+    a = _photo(90, 120)
+    diff = np.abs(
+        idc.deblur(a, weights, device="cuda").astype(int) - idc.deblur(a, model, precision="fp32").astype(int)
+    )
+    assert diff.mean() < 1 and diff.max() <= 4
+    assert next(model.parameters()).dtype == torch.float32  # a model passed in is never cast

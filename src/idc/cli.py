@@ -243,7 +243,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     from idc.batch import collect_inputs, deblur_files, plan_jobs
     from idc.export import OnnxDeblurrer
-    from idc.infer import autocast_context, fast_precision, resolve_device
+    from idc.infer import autocast_context, cast_for_speed, fast_precision, resolve_device
     from idc.io import set_max_pixels
     from idc.models import IDC
     from idc.weights import load_model
@@ -273,8 +273,9 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         model = runner
         print(f"backend: onnxruntime (cached export {runner.path})")
     else:
-        model = load_model(args.weights, device=device)
-        print(f"backend: torch, {args.precision}")
+        model = cast_for_speed(load_model(args.weights, device=device), args.precision)
+        cast = " (network cast to fp16)" if args.precision == "fp16" and device.type == "cuda" else ""
+        print(f"backend: torch, {args.precision}{cast}")
     precision = "fp32" if args.precision == "int8" else args.precision
     report = deblur_files(
         model,
