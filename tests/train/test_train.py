@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -281,6 +282,8 @@ def test_anneal_by_time_reaches_min_lr_at_the_wall_time_limit(
     assert expected[-1] == pytest.approx(timed.optim.min_lr)
     state = load_train_state(latest_checkpoint(tmp_path / "time" / "checkpoints"))  # type: ignore[arg-type]
     assert state["step"] == 7 and state["schedule_step"] == pytest.approx(101)
+    record = json.loads((latest_checkpoint(tmp_path / "time" / "checkpoints") / "config.json").read_text())  # type: ignore[operator]
+    assert "over 0.1 min (annealed on the clock, at most 100 steps)" in record["training"]["schedule"]
     with pytest.raises(ValueError, match="anneal_by_time needs max_minutes"):
         load_train_config(TINY, [*_overrides(data), "anneal_by_time=true"])
 

@@ -292,7 +292,11 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         "crop": config.data.crop,
         "lr": config.optim.lr,
         "schedule": f"{config.optim.schedule}, {config.optim.warmup} warm-up steps, to {config.optim.min_lr} "
-        f"over {config.steps} steps",
+        + (
+            f"over {config.max_minutes} min (annealed on the clock, at most {config.steps} steps)"
+            if config.anneal_by_time
+            else f"over {config.steps} steps"
+        ),
         "precision": str(amp_dtype).removeprefix("torch.") if amp_dtype else "fp32",
         "hardware": f"{device_name(device)} x {world}" if world > 1 else device_name(device),
         "seed": config.seed,
