@@ -118,3 +118,38 @@ def test_bundle_script_records_lineage_and_extra_fields(tmp_path: Path) -> None:
     assert record["previous"] == [{"steps": 10, "crops_seen": 40}]
     assert [r["steps"] for r in training_lineage(out)] == [10, 5]
     assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
+
+
+def test_interpolated_weights_lie_between_and_keep_the_records(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from idc.weights import interpolate_weights
+
+    torch.manual_seed(1)
+    start = save_weights(random_idc(), tmp_path / "start", metadata={"training": {"steps": 10, "crops_seen": 40}})
+    end_model = random_idc()
+    end = save_weights(
+        end_model, tmp_path / "end", metadata={"training": {"steps": 5, "crops_seen": 80, "previous": [{"steps": 10}]}}
+    )
+    a, b = load_model(start).state_dict(), end_model.state_dict()
+    for alpha in (0.0, 0.25, 1.0):
+        model, record = interpolate_weights(start, end, alpha)
+        got = model.state_dict()
+        assert all(torch.allclose(got[k], a[k] + alpha * (b[k] - a[k]), atol=1e-6) for k in a)
+        assert record["steps"] == 5 and record["previous"] == [{"steps": 10}]
+        assert record["interpolation"]["alpha"] == alpha and record["interpolation"]["end"] == str(end)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        interpolate_weights(start, end, 1.5)
+    import dataclasses
+
+    wider = dataclasses.replace(end_model.config, fusion_width=end_model.config.fusion_width * 2)
+    other = save_weights(IDC(wider), tmp_path / "other")
+    with pytest.raises(WeightsError, match="different architectures"):
+        interpolate_weights(start, other, 0.5)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "interpolate_weights.py"
+    run = [sys.executable, str(script), "--start", str(start), "--end", str(end), "--alpha", "0.5"]
+    subprocess.run([*run, "--out", str(tmp_path / "half")], check=True, capture_output=True)
+    assert read_weights_config(tmp_path / "half")["training"]["interpolation"]["alpha"] == 0.5
+    again = subprocess.run([*run, "--out", str(tmp_path / "half")], capture_output=True, text=True)
+    assert again.returncode == 2 and "already exists" in again.stderr  # nothing overwritten
