@@ -1,8 +1,10 @@
-"""Draw docs/images/kernels.png (sample blur kernels) and docs/images/pairs.png (sample degraded pairs).
+"""Draw docs/images/kernels.png (sample blur kernels) and docs/images/pairs.png (sample degraded pairs); with
+--compare, only docs/images/default-compare.jpg: the `idc demo` blur of three photos deblurred by each given weights.
 
 Photos come from scikit-image's bundled data, so the figures contain no project data. Deterministic (fixed seeds).
 
-Usage: python scripts/make_doc_figures.py [--out docs/images]
+Usage: python scripts/make_doc_figures.py [--out docs/images] [--compare LABEL=WEIGHTS ...]
+  (WEIGHTS "default" is the bundled default)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from idc.data.degrade import (
     spatially_varying_blur,
 )
 from idc.data.kernels import camera_shake_kernel, disk_kernel, gaussian_kernel, linear_motion_kernel
-from idc.demo import sample_photo
+from idc.demo import make_blurred, sample_photo
 from idc.metrics import to_uint8
 
 
@@ -49,8 +51,15 @@ def _grid(tiles: list[tuple[str, Image.Image]], columns: int) -> Image.Image:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("docs/images"))
+    p.add_argument("--compare", nargs="+", default=[], metavar="LABEL=WEIGHTS", help="draw default-compare.jpg")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.compare:
+        pairs = [item.partition("=")[::2] for item in args.compare]
+        if any(not label or not path for label, path in pairs):
+            p.error("--compare takes LABEL=WEIGHTS items")
+        compare_figure([(label, None if path == "default" else Path(path)) for label, path in pairs], args.out)
+        return 0
 
     kernels = [(f"camera shake, seed {s}", camera_shake_kernel(torch.Generator().manual_seed(s), 31)) for s in range(4)]
     kernels += [
@@ -87,6 +96,32 @@ def main(argv: list[str] | None = None) -> int:
     _grid(tiles, columns=3).save(args.out / "pairs.png")
     print(f"wrote {args.out / 'kernels.png'} and {args.out / 'pairs.png'}")
     return 0
+
+
+def compare_figure(weights: list[tuple[str, Path | None]], out: Path, crop: int = 176) -> None:
+    """One row per photo (astronaut, chelsea, coffee; the `idc demo` blur, seed 0, noise 0.01): blurred, each
+    weights' output, sharp; whole-image PSNR (uint8-rounded RGB) in each label; a centre crop shown at 2x."""
+    from idc.infer import deblur_tensor
+    from idc.metrics import psnr
+    from idc.weights import load_model
+
+    models = [(label, load_model(path)) for label, path in weights]
+    tiles = []
+    for name in ("astronaut", "chelsea", "coffee"):
+        sharp = sample_photo(name)
+        blurred, _ = make_blurred(sharp, seed=0, noise=0.01)
+        _, h, w = sharp.shape
+        top, left = (h - crop) // 2, (w - crop) // 2
+
+        shown = [(f"{name}: blurred", blurred), *((label, deblur_tensor(m, blurred)) for label, m in models)]
+        for label, img in shown:
+            piece = Image.fromarray(to_uint8(img[:, top : top + crop, left : left + crop].clamp(0, 1)))
+            scored = f"{label} {psnr(img.clamp(0, 1), sharp):.2f} dB"
+            tiles.append((scored, piece.resize((2 * crop, 2 * crop), Image.NEAREST)))
+        piece = Image.fromarray(to_uint8(sharp[:, top : top + crop, left : left + crop]))
+        tiles.append(("sharp", piece.resize((2 * crop, 2 * crop), Image.NEAREST)))
+    _grid(tiles, columns=len(models) + 2).save(out / "default-compare.jpg", quality=90)
+    print(f"wrote {out / 'default-compare.jpg'}")
 
 
 if __name__ == "__main__":
