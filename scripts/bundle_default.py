@@ -2,7 +2,8 @@
 
 Usage:
   python scripts/bundle_default.py --weights runs/cpu-default/weights [--quality benchmarks/results/X.json]
-      [--out src/idc/pretrained/idc-default] [--description TEXT] [--started-from DIR] [--training KEY=VALUE ...]
+      [--out src/idc/pretrained/idc-default] [--description TEXT] [--trained-on TEXT] [--started-from DIR]
+      [--training KEY=VALUE ...]
 
 --quality takes the JSON of `python benchmarks/quality.py --json`; its per-set means (blurred and restored PSNR,
 SSIM, MATLAB-style SSIM) are recorded under "metrics" in config.json. Without it the metrics are left out, so run
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quality", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("src/idc/pretrained/idc-default"))
     p.add_argument("--description", default=None)
+    p.add_argument("--trained-on", default=None, help="what the weights were trained on (default: as recorded)")
     p.add_argument("--command", default=None, help="record this as the training command")
     p.add_argument("--started-from", type=Path, default=None, help="weights the run started from (adds its lineage)")
     p.add_argument("--training", nargs="+", default=[], metavar="KEY=VALUE", help="fields for the training record")
@@ -42,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     meta = {k: v for k, v in read_weights_config(args.weights).items() if k not in RESERVED}
     if args.description:
         meta["description"] = args.description
+    if args.trained_on:
+        meta["trained_on"] = args.trained_on
+    if "trained_on" not in meta:
+        p.error(f"{args.weights}: its config.json does not say what it was trained on; give --trained-on")
     training = meta.get("training", {})
     if args.command:
         training["command"] = args.command

@@ -64,7 +64,7 @@ abl_total=$(( abl_s > 0 ? 3 * abl_s + 60 : 0 ))
 train_limit=$(( $(left) - abl_total - 30 ))
 # The run's own wall-time limit (which its learning rate anneals to) must end before this stage's timeout: about
 # 90 s go to the step-rate probe, start-up and the last checkpoint.
-fit() { "$py" -c "import sys; print(round(max(0.5, min(float(sys.argv[1]), (int(sys.argv[2]) - 90) / 60)), 2))" "$@"; }
+fit() { "$py" -c "import sys; print(round(min(float(sys.argv[1]), max(0.5, (int(sys.argv[2]) - 90) / 60)), 2))" "$@"; }
 want_min=$train_min
 train_min=$(fit "$want_min" "$train_limit")
 echo "== train ($(left) s left; limit $train_limit s; $train_min minutes of training)"

@@ -110,8 +110,11 @@ def test_bundle_script_records_lineage_and_extra_fields(tmp_path: Path) -> None:
     out = tmp_path / "bundled"
     cmd = [sys.executable, "scripts/bundle_default.py", "--weights", str(run), "--out", str(out)]
     cmd += ["--started-from", str(first), "--training", "wall_minutes=12.5", "hardware=2-core CPU"]
-    result = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+    unsaid = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert unsaid.returncode == 2 and "does not say what it was trained on" in unsaid.stderr and not out.exists()
+    result = subprocess.run([*cmd, "--trained-on", "noise"], cwd=repo, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+    assert read_weights_config(out)["trained_on"] == "noise"
     record = read_weights_config(out)["training"]
     assert record["wall_minutes"] == 12.5 and record["hardware"] == "2-core CPU" and record["init"] == str(first)
     assert record["total_steps"] == 15 and record["total_crops"] == 60

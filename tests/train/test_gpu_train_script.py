@@ -75,6 +75,7 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     )
     env = {**os.environ, "IDC_CARRY": str(carry), "IDC_CONFIG": "configs/tiny.yaml", "PYTHON": sys.executable}
     env |= {"OMP_NUM_THREADS": "1", "IDC_INIT": "none", "IDC_BENCH_DEVICE": "cpu", "IDC_BENCH_SIZE": "32x24"}
+    env |= {"IDC_BENCH_ALL": "1", "IDC_BENCH_COMPILE": "1"}
     env |= {"IDC_ABLATION_BATCH": "1", "IDC_ABLATION_CROP": "16", "IDC_ABLATION_WORKERS": "0"}
     out = tmp_path / "out"
     cmd = ["bash", "scripts/gpu_session.sh", str(out), "400", "0.1", "1", "--set", sources, "--set", "device=cpu"]
@@ -88,10 +89,12 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / "all.tar") as tar:
         tar.extractall(packed, filter="data")
     assert (packed / "bench-gpu.json").is_file() and (packed / "train" / "metrics.csv").is_file()
-    # The CUDA-only fast benches run too and say, on a CPU, that they had nothing to run.
-    for name in ("compile", "graphs", "eager-cast", "graphs-cast"):
-        assert (packed / f"bench-gpu-fp16-{name}.json").is_file()
-    assert "not run: graphs fp16" in (packed / "bench.log").read_text()
+    # The CUDA-only fp16 benches run too and say, on a CPU, that they had nothing to run.
+    for name in ("fp16", "fp16-cast", "fp16-compile"):
+        assert (packed / f"bench-gpu-{name}.json").is_file()
+    assert "not run: eager fp16, graphs fp16" in (packed / "bench.log").read_text()
+    # The run's own limit was fitted to the stage and its schedule annealed on the clock.
+    assert "anneal_by_time: true" in (packed / "train" / "config.yaml").read_text()
     assert "Fusion ReLU active" in (packed / "train" / "health.txt").read_text()
     assert load_model(packed / "train" / "weights").config.encoder_widths == (4, 8, 16)
     record = (packed / "ablation" / "ablation-train.json").read_text()

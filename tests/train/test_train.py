@@ -284,6 +284,7 @@ def test_anneal_by_time_reaches_min_lr_at_the_wall_time_limit(
     assert state["step"] == 7 and state["schedule_step"] == pytest.approx(101)
     record = json.loads((latest_checkpoint(tmp_path / "time" / "checkpoints") / "config.json").read_text())  # type: ignore[operator]
     assert "over 0.1 min (annealed on the clock, at most 100 steps)" in record["training"]["schedule"]
+    assert record["trained_on"] == f"paired ({data / 'pairs'}); sharp ({data / 'photos'})"  # what the weights saw
     with pytest.raises(ValueError, match="anneal_by_time needs max_minutes"):
         load_train_config(TINY, [*_overrides(data), "anneal_by_time=true"])
 

@@ -303,6 +303,11 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         "init": config.init_weights or "Xavier" + (", last Fusion conv zero" if model.config.zero_init_output else ""),
     }
 
+    trained_on = "; ".join(
+        f"{src.kind} ({', '.join(str(Path(config.data.root) / path) for path in src.paths)})"
+        for src in config.data.sources
+    )
+
     def meta() -> dict[str, Any]:
         training: dict[str, Any] = {
             "steps": step,
@@ -313,7 +318,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         }
         if lineage:
             training = with_lineage(training, lineage)
-        return {"description": f"IDC training run {config.name}", "training": training}
+        return {"description": f"IDC training run {config.name}", "trained_on": trained_on, "training": training}
 
     def checkpoint() -> Path | None:
         if not main_process:
