@@ -8,16 +8,24 @@ The device takes at most 64 MiB of working tree: the repository's files (tracked
 ignore) plus everything carried. The default data budget is what is left of that after the repository, the wheels
 and a 1 MiB margin, so it shrinks by itself as the repository grows.
 
+More real blur in the same space: --photos N keeps N BSDS500 photos (evenly spread over the sorted list) and
+--frame-quality Q re-encodes the frames as JPEG of quality Q without chroma subsampling (at 85, about 78 KiB a frame
+instead of 160, so all 299 fit beside 200 photos).
+
 Usage: python scripts/prepare_gpu_carry.py [--data ../shared/data] [--out carry] [--budget-mib auto|N] [--no-wheels]
+           [--photos N] [--frame-quality Q]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from PIL import Image
 
 WHEELS = ["kornia==0.9.0", "kornia_rs==0.2.0"]
 DEVICE_TREE_LIMIT = 64 * 2**20
@@ -41,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("carry"))
     p.add_argument("--budget-mib", default="auto", help="data budget in MiB (default auto: 64 MiB less the rest)")
     p.add_argument("--no-wheels", action="store_true")
+    p.add_argument("--photos", type=int, default=None, help="BSDS500 photos to carry (default: all)")
+    p.add_argument("--frame-quality", type=int, default=None, help="re-encode frames as JPEG of this quality")
     args = p.parse_args(argv)
+    if args.photos is not None and args.photos < 1:
+        p.error("--photos must be at least 1")
+    if args.frame_quality is not None and not 1 <= args.frame_quality <= 100:
+        p.error("--frame-quality must be between 1 and 100")
     wheels = args.out / "wheels"
     if not args.no_wheels:
         wheels.mkdir(parents=True, exist_ok=True)
@@ -73,15 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     if not photos or not frames:
         print(f"{args.data}: BSDS500 photos or GOPR0477_11_00 frames not found", file=sys.stderr)
         return 2
+    if args.photos is not None and args.photos < len(photos):
+        step = len(photos) / args.photos
+        photos = [photos[int(i * step)] for i in range(args.photos)]
     copied = {"photos": 0, "frames": 0}
     for kind, files in (("photos", photos), ("frames", frames)):
         for f in files:
-            size = f.stat().st_size
+            target = data_out / f.relative_to(args.data)
+            content = None
+            if kind == "frames" and args.frame_quality is not None:
+                buffer = io.BytesIO()
+                Image.open(f).convert("RGB").save(buffer, "JPEG", quality=args.frame_quality, subsampling=0)
+                content, target = buffer.getvalue(), target.with_suffix(".jpg")
+            size = len(content) if content is not None else f.stat().st_size
             if used + size > budget:
                 break
-            target = data_out / f.relative_to(args.data)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, target)
+            if content is not None:
+                target.write_bytes(content)
+            else:
+                shutil.copy2(f, target)
             used += size
             copied[kind] += 1
     print(f"{data_out}: {copied['photos']} photos, {copied['frames']} consecutive frames, {used / 2**20:.1f} MiB")
