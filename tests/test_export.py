@@ -93,6 +93,16 @@ def test_export_and_deblur_commands(
     args = ["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "x.png"), "--weights", str(path)]
     assert main([*args, "--backend", "torch"]) == 2
     assert "runs with --backend onnx or auto" in capsys.readouterr().err
+    # An upper-case suffix is an ONNX model too, for the CLI and for idc.deblur.
+    upper = tmp_path / "M.ONNX"
+    upper.write_bytes(path.read_bytes())
+    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "u.png"), "--weights", str(upper)]) == 0
+    assert "backend: onnxruntime" in capsys.readouterr().out
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "u.png")), np.asarray(Image.open(out)))
+    from idc import deblur
+
+    pixels = np.asarray(Image.open(tmp_path / "a.png"))
+    assert np.array_equal(deblur(pixels, upper, device="cpu"), np.asarray(Image.open(out)))
 
 
 def _deblur(

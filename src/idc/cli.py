@@ -242,7 +242,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from idc.batch import collect_inputs, deblur_files, plan_jobs
-    from idc.export import OnnxDeblurrer
+    from idc.export import OnnxDeblurrer, is_onnx_file
     from idc.infer import autocast_context, cast_for_speed, fast_precision, resolve_device
     from idc.io import set_max_pixels
     from idc.models import IDC
@@ -253,7 +253,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     jobs = plan_jobs(collect_inputs(args.inputs), args.output, args.format, args.overwrite)
     device = resolve_device(args.device)
     model: IDC | OnnxDeblurrer
-    onnx_file = args.weights is not None and str(args.weights).endswith(".onnx")
+    onnx_file = is_onnx_file(args.weights)
     if args.precision == "auto":
         args.precision = "fp32" if onnx_file or args.backend == "onnx" else fast_precision(device)
     if args.precision == "int8" and (device.type != "cpu" or args.backend == "torch"):

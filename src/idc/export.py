@@ -39,6 +39,11 @@ class FinestEstimate(nn.Module):
         return self.model(blurred)[-1].clamp(0, 1)
 
 
+def is_onnx_file(path: str | Path | None) -> bool:
+    """Whether ``path`` names an ONNX model (``.onnx``, any case) rather than a weights folder or safetensors file."""
+    return path is not None and str(path).lower().endswith(".onnx")
+
+
 def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
     """Exports ``model`` (finest estimate, clamped) to ONNX with dynamic batch, height and width.
 

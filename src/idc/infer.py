@@ -159,9 +159,9 @@ def _model_for(
         return model, resolve_precision(precision, model_device(model))  # an OnnxDeblurrer
     target = resolve_device(str(device) if device is not None else "auto")
     precision = resolve_precision(precision, target)
-    if model is not None and str(model).endswith(".onnx"):
-        from idc.export import OnnxDeblurrer
+    from idc.export import OnnxDeblurrer, is_onnx_file
 
+    if model is not None and is_onnx_file(model):
         return OnnxDeblurrer(model, target.type), precision
     from idc.weights import load_model
 
