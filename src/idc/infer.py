@@ -151,7 +151,7 @@ def _model_for(
 ) -> tuple[IDC | OnnxDeblurrer, str]:
     """A ready model and its resolved precision: the model given, one loaded from a weights folder or ``.onnx``
     file, or the bundled default (loaded once per device and precision, and kept). Models loaded here are cast for
-    speed (:func:`cast_for_speed`); a model passed in is left as it is."""
+    speed (:func:`cast_for_speed`); a model passed in is not cast (only moved to ``device`` when one is given)."""
     if isinstance(model, IDC):
         net = model.to(device) if device is not None else model
         return net, resolve_precision(precision, model_device(net))
