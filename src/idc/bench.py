@@ -109,6 +109,33 @@ def _peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (Linux reports KiB)
 
 
+def _runner(
+    model: IDC, x: torch.Tensor, backend: str, precision: str, casting: bool, onnx_path: str | None
+) -> Callable[[], torch.Tensor]:
+    """One call of IDC on ``x`` as :func:`bench` times it: the backend, at the precision, maybe on a cast copy."""
+    device = x.device
+    if backend == "onnx":
+        from idc.export import OnnxDeblurrer
+
+        runner = OnnxDeblurrer(str(onnx_path), device.type)
+        xc = x.cpu()
+        return lambda: runner(xc).to(device)
+    dtype = PRECISIONS[precision] or torch.float32
+    base = copy.deepcopy(model).to(dtype) if casting else model
+    net = torch.compile(base) if backend == "compile" else base
+    xin = x.to(dtype) if casting else x
+    # Autocast's weight-cast cache must be off while a CUDA graph is captured.
+    amp, cache = ("fp32" if casting else precision), backend != "graphs"
+
+    def forward(xin: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), autocast_context(device, amp, cache=cache):
+            return net(xin)[-1]
+
+    if backend == "graphs":
+        return cuda_graph_runner(forward, xin)
+    return lambda: forward(xin)
+
+
 def bench(
     model: IDC,
     height: int,
@@ -142,43 +169,11 @@ def bench(
         for precision in precisions:
             if (precision == "fp16" or backend == "graphs") and device.type != "cuda":
                 continue
+            if backend == "onnx" and (precision != "fp32" or onnx_path is None):
+                continue
+            casting = cast and precision != "fp32"
             try:
-                run: Callable[[], torch.Tensor]
-                casting = cast and precision != "fp32"
-                if backend == "onnx":
-                    if precision != "fp32" or onnx_path is None:
-                        continue
-                    from idc.export import OnnxDeblurrer
-
-                    runner = OnnxDeblurrer(onnx_path, device.type)
-                    xc = x.cpu()
-
-                    def run(runner: OnnxDeblurrer = runner, xc: torch.Tensor = xc) -> torch.Tensor:
-                        return runner(xc).to(device)
-                else:
-                    dtype = PRECISIONS[precision] or torch.float32
-                    base = copy.deepcopy(model).to(dtype) if casting else model
-                    net = torch.compile(base) if backend == "compile" else base
-                    xin = x.to(dtype) if casting else x
-                    # Autocast's weight-cast cache must be off while a CUDA graph is captured.
-                    amp, cache = ("fp32" if casting else precision), backend != "graphs"
-
-                    def forward(
-                        xin: torch.Tensor,
-                        net: Callable[..., list[torch.Tensor]] = net,
-                        amp: str = amp,
-                        cache: bool = cache,
-                    ) -> torch.Tensor:
-                        with torch.inference_mode(), autocast_context(device, amp, cache=cache):
-                            return net(xin)[-1]
-
-                    if backend == "graphs":
-                        run = cuda_graph_runner(forward, xin)
-                    else:
-
-                        def run(forward: Callable[[torch.Tensor], torch.Tensor] = forward, xin: torch.Tensor = xin):
-                            return forward(xin)
-
+                run = _runner(model, x, backend, precision, casting, onnx_path)
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
                 ms = median_ms(run, device, runs, warmup)
@@ -201,6 +196,6 @@ def bench(
                 )
             except Exception as e:  # one backend failing on this machine costs only its own row
                 logger.warning(
-                    "%s %s%s failed: %s: %s", backend, precision, " cast" if cast else "", type(e).__name__, e
+                    "%s %s%s failed: %s: %s", backend, precision, " cast" if casting else "", type(e).__name__, e
                 )
     return rows
