@@ -173,3 +173,35 @@ def test_frame_averaging_crops_before_averaging_with_identical_samples(tmp_path:
         blurred, sharp = paired_augment([blurred, sharp], g, True, True)
         assert torch.equal(sample["blurred"], blurred) and torch.equal(sample["sharp"], sharp)
     assert ds._cached <= ds.cache_bytes
+    # 9 frames of 40x52 take 55 KiB as uint8: decoded up front only when they all fit.
+    assert (ds.decoded is not None) == (cache_mib == 100)
+
+
+def test_frames_decoded_up_front_are_shared_with_loader_workers(tmp_path: Path) -> None:
+    from torch.utils.data import DataLoader
+
+    from idc.data.datasets import FrameAveragingDataset
+
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        Image.fromarray(rng.integers(0, 256, (30, 34, 3), dtype=np.uint8)).save(tmp_path / f"{i:03d}.png")
+    ds = FrameAveragingDataset([tmp_path], frame_counts=(3,), crop=16, seed=1, length=6, cache_mib=1)
+    assert ds.decoded is not None and ds.decoded[0].shape == (7, 3, 30, 34)
+    for p in tmp_path.glob("*.png"):
+        p.unlink()  # workers can only use what was decoded
+    loader = DataLoader(ds, batch_size=3, num_workers=2)
+    got = torch.cat([b["blurred"] for b in loader])
+    assert torch.equal(got, torch.stack([ds[i]["blurred"] for i in range(6)]))
+
+
+def test_decoding_frames_up_front_names_a_frame_of_another_size(tmp_path: Path) -> None:
+    from idc.data.datasets import FrameAveragingDataset
+
+    for i in range(5):
+        size = (20, 24) if i != 3 else (20, 26)
+        Image.fromarray(np.zeros((*size, 3), dtype=np.uint8)).save(tmp_path / f"{i:03d}.png")
+    with pytest.raises(ValueError, match=r"003\.png: size \(20, 26\)"):
+        FrameAveragingDataset([tmp_path], frame_counts=(3,), crop=16, cache_mib=1)
+    (tmp_path / "003.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"003\.png"):
+        FrameAveragingDataset([tmp_path], frame_counts=(3,), crop=16, cache_mib=1)

@@ -157,6 +157,43 @@ def test_batched_degradation_matches_one_by_one() -> None:
         degrade_batch(sharp, config, [torch.Generator()])
 
 
+@pytest.mark.parametrize("clip", [True, False])
+def test_kernels_and_noise_drawn_ahead_give_what_degrade_image_gives(clip: bool) -> None:
+    from idc.data.degrade import (
+        DegradationConfig,
+        apply_predrawn,
+        degrade_image,
+        pad_kernels,
+        predraw_kernel,
+        predraw_noise,
+    )
+
+    # Mixed kernel sizes (a Gaussian of sigma 0.5 is 5 pixels wide, camera shake 15): padded to one stack.
+    config = DegradationConfig(
+        kernel_types={"camera_shake": 1, "gaussian": 1},
+        kernel_size=15,
+        gaussian_sigma=(0.5, 0.6),
+        clip=clip,
+        noise_sigma=(0.05, 0.2),
+    )
+    sharp = rand_image(6, 3, 24, 20)
+    kernels, noises = [], []
+    for i in range(6):
+        g = torch.Generator().manual_seed(i)
+        kernels.append(predraw_kernel(config, g)[0])
+        drawn = predraw_noise(config, g, tuple(sharp[i].shape))
+        assert drawn is not None and config.noise_sigma[0] <= drawn[0] <= config.noise_sigma[1]
+        noises.append(drawn[1])
+    assert len({k.shape[-1] for k in kernels}) > 1
+    out = apply_predrawn(sharp, pad_kernels(kernels), torch.stack(noises), clip)
+    for i in range(6):
+        single, _ = degrade_image(sharp[i], config, torch.Generator().manual_seed(i))
+        assert torch.allclose(out[i], single, atol=1e-5)
+    assert (out.min() < 0 or out.max() > 1) != clip  # noise of sigma >= 0.05 leaves [0, 1] unless clipped
+    # Shot noise depends on the blurred image: it cannot be drawn ahead.
+    assert predraw_noise(DegradationConfig(poisson_peak=(10.0, 20.0)), torch.Generator(), (3, 4, 4)) is None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_and_cpu_degradations_agree() -> None:
     from idc.data.degrade import DegradationConfig, degrade_batch

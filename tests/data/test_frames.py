@@ -7,7 +7,15 @@ import pytest
 import torch
 from PIL import Image
 
-from idc.data.frames import average_frames, average_window, from_linear, list_frames, to_linear
+from idc.data.frames import (
+    average_frames,
+    average_window,
+    from_linear,
+    list_frames,
+    read_frame_codes,
+    to_linear,
+)
+from idc.io import read_image
 from tests.conftest import SHARED_DATA, rand_image, requires_shared_data
 
 
@@ -32,6 +40,29 @@ def test_averaging_happens_in_linear_light() -> None:
     x = torch.linspace(0, 1, 11)
     for response in ("gamma", "srgb"):
         assert torch.allclose(from_linear(to_linear(x, response), response), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("response", ["gamma", "srgb"])
+def test_code_values_average_like_the_floats_read_image_gives(tmp_path: Path, response: str) -> None:
+    # Integer frames (a quarter of the memory) go through a lookup table instead of pow: same pairs.
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(paths[-1])
+    codes = torch.stack([read_frame_codes(p) for p in paths])
+    floats = torch.stack([read_image(p).rgb for p in paths])
+    assert codes.dtype == torch.uint8 and torch.equal(codes.float() / 255, floats)
+    for got, want in zip(average_frames(codes, response), average_frames(floats, response), strict=True):
+        assert got.dtype == torch.float32 and torch.equal(got, want)
+    # 16-bit frames are held as int32 code values.
+    deep = tmp_path / "deep.png"
+    Image.fromarray(rng.integers(0, 65536, (12, 10), dtype=np.uint16)).save(deep)
+    code16 = read_frame_codes(deep)
+    assert code16.dtype == torch.int32 and int(code16.max()) > 255
+    got = average_frames(code16.expand(3, -1, -1, -1), response)
+    want = average_frames(read_image(deep).rgb.expand(3, -1, -1, -1), response)
+    assert torch.allclose(got[0], want[0], atol=1e-6) and torch.allclose(got[1], want[1], atol=1e-7)
 
 
 def test_even_counts_and_bad_windows_are_refused(tmp_path: Path) -> None:

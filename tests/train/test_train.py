@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -305,19 +306,75 @@ def test_a_malicious_train_state_is_refused_without_running(tmp_path: Path) -> N
     assert not marker.exists()
 
 
-def test_deferred_degradation_gives_the_same_batches(data: Path) -> None:
+# Sharp sources whose degradation the trainer finishes: Gaussian noise (kernel and noise drawn in the worker), shot
+# noise (kernel drawn in the worker, noise by the trainer), JPEG (nothing drawn ahead), and two sources with different
+# kernel margins in one batch, with and without a ready (paired) source beside them.
+DEFERRED_SOURCES = {
+    "gaussian": ["{kernel_size: 7}"],
+    "shot noise": ["{kernel_size: 7, poisson_peak: [50, 200]}"],
+    "jpeg": ["{kernel_size: 7, jpeg_quality: [60, 90], jpeg_prob: 1.0}"],
+    "two margins": ["{kernel_size: 7}", "{kernel_size: 11, noise_sigma: [0.02, 0.05]}"],
+}
+
+
+@pytest.mark.parametrize("with_pairs", [True, False])
+@pytest.mark.parametrize("case", list(DEFERRED_SOURCES))
+def test_deferred_degradation_gives_the_same_batches(data: Path, case: str, with_pairs: bool) -> None:
     # On a GPU, sharp-photo samples are degraded by the trainer (finish_batch); run that path on the CPU here.
     from idc.train.data import build_dataset, collate, finish_batch
 
-    config = load_train_config(TINY, _overrides(data)).data
+    sources = [f"{{kind: sharp, paths: [{data / 'photos'}], degradation: {d}}}" for d in DEFERRED_SOURCES[case]]
+    if with_pairs:
+        sources.insert(0, f"{{kind: paired, paths: [{data / 'pairs'}]}}")
+    config = load_train_config(TINY, [f"data.sources=[{', '.join(sources)}]"]).data
     plain, deferred = build_dataset(config, 0), build_dataset(config, 0, defer_degradation=True)
     assert deferred.deferred and not plain.deferred
     cpu = torch.device("cpu")
-    for indices in ([0, 1, 2, 3], [5, 6]):
+    first = deferred.dataset[0]
+    if case in ("gaussian", "two margins") and "window" in first:
+        assert "noise" in first and "rng" not in first  # drawn ahead in the worker
+    seen: set[int] = set()
+    for indices in ([0, 1, 2, 3], [5, 6], list(range(8))):
         a = finish_batch(collate([plain.dataset[i] for i in indices]), plain.deferred, config.crop, cpu)
-        b = finish_batch(collate([deferred.dataset[i] for i in indices]), deferred.deferred, config.crop, cpu)
+        batch = collate([deferred.dataset[i] for i in indices])
+        seen.update(int(s) for s in batch["source"])
+        b = finish_batch(batch, deferred.deferred, config.crop, cpu)
         assert a[0].shape == b[0].shape == (len(indices), 3, config.crop, config.crop)
         assert torch.allclose(a[0], b[0], atol=1e-5) and torch.equal(a[1], b[1])
+        assert not torch.equal(b[0], b[1])  # degraded
+    assert seen == set(range(len(sources)))  # every source took part
+
+
+def _pinned(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.pin_memory()
+    if isinstance(x, dict):
+        return {k: _pinned(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_pinned(v) for v in x]
+    return x
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_finishing_a_deferred_batch_on_a_gpu_never_waits_for_the_gpu(data: Path) -> None:
+    # A host synchronisation in finish_batch would stall the GPU every step (the loop logs the same count).
+    from idc.train.data import build_dataset, collate, finish_batch
+    from idc.train.loop import count_host_syncs
+
+    sources = f"[{{kind: paired, paths: [{data / 'pairs'}]}}, {{kind: sharp, paths: [{data / 'photos'}]}}]"
+    config = load_train_config(TINY, [f"data.sources={sources}"]).data
+    built = build_dataset(config, 0, defer_degradation=True)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    batch = _pinned(collate([built.dataset[i] for i in range(8)]))
+    assert "groups" in batch
+    finish_batch(batch, built.deferred, config.crop, gpu)  # cuDNN may synchronise while it picks algorithms
+    torch.cuda.synchronize()
+    (blurred, sharp), syncs = count_host_syncs(finish_batch, batch, built.deferred, config.crop, gpu)
+    assert syncs == 0
+    expected = finish_batch(batch, built.deferred, config.crop, cpu)
+    assert torch.allclose(blurred.cpu(), expected[0], atol=1e-5) and torch.equal(sharp.cpu(), expected[1])
+    _, syncs = count_host_syncs(lambda: torch.ones(1, device=gpu).item())
+    assert syncs >= 1  # the counter does see one
 
 
 def test_group_sigterm_with_loader_workers_saves_a_checkpoint(data: Path, tmp_path: Path) -> None:

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import logging
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +31,21 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from idc.data.degrade import DegradationConfig, batches, degrade_image, kernel_margin, predraw_kernel
-from idc.data.frames import average_window, list_frames
+from idc.data.degrade import (
+    DegradationConfig,
+    batches,
+    degrade_image,
+    kernel_margin,
+    predraw_kernel,
+    predraw_noise,
+)
+from idc.data.frames import average_frames, average_window, list_frames, read_frame_codes
 from idc.io import ImageReadError, list_images, read_image
 
 Sample = dict[str, Any]
 Pair = tuple[Path, Path]  # (blurred, sharp)
 LAYOUTS = ("auto", "gopro", "flat", "list")
+logger = logging.getLogger(__name__)
 
 
 class PairError(ValueError):
@@ -295,10 +306,17 @@ class SyntheticBlurDataset(SeededDataset):
         if self.defer:
             sample: Sample = {"window": sharp, "seed": seed, "blurred_path": path, "sharp_path": path}
             if batches(self.degradation):
-                # The kernel is the slow draw: make it here, in the worker; the trainer continues from ``rng``.
+                # Draw here, in the worker, what can be drawn ahead: the kernel (about 0.5 ms of trajectory) and
+                # Gaussian noise. The trainer's device then only convolves and adds, with no random draws and no
+                # host synchronisation (CPU noise copied to a GPU would wait for the GPU to finish its queue).
+                # Shot noise depends on the blurred image: then the trainer continues from ``rng``.
                 g = torch.Generator().manual_seed(seed)
                 sample["kernel"] = predraw_kernel(self.degradation, g)
-                sample["rng"] = g.get_state()
+                noise = predraw_noise(self.degradation, g, tuple(sharp.shape))
+                if noise is None:
+                    sample["rng"] = g.get_state()
+                else:
+                    sample["noise"] = noise[1]
             return sample
         blurred, record = degrade_image(sharp, self.degradation, torch.Generator().manual_seed(seed))
         if self.crop is not None and self.margin:
@@ -355,8 +373,15 @@ class FrameAveragingDataset(SeededDataset):
         frame_counts: odd numbers of frames to average (default 7, 9, 11, 13 as in GOPRO).
         response, gamma: the inverse camera response (see :mod:`idc.data.frames`).
         length: samples per epoch (default: the number of frames available).
-        cache_mib: keep up to this many MiB of decoded frames in memory, per process (each data-loader worker holds
-            its own cache), least recently used dropped first. Decoding 7-13 JPEG frames is most of a sample's cost.
+        cache_mib: memory for decoded frames, held as code values (an 8-bit 1280x720 frame takes 2.6 MiB). Decoding
+            7-13 JPEG frames is most of a sample's cost. When every frame fits, all are decoded here, once, on
+            ``threads`` threads, and data-loader workers share them (forked workers inherit the memory); otherwise
+            each process keeps its least recently used frames up to this size. 0: decode every frame every time.
+        threads: threads decoding frames up front (default: up to 8, one per CPU).
+
+    Raises:
+        ValueError: no frames, too few frames for the longest window, or (decoding up front) an unreadable frame or
+            one whose size differs from the rest of its sequence (the message names the file).
     """
 
     def __init__(
@@ -371,6 +396,7 @@ class FrameAveragingDataset(SeededDataset):
         seed: int = 0,
         length: int | None = None,
         cache_mib: float = 0,
+        threads: int | None = None,
     ) -> None:
         super().__init__(seed)
         self.cache_bytes = int(cache_mib * 2**20)
@@ -386,16 +412,52 @@ class FrameAveragingDataset(SeededDataset):
         self.response, self.gamma = response, gamma
         self.crop, self.flip, self.rotate = crop, flip, rotate
         self.length = length or sum(len(s) for s in self.sequences)
+        # Every frame decoded up front, one (T, C, H, W) tensor of code values per sequence, when they all fit.
+        self.decoded: list[torch.Tensor] | None = None
+        if self.cache_bytes and self._decoded_bytes() <= self.cache_bytes:
+            self.decoded = self._decode_all(threads or min(8, os.cpu_count() or 1))
+            self._cached = sum(t.numel() * t.element_size() for t in self.decoded)
+
+    def _decoded_bytes(self) -> int:
+        """Bytes of every frame as code values, from the first frame of each sequence (sizes must agree)."""
+        total = 0
+        for frames in self.sequences:
+            probe = read_frame_codes(frames[0])
+            total += probe.numel() * probe.element_size() * len(frames)
+        return total
+
+    def _decode_all(self, threads: int) -> list[torch.Tensor]:
+        out = []
+        with ThreadPoolExecutor(max_workers=threads) as pool:  # decoders release the GIL
+            for frames in self.sequences:
+                first = read_frame_codes(frames[0])
+                stack = torch.empty((len(frames), *first.shape), dtype=first.dtype)
+                stack[0] = first
+                decoded = pool.map(read_frame_codes, frames[1:])
+                for i, (path, img) in enumerate(zip(frames[1:], decoded, strict=True), 1):
+                    if img.shape != first.shape or img.dtype != first.dtype:
+                        raise ValueError(
+                            f"{path}: size {tuple(img.shape[1:])} ({img.dtype}) differs from {frames[0]} "
+                            f"{tuple(first.shape[1:])} ({first.dtype})"
+                        )
+                    stack[i] = img
+                out.append(stack)
+        logger.info(
+            "decoded %d frames into memory (%.0f MiB)",
+            sum(len(t) for t in out),
+            sum(t.numel() * t.element_size() for t in out) / 2**20,
+        )
+        return out
 
     def __len__(self) -> int:
         return self.length
 
     def read_frame(self, path: Path) -> torch.Tensor:
-        """The decoded frame, from the cache when it holds it."""
+        """The frame's code values (:func:`idc.data.frames.read_frame_codes`), from the cache when it holds it."""
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        img = read_image(path).rgb
+        img = read_frame_codes(path)
         size = img.numel() * img.element_size()
         if size <= self.cache_bytes:
             while self._cached + size > self.cache_bytes:
@@ -426,7 +488,14 @@ class FrameAveragingDataset(SeededDataset):
             y, x = random_crop_box(height, width, crop, g)
             return slice(y, y + crop), slice(x, x + crop)
 
-        blurred, sharp = average_window(paths, start, n, self.response, self.gamma, region, self.read_frame)
+        if self.decoded is not None:
+            frames = self.decoded[seq][start : start + n]
+            keep = region(frames.shape[-2], frames.shape[-1])
+            blurred, sharp = average_frames(
+                frames[:, :, keep[0], keep[1]] if keep is not None else frames, self.response, self.gamma
+            )
+        else:
+            blurred, sharp = average_window(paths, start, n, self.response, self.gamma, region, self.read_frame)
         if crop is not None and (blurred.shape[-2] != crop or blurred.shape[-1] != crop):
             blurred, sharp = random_crop([blurred, sharp], crop, g)
         blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)

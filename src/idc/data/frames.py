@@ -6,6 +6,7 @@ average 7 to 13 frames, re-apply the response.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,19 +37,52 @@ def from_linear(x: torch.Tensor, response: str = "gamma", gamma: float = 2.2) ->
     raise ValueError(f"unknown camera response {response!r}; use one of {RESPONSES}")
 
 
+@functools.lru_cache(maxsize=8)
+def _linear_table(bits: int, response: str, gamma: float) -> torch.Tensor:
+    """:func:`to_linear` of every code value of ``bits``-bit images, as read_image scales them to [0, 1]."""
+    return to_linear(torch.arange(2**bits, dtype=torch.float32) / (2**bits - 1), response, gamma)
+
+
+def code_bits(frames: torch.Tensor) -> int:
+    """8 for uint8 frames, 16 for integer frames of wider types (16-bit images held as int32)."""
+    return 8 if frames.dtype == torch.uint8 else 16
+
+
+def read_frame_codes(path: str | Path) -> torch.Tensor:
+    """Reads a frame as its integer code values: uint8 for 8-bit images, int32 for 16-bit ones.
+
+    A quarter of the memory of float frames, and :func:`average_frames` turns code values into linear light by table
+    lookup; ``codes / 255`` (or ``/ 65535``) is exactly what :func:`idc.io.read_image` returns.
+
+    Shape:
+        returns (C, H, W)
+    """
+    image = read_image(path)
+    peak = 255 if image.bit_depth == 8 else 65535
+    return (image.rgb * peak).round().to(torch.uint8 if image.bit_depth == 8 else torch.int32)
+
+
 def average_frames(
     frames: torch.Tensor, response: str = "gamma", gamma: float = 2.2
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Averages frames in linear light; returns (blurred, sharp centre frame).
+    """Averages frames in linear light; returns (blurred, sharp centre frame), float32 in [0, 1].
+
+    Frames are floats in [0, 1] or integer code values (:func:`read_frame_codes`), which are linearised through a
+    lookup table: the same values as ``to_linear`` of the floats, several times faster.
 
     Shape:
-        frames: (N, C, H, W) in [0, 1], N odd -> ((C, H, W), (C, H, W))
+        frames: (N, C, H, W), N odd -> ((C, H, W), (C, H, W))
     """
     n = frames.shape[0]
     if n < 1 or n % 2 == 0:
         raise ValueError(f"need an odd number of frames (one centre frame), got {n}")
-    blurred = from_linear(to_linear(frames, response, gamma).mean(0), response, gamma)
-    return blurred, frames[n // 2]
+    if frames.is_floating_point():
+        linear, sharp = to_linear(frames, response, gamma), frames[n // 2]
+    else:
+        bits = code_bits(frames)
+        linear = _linear_table(bits, response, gamma)[frames.long()]
+        sharp = frames[n // 2].to(torch.float32) / (2**bits - 1)
+    return from_linear(linear.mean(0), response, gamma), sharp
 
 
 def list_frames(folder: str | Path) -> list[Path]:
@@ -74,7 +108,8 @@ def average_window(
     ``region(height, width)``, called once with the first frame's size, may return the (rows, cols) slices to keep:
     every frame is cut to them as it is read, before the per-pixel averaging, so the result equals cropping the
     full average while linearising and averaging a fraction of the pixels (training crops 256x256 out of 1280x720).
-    ``read(path)`` replaces ``read_image(path).rgb`` (a caching reader, say).
+    ``read(path)`` replaces ``read_image(path).rgb`` (a caching reader, say; it may return integer code values, see
+    :func:`read_frame_codes`).
 
     Raises:
         ValueError: the window does not fit, or frames differ in size (naming the file).

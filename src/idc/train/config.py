@@ -28,7 +28,9 @@ class SourceConfig:
         layout, split, blur_folder: how paired data is laid out (see ``idc.data.datasets.find_pairs``).
         degradation: ``DegradationConfig`` fields for ``sharp`` sources.
         frame_counts, response, gamma: frame averaging settings for ``frames`` sources.
-        cache_mib: decoded frames kept in memory per data-loader process, for ``frames`` sources (0: none).
+        cache_mib: memory for decoded frames of ``frames`` sources (0: none): when every frame fits (8-bit 1280x720
+            frames take 2.6 MiB each), all are decoded once before training and shared by the loader workers;
+            otherwise each worker keeps its least recently used frames up to this size.
     """
 
     kind: str = "paired"

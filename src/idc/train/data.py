@@ -22,7 +22,7 @@ from idc.data.datasets import (
     find_pairs,
     image_files,
 )
-from idc.data.degrade import DegradationConfig, degrade_batch
+from idc.data.degrade import DegradationConfig, apply_predrawn, degrade_batch, pad_kernels
 from idc.train.config import DataConfig
 
 
@@ -113,14 +113,34 @@ def ignore_stop_signals(_worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def _deferred_group(samples: list[Sample], index: list[int]) -> dict[str, Any]:
+    """One source's deferred samples, stacked: positions in the batch, windows, and what the workers drew ahead."""
+    chosen = [samples[i] for i in index]
+    group: dict[str, Any] = {
+        "index": torch.tensor(index, dtype=torch.int64),
+        "window": torch.stack([s["window"] for s in chosen]),
+        "seed": torch.tensor([int(s.get("seed", 0)) for s in chosen], dtype=torch.int64),
+    }
+    if all("kernel" in s and "noise" in s for s in chosen):
+        group["kernels"] = pad_kernels([s["kernel"][0] for s in chosen])
+        group["noise"] = torch.stack([s["noise"] for s in chosen])
+    elif all("kernel" in s for s in chosen):
+        group["kernel_list"] = [s["kernel"] for s in chosen]
+        group["rng"] = [s["rng"] for s in chosen]
+    return group
+
+
 def collate(samples: list[Sample]) -> dict[str, Any]:
-    """Stacks samples; deferred ones (a ``window`` and no ``blurred``) get placeholders filled on the device."""
-    deferred = [("window" in s) for s in samples]
+    """Stacks samples; deferred ones (a ``window`` and no ``blurred``) get placeholders filled on the device.
+
+    Deferred samples are also gathered per source under ``groups`` (source -> positions, windows and the kernels
+    and noise drawn in the worker), so :func:`finish_batch` degrades each source in one batched call.
+    """
     ready = next((s for s in samples if "blurred" in s), None)
     window = next((s["window"] for s in samples if "window" in s), None)
     out: dict[str, Any] = {
         "source": torch.tensor([int(s.get("source", 0)) for s in samples]),
-        "deferred": torch.tensor(deferred),
+        "deferred": torch.tensor([("window" in s) for s in samples]),
         "seed": torch.tensor([int(s.get("seed", 0)) for s in samples], dtype=torch.int64),
     }
     if ready is not None:
@@ -131,44 +151,47 @@ def collate(samples: list[Sample]) -> dict[str, Any]:
     zeros = torch.zeros(shape)
     out["blurred"] = torch.stack([s.get("blurred", zeros) for s in samples])
     out["sharp"] = torch.stack([s.get("sharp", zeros) for s in samples])
-    if window is not None:
-        wz = torch.zeros(window.shape)
-        out["window"] = torch.stack([s.get("window", wz) for s in samples])
-    if any("kernel" in s for s in samples):
-        # Kernels drawn in the workers (sizes may differ): lists, None where a sample has none.
-        out["kernel"] = [s.get("kernel") for s in samples]
-        out["rng"] = [s.get("rng") for s in samples]
+    by_source: dict[int, list[int]] = {}
+    for i, s in enumerate(samples):
+        if "window" in s:
+            by_source.setdefault(int(s.get("source", 0)), []).append(i)
+    if by_source:
+        out["groups"] = {source: _deferred_group(samples, index) for source, index in by_source.items()}
     return out
 
 
 def finish_batch(
     batch: dict[str, Any], deferred: dict[int, tuple[DegradationConfig, int]], crop: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Moves a batch to ``device`` and degrades its deferred samples there; returns (blurred, sharp)."""
+    """Moves a batch to ``device`` and degrades its deferred samples there; returns (blurred, sharp).
+
+    When the workers drew the kernels and the noise (Gaussian noise), nothing here waits for the device: the copies
+    are asynchronous from the loader's pinned memory and the samples are placed with ``index_copy_``. Otherwise the
+    draws are made here, from each sample's generator, as :func:`idc.data.degrade.degrade_batch` does.
+    """
     blurred = batch["blurred"].to(device, non_blocking=True)
     sharp = batch["sharp"].to(device, non_blocking=True)
-    if "window" not in batch or not bool(batch["deferred"].any()):
+    groups: dict[int, dict[str, Any]] = batch.get("groups") or {}
+    if not groups:
         return blurred, sharp
     if blurred.shape[-1] != crop:
         # Every sample of this batch was deferred: the placeholders had the window's size.
         blurred = torch.zeros(*blurred.shape[:2], crop, crop, device=device)
         sharp = torch.zeros_like(blurred)
-    windows = batch["window"].to(device, non_blocking=True)
-    for source, (config, margin) in deferred.items():
-        idx = torch.nonzero(batch["deferred"] & (batch["source"] == source)).flatten()
-        if len(idx) == 0:
-            continue
-        w = windows[idx.to(device)]
-        kernels = batch.get("kernel")
-        if kernels is not None and all(kernels[i] is not None for i in idx):
-            gens = [torch.Generator() for _ in idx]
-            for g, i in zip(gens, idx, strict=True):
-                g.set_state(batch["rng"][i])
-            out, _ = degrade_batch(w, config, gens, [kernels[i] for i in idx])
+    for source, group in groups.items():
+        config, margin = deferred[source]
+        w = group["window"].to(device, non_blocking=True)
+        if "noise" in group:
+            out = apply_predrawn(w, group["kernels"], group["noise"], config.clip)
+        elif "kernel_list" in group:
+            gens = [torch.Generator() for _ in group["rng"]]
+            for g, state in zip(gens, group["rng"], strict=True):
+                g.set_state(state)
+            out, _ = degrade_batch(w, config, gens, group["kernel_list"])
         else:
-            gens = [torch.Generator().manual_seed(int(batch["seed"][i])) for i in idx]
-            out, _ = degrade_batch(w, config, gens)
+            out, _ = degrade_batch(w, config, [torch.Generator().manual_seed(int(s)) for s in group["seed"]])
+        index = group["index"].to(device, non_blocking=True)
         m = margin
-        blurred[idx.to(device)] = out[..., m : m + crop, m : m + crop]
-        sharp[idx.to(device)] = w[..., m : m + crop, m : m + crop]
+        blurred.index_copy_(0, index, out[..., m : m + crop, m : m + crop].to(blurred.dtype))
+        sharp.index_copy_(0, index, w[..., m : m + crop, m : m + crop].to(sharp.dtype))
     return blurred, sharp

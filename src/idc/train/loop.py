@@ -13,10 +13,11 @@ import math
 import os
 import signal
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -37,6 +38,7 @@ from idc.train.schedule import get_lr
 from idc.weights import load_model, save_weights, training_lineage, with_lineage
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CSV_FIELDS = ["step", "loss", "l2", "ssim", "grad", "lr", "it_per_s", "crops_per_s", "data_wait"]
 CSV_FIELDS += ["val_psnr", "val_ssim"]
@@ -174,6 +176,23 @@ def _batches(
             return
         yield batch
         start = time.perf_counter()
+
+
+SYNC_CHECK_BATCH = 3
+
+
+def count_host_syncs(fn: Callable[..., T], *args: Any) -> tuple[T, int]:
+    """Runs ``fn(*args)`` under CUDA's synchronisation debug mode; returns its result and how many operations made
+    the host wait for the GPU (each blocking copy, ``.item()``, ``nonzero``...)."""
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            result = fn(*args)
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    return result, sum("synchroniz" in str(w.message) for w in caught)
 
 
 def _truncate_metrics(csv_path: Path, step: int) -> None:
@@ -337,6 +356,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
     count, bad_in_row, interval_start = 0, 0, time.perf_counter()
+    prepared = 0  # batches prepared by this process (the sync check looks at one after cuDNN's autotuning)
     waited = [0.0]  # seconds waiting for data (loader and on-device degradation) since the last logged row
     run_start = time.perf_counter()
     schedule_start = schedule_step
@@ -359,7 +379,17 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             interrupted: list[bool] = []
             for batch in _batches(loader, stop_reason, interrupted, waited):
                 ready = time.perf_counter()
-                blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
+                if device.type == "cuda" and prepared == SYNC_CHECK_BATCH:
+                    (blurred, sharp), syncs = count_host_syncs(
+                        finish_batch, batch, built.deferred, config.data.crop, device
+                    )
+                    # A synchronisation here makes the host wait for the GPU's queue every step, then the GPU
+                    # wait for the host to prepare the next batch.
+                    log = logger.warning if syncs else logger.info
+                    log("preparing a batch on %s made %d host synchronisation(s)", device, syncs)
+                else:
+                    blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
+                prepared += 1
                 waited[0] += time.perf_counter() - ready
                 blurred = blurred.contiguous(memory_format=memory_format)
                 if config.anneal_by_time and config.max_minutes:
