@@ -44,7 +44,7 @@ echo "training $steps steps, at most $minutes minutes, config $config, data $car
 init_args=()
 if [ "$init" != none ]; then init_args=(--set "init_weights=$init"); fi
 rc=0
-"$py" -m idc train --config "$config" --run-dir "$out/run" --no-progress \
+"$py" -m idc -v train --config "$config" --run-dir "$out/run" --no-progress \
   --set "data.root=$carry/data" --set "steps=$steps" --set "max_minutes=$minutes" \
   "${batch_args[@]}" "${init_args[@]}" "$@" 2>&1 | tee "$out/train.log" || rc=${PIPESTATUS[0]}
 # 3 = stopped by the wall-time limit after saving: the normal end of a timed run.

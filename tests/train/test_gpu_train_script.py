@@ -75,7 +75,7 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     )
     env = {**os.environ, "IDC_CARRY": str(carry), "IDC_CONFIG": "configs/tiny.yaml", "PYTHON": sys.executable}
     env |= {"OMP_NUM_THREADS": "1", "IDC_INIT": "none", "IDC_BENCH_DEVICE": "cpu", "IDC_BENCH_SIZE": "32x24"}
-    env |= {"IDC_BENCH_ALL": "1", "IDC_BENCH_COMPILE": "1"}
+    env |= {"IDC_BENCH_FAST": "1", "IDC_BENCH_ALL": "1", "IDC_BENCH_COMPILE": "1"}
     env |= {"IDC_ABLATION_BATCH": "1", "IDC_ABLATION_CROP": "16", "IDC_ABLATION_WORKERS": "0"}
     out = tmp_path / "out"
     cmd = ["bash", "scripts/gpu_session.sh", str(out), "400", "0.1", "1", "--set", sources, "--set", "device=cpu"]
