@@ -265,7 +265,9 @@ class SyntheticBlurDataset(SeededDataset):
     A crop larger by the kernel margin is blurred and its centre kept, so crops have no border effects. The
     degradation draws come from their own generator (seed in ``sample["seed"]``), so a trainer may instead run them
     on a GPU: with ``defer=True`` the sample carries the sharp ``window`` and ``seed`` and no ``blurred`` image, and
-    :func:`idc.data.degrade.degrade_batch` with that seed gives the same pair.
+    :func:`idc.data.degrade.degrade_batch` with that seed gives the same pair. For configs that ``degrade_batch``
+    batches, the sample also carries its ``kernel``, drawn here, and either its Gaussian ``noise`` (then
+    :func:`idc.data.degrade.apply_predrawn` finishes it with no draws) or the generator state ``rng`` to continue from.
 
     Args:
         images: sharp image files (see :func:`image_files`).
