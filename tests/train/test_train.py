@@ -343,6 +343,15 @@ def test_deferred_degradation_gives_the_same_batches(data: Path, case: str, with
         assert torch.allclose(a[0], b[0], atol=1e-5) and torch.equal(a[1], b[1])
         assert not torch.equal(b[0], b[1])  # degraded
     assert seen == set(range(len(sources)))  # every source took part
+    if case == "two margins" and with_pairs:
+        # The same batches through loader workers (the groups travel between processes as on a GPU run).
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(deferred.dataset, batch_size=4, num_workers=2, collate_fn=collate)
+        for k, batch in enumerate(loader):
+            got = finish_batch(batch, deferred.deferred, config.crop, cpu)
+            want = finish_batch(collate([plain.dataset[i] for i in range(4 * k, 4 * k + 4)]), {}, config.crop, cpu)
+            assert torch.allclose(got[0], want[0], atol=1e-5) and torch.equal(got[1], want[1])
 
 
 def _pinned(x: Any) -> Any:
