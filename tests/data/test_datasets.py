@@ -131,13 +131,41 @@ def test_frame_averaging_dataset(tmp_path: Path) -> None:
     ds = FrameAveragingDataset([tmp_path / "seq"], frame_counts=(3, 5), crop=16, seed=1, length=6)
     assert len(ds) == 6
     for i in range(6):
-        _, start, n = ds.window(i)
-        assert n in (3, 5) and 0 <= start <= 9 - n
+        _, start, n, stride = ds.window(i)
+        assert n in (3, 5) and 0 <= start <= 9 - n and stride == 1
         s = ds[i]
-        assert s["blurred"].shape == (3, 16, 16) and f"average of {n}" in s["blurred_path"]
+        assert s["blurred"].shape == (3, 16, 16) and f"average of {n})" in s["blurred_path"]
         assert s["sharp_path"].endswith(f"{start + n // 2:04d}.png")
     with pytest.raises(ValueError, match="odd"):
         FrameAveragingDataset([tmp_path / "seq"], frame_counts=(4,))
+
+
+def test_frame_strides_average_every_kth_frame(tmp_path: Path) -> None:
+    from idc.data.frames import average_frames
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(9)]
+    for i, a in enumerate(frames):
+        _save(tmp_path / "seq" / f"{i:04d}.png", a)
+    ds = FrameAveragingDataset(
+        [tmp_path / "seq"], frame_counts=(3, 5), frame_strides=(1, 2), crop=None, flip=False, rotate=False, length=40
+    )
+    strides = set()
+    for i in range(40):
+        _, start, n, stride = ds.window(i)
+        strides.add(stride)
+        assert start + (n - 1) * stride <= 8
+        s = ds[i]
+        chosen = torch.stack([torch.from_numpy(frames[k]).permute(2, 0, 1) for k in range(start, 9, stride)[:n]])
+        blurred, sharp = average_frames(chosen)
+        assert torch.equal(s["blurred"], blurred) and torch.equal(s["sharp"], sharp)
+        assert s["sharp_path"].endswith(f"{start + (n // 2) * stride:04d}.png")
+        assert (", 2 apart)" in s["blurred_path"]) == (stride == 2)
+    assert strides == {1, 2}
+    with pytest.raises(ValueError, match=r"fewer than 13 frames \(5 at stride 3\)"):
+        FrameAveragingDataset([tmp_path / "seq"], frame_counts=(5,), frame_strides=(3,))
+    with pytest.raises(ValueError, match="at least 1"):
+        FrameAveragingDataset([tmp_path / "seq"], frame_counts=(3,), frame_strides=(0,))
     with pytest.raises(ValueError, match="fewer than 13 frames"):
         FrameAveragingDataset([tmp_path / "seq"])
 
@@ -164,12 +192,14 @@ def test_frame_averaging_crops_before_averaging_with_identical_samples(tmp_path:
     rng = np.random.default_rng(0)
     for i in range(9):
         Image.fromarray(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(tmp_path / f"{i:03d}.png")
-    ds = FrameAveragingDataset([tmp_path], frame_counts=(3, 5), crop=24, seed=4, length=12, cache_mib=cache_mib)
+    ds = FrameAveragingDataset(
+        [tmp_path], frame_counts=(3, 5), frame_strides=(1, 2), crop=24, seed=4, length=12, cache_mib=cache_mib
+    )
     for i in range(12):
         sample = ds[i]
-        seq, start, n = ds.window(i)
+        seq, start, n, stride = ds.window(i)
         g = ds.generator(i + 2**40)
-        blurred, sharp = random_crop(average_window(ds.sequences[seq], start, n), 24, g)
+        blurred, sharp = random_crop(average_window(ds.sequences[seq], start, n, stride=stride), 24, g)
         blurred, sharp = paired_augment([blurred, sharp], g, True, True)
         assert torch.equal(sample["blurred"], blurred) and torch.equal(sample["sharp"], sharp)
     assert ds._cached <= ds.cache_bytes

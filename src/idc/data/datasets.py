@@ -367,12 +367,16 @@ class InputNoise(SeededDataset):
 class FrameAveragingDataset(SeededDataset):
     """GOPRO-style pairs averaged on the fly from folders of consecutive sharp frames.
 
-    Sample ``i`` draws a sequence, an odd frame count from ``frame_counts`` and a start frame from its generator,
-    averages the frames in linear light and keeps the centre frame as ground truth.
+    Sample ``i`` draws a sequence, an odd frame count from ``frame_counts``, a stride from ``frame_strides`` (only
+    when there are several) and a start frame from its generator, averages the frames in linear light and keeps the
+    centre frame as ground truth.
 
     Args:
         folders: frame folders (frames sorted by name).
         frame_counts: odd numbers of frames to average (default 7, 9, 11, 13 as in GOPRO).
+        frame_strides: take every k-th frame, k drawn from these (default 1: consecutive frames). Strides 2 and 3
+            make blur of motion two and three times as fast out of the same footage (see
+            :func:`idc.data.frames.average_window`).
         response, gamma: the inverse camera response (see :mod:`idc.data.frames`).
         length: samples per epoch (default: the number of frames available).
         cache_mib: memory for decoded frames, held as code values (an 8-bit 1280x720 frame takes 2.6 MiB). Decoding
@@ -399,6 +403,7 @@ class FrameAveragingDataset(SeededDataset):
         length: int | None = None,
         cache_mib: float = 0,
         threads: int | None = None,
+        frame_strides: Sequence[int] = (1,),
     ) -> None:
         super().__init__(seed)
         self.cache_bytes = int(cache_mib * 2**20)
@@ -406,11 +411,17 @@ class FrameAveragingDataset(SeededDataset):
         self._cached = 0
         if any(n < 1 or n % 2 == 0 for n in frame_counts):
             raise ValueError(f"frame counts must be odd, got {list(frame_counts)}")
+        if not frame_strides or min(frame_strides) < 1:
+            raise ValueError(f"frame strides must be at least 1, got {list(frame_strides)}")
         self.sequences = [list_frames(f) for f in folders]
-        self.counts = list(frame_counts)
-        too_short = [str(f) for f, s in zip(folders, self.sequences, strict=True) if len(s) < max(self.counts)]
+        self.counts, self.strides = list(frame_counts), list(frame_strides)
+        span = (max(self.counts) - 1) * max(self.strides) + 1  # frames the longest window covers
+        too_short = [str(f) for f, s in zip(folders, self.sequences, strict=True) if len(s) < span]
         if too_short:
-            raise ValueError(f"fewer than {max(self.counts)} frames in: {', '.join(too_short)}")
+            raise ValueError(
+                f"fewer than {span} frames ({max(self.counts)} at stride {max(self.strides)}) in: "
+                + ", ".join(too_short)
+            )
         self.response, self.gamma = response, gamma
         self.crop, self.flip, self.rotate = crop, flip, rotate
         self.length = length or sum(len(s) for s in self.sequences)
@@ -469,16 +480,20 @@ class FrameAveragingDataset(SeededDataset):
             self._cached += size
         return img
 
-    def window(self, index: int) -> tuple[int, int, int]:
-        """(sequence, start frame, frame count) of sample ``index`` for the current epoch."""
+    def window(self, index: int) -> tuple[int, int, int, int]:
+        """(sequence, start frame, frame count, stride) of sample ``index`` for the current epoch."""
         g = self.generator(index)
         seq = int(torch.randint(len(self.sequences), (), generator=g))
         n = self.counts[int(torch.randint(len(self.counts), (), generator=g))]
-        start = int(torch.randint(len(self.sequences[seq]) - n + 1, (), generator=g))
-        return seq, start, n
+        # Drawn only when there is a choice, so configs without strides keep their samples.
+        k = int(torch.randint(len(self.strides), (), generator=g)) if len(self.strides) > 1 else 0
+        stride = self.strides[k]
+        start = int(torch.randint(len(self.sequences[seq]) - (n - 1) * stride, (), generator=g))
+        return seq, start, n, stride
 
     def __getitem__(self, index: int) -> Sample:
-        seq, start, n = self.window(index)
+        seq, start, n, stride = self.window(index)
+        last = start + (n - 1) * stride
         g = self.generator(index + 2**40)  # independent of the window draw
         paths = self.sequences[seq]
         crop = self.crop
@@ -491,21 +506,22 @@ class FrameAveragingDataset(SeededDataset):
             return slice(y, y + crop), slice(x, x + crop)
 
         if self.decoded is not None:
-            frames = self.decoded[seq][start : start + n]
+            frames = self.decoded[seq][start : last + 1 : stride]
             keep = region(frames.shape[-2], frames.shape[-1])
             blurred, sharp = average_frames(
                 frames[:, :, keep[0], keep[1]] if keep is not None else frames, self.response, self.gamma
             )
         else:
-            blurred, sharp = average_window(paths, start, n, self.response, self.gamma, region, self.read_frame)
+            blurred, sharp = average_window(paths, start, n, self.response, self.gamma, region, self.read_frame, stride)
         if crop is not None and (blurred.shape[-2] != crop or blurred.shape[-1] != crop):
             blurred, sharp = random_crop([blurred, sharp], crop, g)
         blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)
         return {
             "blurred": blurred,
             "sharp": sharp,
-            "blurred_path": f"{paths[start]}..{paths[start + n - 1].name} (average of {n})",
-            "sharp_path": str(paths[start + n // 2]),
+            "blurred_path": f"{paths[start]}..{paths[last].name} (average of {n}"
+            + (f", {stride} apart)" if stride > 1 else ")"),
+            "sharp_path": str(paths[start + (n // 2) * stride]),
         }
 
 

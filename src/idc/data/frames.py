@@ -102,8 +102,11 @@ def average_window(
     gamma: float = 2.2,
     region: Callable[[int, int], tuple[slice, slice] | None] | None = None,
     read: Callable[[Path], torch.Tensor] | None = None,
+    stride: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reads ``count`` consecutive frames from ``start`` and averages them (see :func:`average_frames`).
+    """Reads ``count`` frames from ``start``, every ``stride``-th (1: consecutive), and averages them (see
+    :func:`average_frames`). A stride of 2 or 3 stands for motion 2 or 3 times as fast: the same exposure covers
+    that much more movement, so the blur is that much longer (with the small gaps of sampling 240 fps at 120 or 80).
 
     ``region(height, width)``, called once with the first frame's size, may return the (rows, cols) slices to keep:
     every frame is cut to them as it is read, before the per-pixel averaging, so the result equals cropping the
@@ -114,12 +117,15 @@ def average_window(
     Raises:
         ValueError: the window does not fit, or frames differ in size (naming the file).
     """
-    if start < 0 or start + count > len(paths):
-        raise ValueError(f"frames {start}..{start + count - 1} are outside the {len(paths)} frames available")
+    last = start + (count - 1) * stride
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, got {stride}")
+    if start < 0 or last >= len(paths):
+        raise ValueError(f"frames {start}..{last} are outside the {len(paths)} frames available")
     frames: list[torch.Tensor] = []
     first_shape: tuple[int, ...] = ()
     keep: tuple[slice, slice] | None = None
-    for p in paths[start : start + count]:
+    for p in paths[start : last + 1 : stride]:
         img = read(p) if read is not None else read_image(p).rgb
         if not frames:
             first_shape = tuple(img.shape)

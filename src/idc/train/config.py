@@ -28,6 +28,8 @@ class SourceConfig:
         layout, split, blur_folder: how paired data is laid out (see ``idc.data.datasets.find_pairs``).
         degradation: ``DegradationConfig`` fields for ``sharp`` sources.
         frame_counts, response, gamma: frame averaging settings for ``frames`` sources.
+        frame_strides: ``frames`` sources take every k-th frame, k drawn from these (1: consecutive frames; 2 and 3
+            make blur of motion two and three times as fast).
         cache_mib: memory for decoded frames of ``frames`` sources (0: none): when every frame fits (8-bit 1280x720
             frames take 2.6 MiB each), all are decoded once before training and shared by the loader workers;
             otherwise each worker keeps its least recently used frames up to this size.
@@ -41,6 +43,7 @@ class SourceConfig:
     blur_folder: str = "blur"
     degradation: dict[str, Any] = field(default_factory=dict)
     frame_counts: list[int] = field(default_factory=lambda: [7, 9, 11, 13])
+    frame_strides: list[int] = field(default_factory=lambda: [1])
     response: str = "gamma"
     gamma: float = 2.2
     cache_mib: float = 0

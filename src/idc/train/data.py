@@ -63,7 +63,14 @@ def build_dataset(config: DataConfig, seed: int, defer_degradation: bool = False
             ds = synthetic
         else:
             frames = FrameAveragingDataset(
-                paths, src.frame_counts, src.response, src.gamma, config.crop, seed=source_seed, cache_mib=src.cache_mib
+                paths,
+                src.frame_counts,
+                src.response,
+                src.gamma,
+                config.crop,
+                seed=source_seed,
+                cache_mib=src.cache_mib,
+                frame_strides=src.frame_strides,
             )
             ds = InputNoise(frames, noise, source_seed)
         datasets.append(ds)
