@@ -178,7 +178,9 @@ def _batches(
         start = time.perf_counter()
 
 
-SYNC_CHECK_BATCH = 3
+# Batches whose preparation is checked for host synchronisations (CUDA only). Not the first ones, and several: cuDNN
+# autotunes the blur for each new number of deferred samples in a batch, and that alone synchronises.
+SYNC_CHECK_BATCHES = range(3, 9)
 
 
 def count_host_syncs(fn: Callable[..., T], *args: Any) -> tuple[T, int]:
@@ -356,7 +358,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
     count, bad_in_row, interval_start = 0, 0, time.perf_counter()
-    prepared = 0  # batches prepared by this process (the sync check looks at one after cuDNN's autotuning)
+    prepared = 0  # batches prepared by this process
+    syncs_seen: list[int] = []  # host synchronisations while preparing each of SYNC_CHECK_BATCHES
     waited = [0.0]  # seconds waiting for data (loader and on-device degradation) since the last logged row
     run_start = time.perf_counter()
     schedule_start = schedule_step
@@ -379,14 +382,17 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             interrupted: list[bool] = []
             for batch in _batches(loader, stop_reason, interrupted, waited):
                 ready = time.perf_counter()
-                if device.type == "cuda" and prepared == SYNC_CHECK_BATCH:
+                if device.type == "cuda" and prepared in SYNC_CHECK_BATCHES:
                     (blurred, sharp), syncs = count_host_syncs(
                         finish_batch, batch, built.deferred, config.data.crop, device
                     )
-                    # A synchronisation here makes the host wait for the GPU's queue every step, then the GPU
-                    # wait for the host to prepare the next batch.
-                    log = logger.warning if syncs else logger.info
-                    log("preparing a batch on %s made %d host synchronisation(s)", device, syncs)
+                    syncs_seen.append(syncs)
+                    if prepared == SYNC_CHECK_BATCHES[-1]:
+                        # A synchronisation here makes the host wait for the GPU's queue every step, then the GPU
+                        # wait for the host to prepare the next batch.
+                        log = logger.warning if min(syncs_seen) else logger.info
+                        log("host synchronisations while preparing batches %s on %s: %s", list(SYNC_CHECK_BATCHES),
+                            device, syncs_seen)  # fmt: skip
                 else:
                     blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
                 prepared += 1
