@@ -41,7 +41,7 @@ fi
 { date -u; nvidia-smi 2>&1 | head -15; "$py" -c "import torch; print('torch', torch.__version__)"; } \
   >"$stage/machine.txt" 2>&1
 
-echo "== bench ($(left) s left)"
+echo "== $(date -u +%T) bench ($(left) s left)"
 bench=("$py" -m idc bench --device "${IDC_BENCH_DEVICE:-cuda}" --size "${IDC_BENCH_SIZE:-1280x720}" --runs 20 --warmup 5)
 if [ "${IDC_BENCH_ALL:-0}" != 0 ]; then
   timeout 120 "${bench[@]}" --precision fp32 bf16 fp16 --json "$stage/bench-gpu.json" 2>&1 | tee "$stage/bench.log"
@@ -63,24 +63,27 @@ fi
 
 abl_total=$(( abl_s > 0 ? 3 * abl_s + 60 : 0 ))
 train_limit=$(( $(left) - abl_total - 30 ))
-# The run's own wall-time limit (which its learning rate anneals to) must end before this stage's timeout: about
-# 90 s go to the step-rate probe, start-up and the last checkpoint.
-fit() { "$py" -c "import sys; print(round(min(float(sys.argv[1]), max(0.5, (int(sys.argv[2]) - 90) / 60)), 2))" "$@"; }
+# The run's own wall-time limit (which its learning rate anneals to) must end before this stage's timeout: start-up
+# (imports, weights, data), the last checkpoint and, with `auto`, the step-rate probe need about 45 s, or 90 with it.
+# The ablation sizes its steps from the probe, so only a session without one trains on the clock alone.
+mode=auto; reserve=90
+if [ "$abl_s" -le 0 ]; then mode=clock; reserve=45; fi
+fit() { "$py" -c "import sys; print(round(min(float(sys.argv[1]), max(0.5, (int(sys.argv[2]) - int(sys.argv[3])) / 60)), 2))" "$@"; }
 want_min=$train_min
-train_min=$(fit "$want_min" "$train_limit")
-echo "== train ($(left) s left; limit $train_limit s; $train_min minutes of training)"
+train_min=$(fit "$want_min" "$train_limit" "$reserve")
+echo "== $(date -u +%T) train ($(left) s left; limit $train_limit s; $train_min minutes of training, steps $mode)"
 timeout --signal=TERM --kill-after=30 "$train_limit" env PYTHON="$py" IDC_CARRY="$carry" IDC_CONFIG="$config" \
-  bash scripts/gpu_train.sh "$work/train" "$train_min" auto "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 --set anneal_by_time=true "$@" \
+  bash scripts/gpu_train.sh "$work/train" "$train_min" "$mode" "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 --set anneal_by_time=true "$@" \
   >"$stage/train/session.log" 2>&1
 rc=$?; echo "train exit $rc"; tail -5 "$stage/train/session.log"
 if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$(left)" -gt $(( abl_total + 150 )) ] \
   && ! grep -q "^idc: stopped at step" "$stage/train/session.log"; then
   # A failure before any training (bf16 trouble on this card, say): one retry in fp32 with what time is left.
-  echo "== train again in fp32 ($(left) s left)"; mv "$stage/train/session.log" "$stage/train/session-failed.log"
+  echo "== $(date -u +%T) train again in fp32 ($(left) s left)"; mv "$stage/train/session.log" "$stage/train/session-failed.log"
   rm -rf "$work/train"
-  train_limit=$(( $(left) - abl_total - 30 )); train_min=$(fit "$want_min" "$train_limit")
+  train_limit=$(( $(left) - abl_total - 30 )); train_min=$(fit "$want_min" "$train_limit" "$reserve")
   timeout --signal=TERM --kill-after=30 "$train_limit" env PYTHON="$py" IDC_CARRY="$carry" \
-    IDC_CONFIG="$config" bash scripts/gpu_train.sh "$work/train" "$train_min" auto \
+    IDC_CONFIG="$config" bash scripts/gpu_train.sh "$work/train" "$train_min" "$mode" \
     "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 --set anneal_by_time=true --set precision=fp32 "$@" \
     >"$stage/train/session.log" 2>&1
   echo "train exit $?"; tail -5 "$stage/train/session.log"
@@ -102,7 +105,7 @@ abl_limit=$(( $(left) - 25 ))
 if [ "$abl_s" -le 0 ]; then
   echo "== ablation skipped (ABLATION_SECONDS 0)"
 else
-echo "== ablation: $steps steps per variant ($(left) s left; limit $abl_limit s)"
+echo "== $(date -u +%T) ablation: $steps steps per variant ($(left) s left; limit $abl_limit s)"
 timeout --signal=TERM --kill-after=15 "$abl_limit" "$py" benchmarks/ablation.py --config "$config" --train-only \
   --steps "$steps" --batch "${IDC_ABLATION_BATCH:-16}" --crop "${IDC_ABLATION_CROP:-256}" \
   --workers "${IDC_ABLATION_WORKERS:-8}" --out "$work/ablation" --json "$stage/ablation/ablation-train.json" \
@@ -110,7 +113,7 @@ timeout --signal=TERM --kill-after=15 "$abl_limit" "$py" benchmarks/ablation.py 
 echo "ablation exit $?"; tail -3 "$stage/ablation/ablation.log"
 fi
 
-echo "== pack ($(left) s left)"
+echo "== $(date -u +%T) pack ($(left) s left)"
 for f in env.txt speed.json train.log metrics.csv; do cp "$work/train/$f" "$stage/train/" 2>/dev/null; done
 cp "$work/train/run/curves.png" "$work/train/run/config.yaml" "$stage/train/" 2>/dev/null
 "$py" - "$work" "$stage" <<'PY'

@@ -14,7 +14,7 @@ from idc.weights import load_model
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("steps", ["4", "auto"])
+@pytest.mark.parametrize("steps", ["4", "auto", "clock"])
 def test_gpu_train_script_runs_the_tiny_config_on_cpu(tmp_path: Path, steps: str) -> None:
     carry = tmp_path / "carry"
     rng = np.random.default_rng(0)
@@ -43,6 +43,13 @@ def test_gpu_train_script_runs_the_tiny_config_on_cpu(tmp_path: Path, steps: str
     assert "training" in log and "steps" in log
     if steps == "auto":
         assert (out / "speed.json").is_file()
+    if steps == "clock":
+        # No probe: the wall-time limit ends the run, and the learning rate followed the clock to min_lr.
+        assert not (out / "speed.json").exists() and "training ended with status 3" in log
+        config = (out / "run" / "config.yaml").read_text()
+        assert "anneal_by_time: true" in config and "steps: 1000000" in config
+        rows = (out / "metrics.csv").read_text().splitlines()
+        assert float(rows[-1].split(",")[5]) < 1e-4  # lr column: from 1e-3 towards the tiny config's min_lr 1e-5
 
     # Resuming from the weights it wrote: a second timed run starts from them.
     r = subprocess.run(
