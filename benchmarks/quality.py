@@ -11,10 +11,13 @@ Usage:
   python benchmarks/quality.py [--weights DIR] [--sets gopro-dev kodak24-motion] [--limit N] [--precision bf16]
       [--no-warmup] [--json OUT]
   python benchmarks/quality.py --compare OLD.json NEW.json [--worst 3]
+  python benchmarks/quality.py --by-blur RESULT.json [...] [--parts 3]
 
 --compare reads two JSONs this script wrote and compares them image by image (restored PSNR, matched by name): per
 set the mean change, how many images got better and worse, and the images that lost most, with their blurred PSNR.
 A new default must win on the means; this shows where it loses (run 4 lost only on the least blurred frames).
+--by-blur sorts each set's images by their blurred PSNR, cuts them into --parts groups and gives each group's mean
+gain over the blurred input: whether weights help least where the blur is heaviest.
 """
 
 from __future__ import annotations
@@ -60,6 +63,25 @@ def compare(old: dict[str, Any], new: dict[str, Any], worst: int = 3) -> list[st
     return lines
 
 
+def by_blur(results: dict[str, Any], parts: int = 3) -> list[str]:
+    """Lines giving, per set, the mean gain over the blurred input (PSNR) for the images sorted by how blurred they
+    are (blurred PSNR) and cut into ``parts`` groups, heaviest blur first (sets smaller than ``parts``: each image)."""
+    lines = ["PSNR gain over the blurred input by blur strength (heaviest first):"]
+    for name, s in results["sets"].items():
+        rows = sorted(s["per_image"], key=lambda r: r["psnr_blurred"])
+        if not rows:
+            continue
+        k = min(parts, len(rows))
+        cells = []
+        for i in range(k):
+            group = rows[i * len(rows) // k : (i + 1) * len(rows) // k]
+            blurred = sum(r["psnr_blurred"] for r in group) / len(group)
+            gain = sum(r["psnr_restored"] - r["psnr_blurred"] for r in group) / len(group)
+            cells.append(f"{len(group)} at {blurred:.2f} dB: {gain:+.2f}")
+        lines.append(f"{name}: " + "; ".join(cells))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None, help="weights folder (default: the bundled default)")
@@ -72,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--compare", type=Path, nargs=2, metavar=("OLD", "NEW"), help="compare two JSONs of this script")
     p.add_argument("--worst", type=int, default=3, help="with --compare: how many of the largest losses to list")
+    p.add_argument("--by-blur", type=Path, nargs="+", metavar="RESULT", help="gain by blur strength, per JSON given")
+    p.add_argument("--parts", type=int, default=3, help="with --by-blur: groups per set (default: thirds)")
     args = p.parse_args(argv)
+    if args.by_blur:
+        for path in args.by_blur:
+            print(f"{path}:")
+            print("\n".join("  " + line for line in by_blur(json.loads(path.read_text()), args.parts)[1:]))
+        return 0
     if args.compare:
         old, new = (json.loads(f.read_text()) for f in args.compare)
         print("\n".join(compare(old, new, args.worst)))

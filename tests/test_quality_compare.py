@@ -29,3 +29,17 @@ def test_compare_lists_the_mean_change_and_the_largest_losses(tmp_path: Path) ->
     assert lines[1] == "gopro-dev: 3 images, mean -0.583 dB, 1 better, 2 worse"
     assert lines[2] == "  b.png: blurred 25.00, old 27.00, new 25.00 (-2.00 dB)"
     assert len(lines) == 3 and "only-old" not in out
+
+
+def test_by_blur_gives_the_gain_per_blur_strength_group(tmp_path: Path) -> None:
+    rows = [
+        {"name": f"{i}.png", "psnr_blurred": b, "psnr_restored": b + g}
+        for i, (b, g) in enumerate([(20.0, 0.1), (30.0, 1.0), (22.0, 0.3), (28.0, 0.8), (25.0, 0.5), (26.0, 0.4)])
+    ]
+    result = tmp_path / "r.json"
+    result.write_text(json.dumps({"sets": {"kodak": {"per_image": rows}, "two": {"per_image": rows[:2]}}}))
+    cmd = [sys.executable, "benchmarks/quality.py", "--by-blur", str(result)]
+    lines = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    # Sorted by blurred PSNR: (20, +0.1), (22, +0.3) | (25, +0.5), (26, +0.4) | (28, +0.8), (30, +1.0)
+    assert lines[1] == "  kodak: 2 at 21.00 dB: +0.20; 2 at 25.50 dB: +0.45; 2 at 29.00 dB: +0.90"
+    assert lines[2] == "  two: 1 at 20.00 dB: +0.10; 1 at 30.00 dB: +1.00"
