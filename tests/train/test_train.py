@@ -368,7 +368,7 @@ def _pinned(x: Any) -> Any:
 def test_finishing_a_deferred_batch_on_a_gpu_never_waits_for_the_gpu(data: Path) -> None:
     # A host synchronisation in finish_batch would stall the GPU every step (the loop logs the same count).
     from idc.train.data import build_dataset, collate, finish_batch
-    from idc.train.loop import count_host_syncs
+    from idc.train.loop import host_syncs
 
     sources = f"[{{kind: paired, paths: [{data / 'pairs'}]}}, {{kind: sharp, paths: [{data / 'photos'}]}}]"
     config = load_train_config(TINY, [f"data.sources={sources}"]).data
@@ -378,12 +378,14 @@ def test_finishing_a_deferred_batch_on_a_gpu_never_waits_for_the_gpu(data: Path)
     assert "groups" in batch
     finish_batch(batch, built.deferred, config.crop, gpu)  # cuDNN may synchronise while it picks algorithms
     torch.cuda.synchronize()
-    (blurred, sharp), syncs = count_host_syncs(finish_batch, batch, built.deferred, config.crop, gpu)
-    assert syncs == 0
+    with host_syncs() as synced:
+        blurred, sharp = finish_batch(batch, built.deferred, config.crop, gpu)
+        assert synced() == 0
     expected = finish_batch(batch, built.deferred, config.crop, cpu)
     assert torch.allclose(blurred.cpu(), expected[0], atol=1e-5) and torch.equal(sharp.cpu(), expected[1])
-    _, syncs = count_host_syncs(lambda: torch.ones(1, device=gpu).item())
-    assert syncs >= 1  # the counter does see one
+    with host_syncs() as synced:
+        torch.ones(1, device=gpu).item()
+        assert synced() >= 1  # the counter does see one
 
 
 def test_group_sigterm_with_loader_workers_saves_a_checkpoint(data: Path, tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -38,7 +38,6 @@ from idc.train.schedule import get_lr
 from idc.weights import load_model, save_weights, training_lineage, with_lineage
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 CSV_FIELDS = ["step", "loss", "l2", "ssim", "grad", "lr", "it_per_s", "crops_per_s", "data_wait"]
 CSV_FIELDS += ["val_psnr", "val_ssim"]
@@ -178,23 +177,23 @@ def _batches(
         start = time.perf_counter()
 
 
-# Batches whose preparation is checked for host synchronisations (CUDA only). Not the first ones, and several: cuDNN
-# autotunes the blur for each new number of deferred samples in a batch, and that alone synchronises.
-SYNC_CHECK_BATCHES = range(3, 9)
+# Steps checked for host synchronisations (CUDA only). Not the first ones, and several: cuDNN autotunes the blur for
+# each new number of deferred samples in a batch, and that alone synchronises.
+SYNC_CHECK_STEPS = range(3, 9)
 
 
-def count_host_syncs(fn: Callable[..., T], *args: Any) -> tuple[T, int]:
-    """Runs ``fn(*args)`` under CUDA's synchronisation debug mode; returns its result and how many operations made
-    the host wait for the GPU (each blocking copy, ``.item()``, ``nonzero``...)."""
+@contextmanager
+def host_syncs() -> Iterator[Callable[[], int]]:
+    """Runs its block under CUDA's synchronisation debug mode; yields a function giving how many operations have
+    made the host wait for the GPU so far (each blocking copy, ``.item()``, ``nonzero``...)."""
     previous = torch.cuda.get_sync_debug_mode()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            result = fn(*args)
+            yield lambda: sum("synchroniz" in str(w.message) for w in caught)
         finally:
             torch.cuda.set_sync_debug_mode(previous)
-    return result, sum("synchroniz" in str(w.message) for w in caught)
 
 
 def _truncate_metrics(csv_path: Path, step: int) -> None:
@@ -358,8 +357,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
     count, bad_in_row, interval_start = 0, 0, time.perf_counter()
-    prepared = 0  # batches prepared by this process
-    syncs_seen: list[int] = []  # host synchronisations while preparing each of SYNC_CHECK_BATCHES
+    taken = 0  # steps taken by this process (the sync check counts from here)
+    syncs_seen: list[tuple[int, int]] = []  # (preparing the batch, whole step) for each of SYNC_CHECK_STEPS
     waited = [0.0]  # seconds waiting for data (loader and on-device degradation) since the last logged row
     run_start = time.perf_counter()
     schedule_start = schedule_step
@@ -382,20 +381,14 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             interrupted: list[bool] = []
             for batch in _batches(loader, stop_reason, interrupted, waited):
                 ready = time.perf_counter()
-                if device.type == "cuda" and prepared in SYNC_CHECK_BATCHES:
-                    (blurred, sharp), syncs = count_host_syncs(
-                        finish_batch, batch, built.deferred, config.data.crop, device
-                    )
-                    syncs_seen.append(syncs)
-                    if prepared == SYNC_CHECK_BATCHES[-1]:
-                        # A synchronisation here makes the host wait for the GPU's queue every step, then the GPU
-                        # wait for the host to prepare the next batch.
-                        log = logger.warning if min(syncs_seen) else logger.info
-                        log("host synchronisations while preparing batches %s on %s: %s", list(SYNC_CHECK_BATCHES),
-                            device, syncs_seen)  # fmt: skip
-                else:
-                    blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
-                prepared += 1
+                sync_check = ExitStack()  # counts host synchronisations on a few steps (CUDA only)
+                synced = (
+                    sync_check.enter_context(host_syncs())
+                    if device.type == "cuda" and taken in SYNC_CHECK_STEPS
+                    else None
+                )
+                blurred, sharp = finish_batch(batch, built.deferred, config.data.crop, device)
+                preparing_syncs = synced() if synced else 0
                 waited[0] += time.perf_counter() - ready
                 blurred = blurred.contiguous(memory_format=memory_format)
                 if config.anneal_by_time and config.max_minutes:
@@ -431,6 +424,19 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                     for k in ("l2", "ssim", "grad"):
                         sums[k] += terms[k].detach() if isinstance(terms[k], torch.Tensor) else terms[k]
                     count += 1
+                if synced is not None:
+                    syncs_seen.append((preparing_syncs, synced()))
+                    sync_check.close()
+                    if taken == SYNC_CHECK_STEPS[-1]:
+                        # The non-finite-loss check reads one value a step; any other synchronisation makes the host
+                        # wait for the GPU's queue, and then the GPU wait for the host.
+                        slow = min(p for p, _ in syncs_seen) > 0 or min(w for _, w in syncs_seen) > 1
+                        (logger.warning if slow else logger.info)(
+                            "host synchronisations on %s, steps %d-%d of this process (preparing the batch, whole "
+                            "step; 0 and 1 expected, the 1 being the non-finite-loss check): %s",
+                            device, SYNC_CHECK_STEPS[0], SYNC_CHECK_STEPS[-1], syncs_seen,
+                        )  # fmt: skip
+                taken += 1
                 step += 1
                 schedule_step += 1
                 offset += config.batch
