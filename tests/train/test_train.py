@@ -416,6 +416,16 @@ def test_group_sigterm_with_loader_workers_saves_a_checkpoint(data: Path, tmp_pa
     assert found is not None and load_train_state(found)["step"] >= 1
 
 
+def test_a_stopped_run_leaves_no_loader_workers_behind(data: Path, tmp_path: Path) -> None:
+    # Workers ignore SIGTERM; one left waiting at exit would hang multiprocessing's exit-time join (seen once).
+    import multiprocessing
+
+    overrides = [*_overrides(data), "val.every=0", "data.workers=2", "steps=20", "stop_at_step=5"]
+    with pytest.raises(TrainingStopped):  # step 5 is mid-way through the second epoch of 4 steps
+        train(load_train_config(TINY, overrides), tmp_path / "run", progress=False)
+    assert multiprocessing.active_children() == []
+
+
 def test_resume_after_a_crash_logs_each_step_once(data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     overrides = [*_overrides(data), "val.every=0", "log_every=1", "ckpt_every=3", "steps=6", "keep_checkpoints=5"]

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -151,7 +151,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _batches(
     loader: DataLoader[Any], stop_reason: list[str], interrupted: list[bool], waited: list[float]
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """The loader's batches; once a stop was asked for, a loader failure ends them instead of the run.
 
     ``waited[0]`` accumulates the seconds spent waiting for them.
@@ -161,20 +161,27 @@ def _batches(
     """
     start = time.perf_counter()
     it = iter(loader)
-    while True:
-        try:
-            batch = next(it)
-            waited[0] += time.perf_counter() - start
-        except StopIteration:
-            return
-        except RuntimeError as e:
-            if not stop_reason:
-                raise
-            logger.warning("data loader ended while stopping (%s); saving the checkpoint", e)
-            interrupted.append(True)
-            return
-        yield batch
-        start = time.perf_counter()
+    try:
+        while True:
+            try:
+                batch = next(it)
+                waited[0] += time.perf_counter() - start
+            except StopIteration:
+                return
+            except RuntimeError as e:
+                if not stop_reason:
+                    raise
+                logger.warning("data loader ended while stopping (%s); saving the checkpoint", e)
+                interrupted.append(True)
+                return
+            yield batch
+            start = time.perf_counter()
+    finally:
+        # Tell the workers to stop now rather than when the iterator is collected: workers ignore SIGTERM, so one
+        # still waiting for work when the interpreter exits would hang multiprocessing's exit-time join forever.
+        shutdown = getattr(it, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 # Steps checked for host synchronisations (CUDA only). Not the first ones, and several: cuDNN autotunes the blur for
@@ -365,6 +372,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     last_ckpt: Path | None = None
     per_rank = config.batch // world
     net.train()
+    batches: Generator[Any, None, None] | None = None
     try:
         while step < config.steps and not stop_reason:
             dataset.set_epoch(epoch)
@@ -379,7 +387,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             )
             exhausted = True
             interrupted: list[bool] = []
-            for batch in _batches(loader, stop_reason, interrupted, waited):
+            batches = _batches(loader, stop_reason, interrupted, waited)
+            for batch in batches:
                 ready = time.perf_counter()
                 sync_check = ExitStack()  # counts host synchronisations on a few steps (CUDA only)
                 synced = (
@@ -487,9 +496,12 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                 if step >= config.steps or stop_reason:
                     exhausted = False
                     break
+            batches.close()  # the loader's workers stop here (see _batches), on a break as at the epoch's end
             if exhausted and not interrupted:
                 epoch, offset = epoch + 1, 0
     finally:
+        if batches is not None:
+            batches.close()  # and on an exception
         bar.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
