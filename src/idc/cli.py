@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--copies", type=int, default=1, help="degraded versions per photo (default: 1)")
     y.add_argument("--sequence", help="sequence folder name for photos (default: the photo folder's name)")
     y.add_argument("--frame-counts", type=int, nargs="+", default=[7, 9, 11, 13], help="odd window lengths")
+    y.add_argument(
+        "--frame-strides",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="average every k-th frame, k drawn from these (default 1: consecutive; 2 = motion twice as fast)",
+    )
     y.add_argument("--response", default="gamma", choices=["gamma", "srgb"], help="inverse camera response")
     y.add_argument("--gamma", type=float, default=2.2, help="gamma of the camera response (default: 2.2)")
     y.add_argument("--overwrite", action="store_true", help="replace a dataset already at the output")
@@ -444,6 +451,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             args.split,
             args.overwrite,
             not args.no_progress,
+            args.frame_strides,
         )
     else:
         raw = load_yaml(args.degradation) if args.degradation else {}

@@ -63,6 +63,29 @@ def test_synth_from_frames(tmp_path: Path) -> None:
     assert np.array_equal(to_uint8(blurred), to_uint8(read_image(out / first["blur"]).rgb))
 
 
+def test_synth_from_frames_with_strides(tmp_path: Path) -> None:
+    seq = tmp_path / "GOPR9999_00_00"
+    seq.mkdir()
+    for i in range(30):
+        Image.fromarray(np.full((12, 14, 3), 5 * i, np.uint8)).save(seq / f"{i:06d}.png")
+    out = tmp_path / "avg"
+    args = ["synth", "--frames", str(seq), "-o", str(out), "--frame-counts", "3", "--frame-strides", "2", "3"]
+    assert main([*args, "--no-progress"]) == 0
+    manifest = read_manifest(out)
+    assert manifest["frame_strides"] == [2, 3]
+    gaps = set()
+    for pair in manifest["pairs"]:
+        numbers = [int(Path(f).stem) for f in pair["frames"]]
+        gap = numbers[1] - numbers[0]
+        assert len(numbers) == 3 and numbers[2] - numbers[1] == gap and gap in (2, 3)
+        assert Path(pair["sharp"]).stem == f"{numbers[1]:06d}"  # the centre frame
+        gaps.add(gap)
+    assert gaps == {2, 3}
+    blurred, _ = regenerate_pair(out, 0)
+    assert np.array_equal(to_uint8(blurred), to_uint8(read_image(out / manifest["pairs"][0]["blur"]).rgb))
+    assert main(["synth", "--frames", str(seq), "-o", str(tmp_path / "x"), "--frame-strides", "0"]) == 2
+
+
 def test_synth_refuses_to_replace_a_dataset_and_bad_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -115,16 +115,21 @@ def synth_from_frames(
     split: str = "train",
     overwrite: bool = False,
     progress: bool = True,
+    frame_strides: Sequence[int] = (1,),
 ) -> Path:
-    """Averages consecutive, non-overlapping windows of frames GOPRO-style into a GOPRO-layout dataset.
+    """Averages non-overlapping windows of frames GOPRO-style into a GOPRO-layout dataset.
 
-    Each window's length is drawn (seeded) from ``frame_counts``; the pair is named after its centre frame.
+    Each window's length is drawn (seeded) from ``frame_counts`` and, when there are several, its stride from
+    ``frame_strides`` (every k-th frame: blur of motion k times as fast, see :func:`idc.data.frames.average_window`);
+    the pair is named after its centre frame.
 
     Returns:
         The manifest path.
     """
     if any(n < 1 or n % 2 == 0 for n in frame_counts):
         raise ValueError(f"frame counts must be odd, got {list(frame_counts)}")
+    if not frame_strides or min(frame_strides) < 1:
+        raise ValueError(f"frame strides must be at least 1, got {list(frame_strides)}")
     out = Path(out)
     _prepare(out, overwrite)
     g = torch.Generator().manual_seed(seed)
@@ -134,24 +139,29 @@ def synth_from_frames(
         start = 0
         while True:
             n = list(frame_counts)[int(torch.randint(len(frame_counts), (), generator=g))]
-            if start + n > len(paths):
+            # Drawn only when there is a choice, so datasets made without strides come out as before.
+            k = int(torch.randint(len(frame_strides), (), generator=g)) if len(frame_strides) > 1 else 0
+            stride = list(frame_strides)[k]
+            span = (n - 1) * stride + 1
+            if start + span > len(paths):
                 break
-            windows.append((folder, paths, start, n))
-            start += n
+            windows.append((folder, paths, start, n, stride))
+            start += span
     entries, failed = [], []
-    for folder, paths, start, n in tqdm(windows, desc="synth", unit="pair", disable=not progress):
+    for folder, paths, start, n, stride in tqdm(windows, desc="synth", unit="pair", disable=not progress):
         try:
-            blurred, sharp = average_window(paths, start, n, response, gamma)
+            blurred, sharp = average_window(paths, start, n, response, gamma, stride=stride)
         except (ImageReadError, ValueError) as e:  # an unreadable or odd-sized frame spoils only its window
             failed.append(str(e))
             continue
-        centre = paths[start + n // 2]
+        centre = paths[start + (n // 2) * stride]
         rel_b = Path(split) / folder.name / "blur" / f"{centre.stem}.png"
         rel_s = Path(split) / folder.name / "sharp" / f"{centre.stem}.png"
         for rel, img in ((rel_b, blurred), (rel_s, sharp)):
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             write_image(out / rel, img)
-        entries.append({"blur": str(rel_b), "sharp": str(rel_s), "frames": [str(p) for p in paths[start : start + n]]})
+        chosen = paths[start : start + (n - 1) * stride + 1 : stride]
+        entries.append({"blur": str(rel_b), "sharp": str(rel_s), "frames": [str(p) for p in chosen]})
     return _write_manifest(
         out,
         {
@@ -162,6 +172,7 @@ def synth_from_frames(
             "response": response,
             "gamma": gamma,
             "frame_counts": list(frame_counts),
+            "frame_strides": list(frame_strides),
             "pairs": entries,
             "failed": failed,
         },
