@@ -177,11 +177,17 @@ def _batches(
             yield batch
             start = time.perf_counter()
     finally:
-        # Tell the workers to stop now rather than when the iterator is collected: workers ignore SIGTERM, so one
-        # still waiting for work when the interpreter exits would hang multiprocessing's exit-time join forever.
+        # Stop the workers now rather than when the iterator is collected. They ignore SIGTERM, so the loader's own
+        # last resort (terminate) cannot end one that missed its stop message, and a worker still waiting for work
+        # when the interpreter exits hangs multiprocessing's exit-time join forever (seen once in a test): kill any
+        # that outlive the loader's shutdown.
         shutdown = getattr(it, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+        for worker in getattr(it, "_workers", []):
+            if worker.is_alive():
+                worker.kill()
+                worker.join(timeout=5)
 
 
 # Steps checked for host synchronisations (CUDA only). Not the first ones, and several: cuDNN autotunes the blur for
