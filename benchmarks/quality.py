@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from idc.bench import cpu_model
 from idc.data.benchmark_sets import BENCHMARK_SETS
 from idc.evaluate import evaluate
 from idc.infer import resolve_device
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "weights": args.weights or "bundled default",
         "weights_description": read_weights_config(args.weights).get("description", ""),
         "device": str(device),
-        "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "machine": f"{platform.machine()} {cpu_model()}".strip(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "precision": args.precision,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
 import torch
 from skimage.metrics import structural_similarity
+
+from idc.bench import cpu_model
 
 
 def _time(fn, repeats: int) -> float:
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'library':<16}{'ssim':>10}{'|diff|':>10}{'fwd+bwd ms':>12}")
     for r in rows:
         print(f"{r['library']:<16}{r['ssim']:>10.5f}{r['abs_diff_vs_skimage']:>10.5f}{1000 * r['fwd_bwd_s']:>12.1f}")
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
+    print(f"machine: {cpu_model()}, torch threads {torch.get_num_threads()}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"skimage": ref, "rows": rows, "batch": args.batch, "size": args.size}, f, indent=2)

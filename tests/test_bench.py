@@ -81,3 +81,14 @@ def test_a_failing_backend_loses_only_its_own_row(
     rows = bench(model, 24, 32, ["fp32"], ["compile", "eager"], runs=1, warmup=0)
     assert [(r.backend, r.precision) for r in rows] == [("eager", "fp32")]
     assert "compile fp32 failed: RuntimeError: compiler missing" in caplog.text
+
+
+def test_cpu_model_names_the_processor() -> None:
+    from idc.bench import cpu_model, device_name
+
+    name = cpu_model()
+    assert name and "\n" not in name
+    info = Path("/proc/cpuinfo")
+    if info.is_file() and "model name" in info.read_text():
+        assert name in info.read_text()  # the model line, not just the architecture
+    assert device_name(torch.device("cpu")).startswith(name + " CPU, ")
