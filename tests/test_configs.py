@@ -19,6 +19,22 @@ def test_overrides_parse_yaml_values_and_nest() -> None:
         apply_overrides(data, ["c.d=1"])
 
 
+def test_overrides_index_lists() -> None:
+    data = {"data": {"sources": [{"kind": "sharp"}, {"kind": "frames", "frame_counts": [7, 9]}]}, "m": [[1, 2], [3]]}
+    out = apply_overrides(data, ["data.sources[1].frame_counts=[7, 31]", "data.sources[-2].weight=0.5", "m[1][0]=4"])
+    assert out["data"]["sources"] == [{"kind": "sharp", "weight": 0.5}, {"kind": "frames", "frame_counts": [7, 31]}]
+    assert out["m"] == [[1, 2], [4]]
+    assert apply_overrides(data, ["data.sources[0]={kind: paired}"])["data"]["sources"][0] == {"kind": "paired"}
+    with pytest.raises(ValueError, match=r"data\.sources has 2 items, no \[2\]"):
+        apply_overrides(data, ["data.sources[2].weight=1"])
+    with pytest.raises(ValueError, match=r"data is not a list"):
+        apply_overrides(data, ["data[0]=1"])
+    with pytest.raises(ValueError, match=r"data\.sources\[0\]\.kind is not a section"):
+        apply_overrides(data, ["data.sources[0].kind.x=1"])
+    with pytest.raises(ValueError, match="is not a key or key"):
+        apply_overrides(data, ["data.sources[x].kind=1"])
+
+
 def test_from_dict_refuses_unknown_keys_and_makes_tuples(tmp_path: Path) -> None:
     config = from_dict(DegradationConfig, {"noise_sigma": [0.0, 0.01], "poisson_peak": [10, 20]})
     assert config.noise_sigma == (0.0, 0.01) and config.poisson_peak == (10, 20)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import re
 import types
 import typing
 from pathlib import Path
@@ -27,21 +29,64 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+_PART = re.compile(r"^([^\[\]]+)((?:\[-?\d+\])*)$")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Returns a copy of ``data`` with each ``a.b.c=value`` applied (value parsed as YAML: numbers, lists, ...)."""
+    """Returns a copy of ``data`` with each ``a.b.c=value`` applied (value parsed as YAML: numbers, lists, ...).
+
+    A part may index a list: ``data.sources[1].frame_counts=[7, 9]`` sets a field of the second source (negative
+    indices count from the end). Missing sections are created; a missing list item is an error.
+    """
     out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(data)) or {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ValueError(f"override {item!r} must look like key=value")
-        node = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        # Each part is a name and any list indices after it; the last step of the path is where the value goes.
+        steps: list[str | int] = []
+        for part in key.split("."):
+            m = _PART.match(part)
+            if m is None:
+                raise ValueError(f"override {item!r}: {part!r} is not a key or key[index]")
+            steps.append(m.group(1))
+            steps.extend(int(i) for i in re.findall(r"-?\d+", m.group(2)))
+        node: Any = out
+        where = ""
+        for step, following in itertools.pairwise(steps):
+            node, where = _descend(node, step, following, item, where)
+        last = steps[-1]
+        if isinstance(last, int):
+            _check_index(node, last, item, where)
+        elif not isinstance(node, dict):
+            raise ValueError(f"override {item!r}: {where} is not a section")
+        node[last] = yaml.safe_load(raw)
     return out
+
+
+def _check_index(node: Any, index: int, item: str, where: str) -> None:
+    if not isinstance(node, list):
+        raise ValueError(f"override {item!r}: {where} is not a list")
+    if not -len(node) <= index < len(node):
+        raise ValueError(f"override {item!r}: {where} has {len(node)} items, no [{index}]")
+
+
+def _descend(node: Any, step: str | int, following: str | int, item: str, where: str) -> tuple[Any, str]:
+    """One step down an override's path: into a list item, or into a section (created when missing)."""
+    if isinstance(step, int):
+        _check_index(node, step, item, where)
+        child = node[step]
+        here = f"{where}[{step}]"
+    else:
+        if not isinstance(node, dict):
+            raise ValueError(f"override {item!r}: {where} is not a section")
+        here = f"{where}.{step}" if where else step
+        if step not in node and isinstance(following, str):
+            node[step] = {}
+        child = node.get(step)
+    if isinstance(following, str) and not isinstance(child, dict):
+        raise ValueError(f"override {item!r}: {here} is not a section")
+    return child, here
 
 
 def _convert(value: Any, annotation: Any, name: str) -> Any:
