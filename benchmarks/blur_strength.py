@@ -7,7 +7,7 @@ frames or fewer and longer ones (and by stride, where it is not 1).
 
 Usage:
   python benchmarks/blur_strength.py [--config configs/idc_synthetic.yaml] [--set key=value ...] [--samples 60]
-      [--frame-counts 7 9 11 13] [--data ../shared/data] [--json OUT]
+      [--data ../shared/data] [--json OUT]
 """
 
 from __future__ import annotations
@@ -36,15 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path, default=Path("configs/idc_synthetic.yaml"))
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--samples", type=int, default=60, help="samples drawn per source")
-    p.add_argument("--frame-counts", type=int, nargs="+", default=None, help="replace frames sources' frame_counts")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="where the benchmark sets come from")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     config = load_train_config(args.config, args.set)
     config.data.crop = None  # type: ignore[assignment]  # whole images, as the benchmark sets are scored
-    if args.frame_counts:
-        for source in config.data.sources:
-            source.frame_counts = list(args.frame_counts)
     built = build_dataset(config.data, 0)
     groups: dict[str, list[float]] = defaultdict(list)
     for i, (source, dataset) in enumerate(zip(config.data.sources, built.dataset.datasets, strict=True)):
@@ -73,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         out = {
             "config": str(args.config),
             "overrides": args.set,
-            "frame_counts": args.frame_counts,
             "samples": args.samples,
             "rows": rows,
         }

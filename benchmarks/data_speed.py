@@ -8,7 +8,7 @@ this machine's CPU; the JSON records it.
 
 Usage:
   python benchmarks/data_speed.py [--config configs/idc_synthetic.yaml] [--set data.root=carry/data]
-      [--frame-counts 7 9 11 13] [--samples 60] [--batches 10] [--batch 16] [--device cpu] [--json OUT]
+      [--samples 60] [--batches 10] [--batch 16] [--device cpu] [--json OUT]
 """
 
 from __future__ import annotations
@@ -41,16 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=60, help="samples timed per source (each pass)")
     p.add_argument("--batches", type=int, default=10, help="batches timed through collate and finish_batch")
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--frame-counts", type=int, nargs="+", default=None, help="replace frames sources' frame_counts")
     p.add_argument("--device", default="cpu", help="where finish_batch degrades deferred samples")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # as in a loader worker
     device = torch.device(args.device)
     config = load_train_config(args.config, args.set)
-    if args.frame_counts:
-        for source in config.data.sources:
-            source.frame_counts = list(args.frame_counts)
 
     start = time.perf_counter()
     built = build_dataset(config.data, 0, defer_degradation=True)
@@ -93,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "config": str(args.config),
             "overrides": args.set,
-            "frame_counts": args.frame_counts,
             "cpu": cpu,
             "machine": platform.machine(),
             "torch": torch.__version__,

@@ -74,8 +74,8 @@ def test_blur_strength_separates_long_windows_and_longer_blur_scores_lower(tmp_p
     assert rows["source 0: sharp (photos)"]["n"] == 30
     assert not any(label.startswith("benchmark") for label in rows)  # no benchmark data there
     assert "PSNR blurred vs sharp" in text
-    # --frame-counts replaces the config's counts.
+    # --set reaches one source's field.
     _run("blur_strength.py", "--config", str(config), "--samples", "10", "--data", str(tmp_path / "none"),
-         "--frame-counts", "5", "--json", str(out))  # fmt: skip
+         "--set", "data.sources[1].frame_counts=[5]", "--json", str(out))  # fmt: skip
     rows = json.loads(out.read_text())["rows"]
     assert rows["source 1: frames (frames), up to 13 frames"]["n"] == 10

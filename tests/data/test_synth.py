@@ -22,6 +22,14 @@ def _photos(folder: Path, count: int = 3, h: int = 30, w: int = 34) -> Path:
     return folder
 
 
+def _frames(folder: Path, count: int) -> Path:
+    """``count`` frames of 12x14 getting brighter by 5 a frame, named by number."""
+    folder.mkdir(parents=True)
+    for i in range(count):
+        Image.fromarray(np.full((12, 14, 3), 5 * i, np.uint8)).save(folder / f"{i:06d}.png")
+    return folder
+
+
 def test_synth_from_sharp_photos_is_readable_and_regenerable(tmp_path: Path) -> None:
     photos = _photos(tmp_path / "photos")
     out = tmp_path / "ds"
@@ -44,10 +52,7 @@ def test_synth_from_sharp_photos_is_readable_and_regenerable(tmp_path: Path) -> 
 
 
 def test_synth_from_frames(tmp_path: Path) -> None:
-    seq = tmp_path / "GOPR9999_00_00"
-    seq.mkdir()
-    for i in range(20):
-        Image.fromarray(np.full((12, 14, 3), 5 * i, np.uint8)).save(seq / f"{i:06d}.png")
+    seq = _frames(tmp_path / "GOPR9999_00_00", 20)
     out = tmp_path / "avg"
     assert main(["synth", "--frames", str(seq), "-o", str(out), "--frame-counts", "3", "5", "--no-progress"]) == 0
     manifest = read_manifest(out)
@@ -64,10 +69,7 @@ def test_synth_from_frames(tmp_path: Path) -> None:
 
 
 def test_synth_from_frames_with_strides(tmp_path: Path) -> None:
-    seq = tmp_path / "GOPR9999_00_00"
-    seq.mkdir()
-    for i in range(30):
-        Image.fromarray(np.full((12, 14, 3), 5 * i, np.uint8)).save(seq / f"{i:06d}.png")
+    seq = _frames(tmp_path / "GOPR9999_00_00", 30)
     out = tmp_path / "avg"
     args = ["synth", "--frames", str(seq), "-o", str(out), "--frame-counts", "3", "--frame-strides", "2", "3"]
     assert main([*args, "--no-progress"]) == 0
