@@ -427,23 +427,18 @@ class FrameAveragingDataset(SeededDataset):
         self.length = length or sum(len(s) for s in self.sequences)
         # Every frame decoded up front, one (T, C, H, W) tensor of code values per sequence, when they all fit.
         self.decoded: list[torch.Tensor] | None = None
-        if self.cache_bytes and self._decoded_bytes() <= self.cache_bytes:
-            self.decoded = self._decode_all(threads or min(8, os.cpu_count() or 1))
-            self._cached = sum(t.numel() * t.element_size() for t in self.decoded)
+        if self.cache_bytes:
+            # The first frame of each sequence gives the size of all of them (they must agree).
+            firsts = [read_frame_codes(frames[0]) for frames in self.sequences]
+            needed = sum(f.numel() * f.element_size() * len(s) for f, s in zip(firsts, self.sequences, strict=True))
+            if needed <= self.cache_bytes:
+                self.decoded = self._decode_all(firsts, threads or min(8, os.cpu_count() or 1))
+                self._cached = needed
 
-    def _decoded_bytes(self) -> int:
-        """Bytes of every frame as code values, from the first frame of each sequence (sizes must agree)."""
-        total = 0
-        for frames in self.sequences:
-            probe = read_frame_codes(frames[0])
-            total += probe.numel() * probe.element_size() * len(frames)
-        return total
-
-    def _decode_all(self, threads: int) -> list[torch.Tensor]:
+    def _decode_all(self, firsts: list[torch.Tensor], threads: int) -> list[torch.Tensor]:
         out = []
         with ThreadPoolExecutor(max_workers=threads) as pool:  # decoders release the GIL
-            for frames in self.sequences:
-                first = read_frame_codes(frames[0])
+            for frames, first in zip(self.sequences, firsts, strict=True):
                 stack = torch.empty((len(frames), *first.shape), dtype=first.dtype)
                 stack[0] = first
                 decoded = pool.map(read_frame_codes, frames[1:])
