@@ -39,7 +39,7 @@ from idc.data.degrade import (
     predraw_kernel,
     predraw_noise,
 )
-from idc.data.frames import average_frames, average_window, list_frames, read_frame_codes
+from idc.data.frames import average_frames, average_window, check_windows, list_frames, read_frame_codes
 from idc.io import ImageReadError, list_images, read_image
 
 Sample = dict[str, Any]
@@ -409,10 +409,7 @@ class FrameAveragingDataset(SeededDataset):
         self.cache_bytes = int(cache_mib * 2**20)
         self._cache: OrderedDict[Path, torch.Tensor] = OrderedDict()
         self._cached = 0
-        if any(n < 1 or n % 2 == 0 for n in frame_counts):
-            raise ValueError(f"frame counts must be odd, got {list(frame_counts)}")
-        if not frame_strides or min(frame_strides) < 1:
-            raise ValueError(f"frame strides must be at least 1, got {list(frame_strides)}")
+        check_windows(frame_counts, frame_strides)
         self.sequences = [list_frames(f) for f in folders]
         self.counts, self.strides = list(frame_counts), list(frame_strides)
         span = (max(self.counts) - 1) * max(self.strides) + 1  # frames the longest window covers

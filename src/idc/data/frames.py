@@ -7,7 +7,7 @@ average 7 to 13 frames, re-apply the response.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -83,6 +83,18 @@ def average_frames(
         linear = _linear_table(bits, response, gamma)[frames.long()]
         sharp = frames[n // 2].to(torch.float32) / (2**bits - 1)
     return from_linear(linear.mean(0), response, gamma), sharp
+
+
+def check_windows(frame_counts: Sequence[int], frame_strides: Sequence[int] = (1,)) -> None:
+    """Refuses frame counts that are not odd (no centre frame) and strides below 1.
+
+    Raises:
+        ValueError: saying which.
+    """
+    if any(n < 1 or n % 2 == 0 for n in frame_counts):
+        raise ValueError(f"frame counts must be odd, got {list(frame_counts)}")
+    if not frame_strides or min(frame_strides) < 1:
+        raise ValueError(f"frame strides must be at least 1, got {list(frame_strides)}")
 
 
 def list_frames(folder: str | Path) -> list[Path]:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from idc.data.datasets import sample_generator
 from idc.data.degrade import DegradationConfig, degrade_image
-from idc.data.frames import average_window, list_frames
+from idc.data.frames import average_window, check_windows, list_frames
 from idc.io import ImageReadError, read_image, write_image
 
 logger = logging.getLogger(__name__)
@@ -126,10 +126,7 @@ def synth_from_frames(
     Returns:
         The manifest path.
     """
-    if any(n < 1 or n % 2 == 0 for n in frame_counts):
-        raise ValueError(f"frame counts must be odd, got {list(frame_counts)}")
-    if not frame_strides or min(frame_strides) < 1:
-        raise ValueError(f"frame strides must be at least 1, got {list(frame_strides)}")
+    check_windows(frame_counts, frame_strides)
     out = Path(out)
     _prepare(out, overwrite)
     g = torch.Generator().manual_seed(seed)
