@@ -7,8 +7,10 @@
 #      learning rate annealed on the clock to reach min_lr at the limit (issue #6);
 #   3. benchmarks/ablation.py --train-only: IDC, single-scale and no-Sub-Texture at one equal step budget, sized
 #      from the measured step rate to about ABLATION_SECONDS per variant (issue #4; 0 skips it);
-#   4. pack: weights as fp16 safetensors, logs, CSV and JSON into OUT/results.tar.NN, chunks of at most 15 MiB
-#      (the device returns files of at most 16 MiB). Unpack with: cat OUT/results.tar.* | tar -x -C DEST
+#   4. pack: weights as fp16 safetensors (the training run's last, each ablation variant's, then the training run's
+#      snapshots every IDC_SNAPSHOT_EVERY steps while they fit), logs, CSV and JSON into OUT/results.tar.NN, chunks
+#      of at most 15 MiB (the device returns at most 8 files of 16 MiB, 64 MiB in all; the pack stays under 56 MiB).
+#      Unpack with: cat OUT/results.tar.* | tar -x -C DEST
 # Data comes from carry/ (python scripts/prepare_gpu_carry.py). Extra arguments (e.g. --set device=cpu) go to
 # both the training run and the ablation.
 #
@@ -17,13 +19,16 @@
 #   IDC_BENCH_DEVICE (default cuda), IDC_BENCH_SIZE (default 1280x720), IDC_BENCH_FAST (default 0; 1 runs the
 #   fp16 eager/graphs/cast benches, about 90 s), IDC_BENCH_ALL, IDC_BENCH_COMPILE (default 0), IDC_ABLATION_BATCH and IDC_ABLATION_CROP
 #   (default: 16 and 256, the paper's), IDC_ABLATION_WORKERS (default 8), IDC_INIT (weights the training run
-#   starts from; default src/idc/pretrained/idc-default, `none` for scratch).
+#   starts from; default src/idc/pretrained/idc-default, `none` for scratch), IDC_SNAPSHOT_EVERY (keep the training
+#   run's checkpoint every this many steps and pack its weights as train/snapshots/step-N/; default 1500, a multiple
+#   of the config's ckpt_every; 0: none).
 set -uo pipefail
 out=${1:?OUT}; budget=${2:?BUDGET_SECONDS}; train_min=${3:-5}; abl_s=${4:-45}
 shift $(( $# < 4 ? $# : 4 ))
 py=${PYTHON:-python3}
 carry=${IDC_CARRY:-carry}
 config=${IDC_CONFIG:-configs/idc_synthetic.yaml}
+snap=${IDC_SNAPSHOT_EVERY:-1500}
 deadline=$(( $(date +%s) + budget ))
 left() { echo $(( deadline - $(date +%s) )); }
 work=$(mktemp -d /tmp/idc-session.XXXX)
@@ -73,7 +78,8 @@ want_min=$train_min
 train_min=$(fit "$want_min" "$train_limit" "$reserve")
 echo "== $(date -u +%T) train ($(left) s left; limit $train_limit s; $train_min minutes of training, steps $mode)"
 timeout --signal=TERM --kill-after=30 "$train_limit" env PYTHON="$py" IDC_CARRY="$carry" IDC_CONFIG="$config" \
-  bash scripts/gpu_train.sh "$work/train" "$train_min" "$mode" "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 --set anneal_by_time=true "$@" \
+  bash scripts/gpu_train.sh "$work/train" "$train_min" "$mode" "${IDC_INIT:-src/idc/pretrained/idc-default}" \
+  --set val.every=0 --set anneal_by_time=true --set "keep_every=$snap" "$@" \
   >"$stage/train/session.log" 2>&1
 rc=$?; echo "train exit $rc"; tail -5 "$stage/train/session.log"
 if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$(left)" -gt $(( abl_total + 150 )) ] \
@@ -84,7 +90,8 @@ if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$(left)" -gt $(( abl_total + 150 )) 
   train_limit=$(( $(left) - abl_total - 30 )); train_min=$(fit "$want_min" "$train_limit" "$reserve")
   timeout --signal=TERM --kill-after=30 "$train_limit" env PYTHON="$py" IDC_CARRY="$carry" \
     IDC_CONFIG="$config" bash scripts/gpu_train.sh "$work/train" "$train_min" "$mode" \
-    "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 --set anneal_by_time=true --set precision=fp32 "$@" \
+    "${IDC_INIT:-src/idc/pretrained/idc-default}" --set val.every=0 --set anneal_by_time=true --set "keep_every=$snap" \
+    --set precision=fp32 "$@" \
     >"$stage/train/session.log" 2>&1
   echo "train exit $?"; tail -5 "$stage/train/session.log"
 fi
@@ -116,21 +123,34 @@ fi
 echo "== $(date -u +%T) pack ($(left) s left)"
 for f in env.txt speed.json train.log metrics.csv; do cp "$work/train/$f" "$stage/train/" 2>/dev/null; done
 cp "$work/train/run/curves.png" "$work/train/run/config.yaml" "$stage/train/" 2>/dev/null
-"$py" - "$work" "$stage" <<'PY'
+"$py" - "$work" "$stage" "$snap" <<'PY'
 import json, sys
 from pathlib import Path
 
 import torch
 
+from idc.train.checkpoint import checkpoint_step, complete_checkpoints, latest_checkpoint
 from idc.weights import load_model, read_weights_config, save_weights
 
-work, stage = Path(sys.argv[1]), Path(sys.argv[2])
+work, stage, snap = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 found = {"train": work / "train"}
 record = stage / "ablation" / "ablation-train.json"
 if record.is_file():
     for r in json.loads(record.read_text())["results"]:
         found["ablation/" + r["variant"]] = Path(r["weights"])
+# Snapshots along the training run, oldest first, packed after everything else and only while the pack stays under
+# 56 MiB: the device returns 64 MiB in all.
+checkpoints = work / "train" / "run" / "checkpoints"
+last = latest_checkpoint(checkpoints)
+for c in complete_checkpoints(checkpoints):
+    if snap > 0 and checkpoint_step(c) % snap == 0 and c != last:
+        found[f"train/snapshots/{c.name}"] = c
 for name, src in found.items():
+    if name.startswith("train/snapshots/"):
+        packed = sum(f.stat().st_size for f in stage.rglob("*") if f.is_file())
+        if packed + 2 * sum(v.numel() for v in load_model(src).state_dict().values()) > 56 * 2**20:
+            print(f"{name}: not packed, the pack would pass 56 MiB")
+            continue
     latest = src / "run" / "checkpoints" / "LATEST"  # a run stopped before gpu_train.sh copied its weights out
     if not (src / "model.safetensors").is_file() and latest.is_file():
         src = latest.parent / latest.read_text().strip()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from idc.weights import load_model
+from idc.weights import load_model, read_weights_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,8 +84,10 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     env |= {"OMP_NUM_THREADS": "1", "IDC_INIT": "none", "IDC_BENCH_DEVICE": "cpu", "IDC_BENCH_SIZE": "32x24"}
     env |= {"IDC_BENCH_FAST": "1", "IDC_BENCH_ALL": "1", "IDC_BENCH_COMPILE": "1"}
     env |= {"IDC_ABLATION_BATCH": "1", "IDC_ABLATION_CROP": "16", "IDC_ABLATION_WORKERS": "0"}
+    env |= {"IDC_SNAPSHOT_EVERY": "4"}
     out = tmp_path / "out"
     cmd = ["bash", "scripts/gpu_session.sh", str(out), "400", "0.1", "1", "--set", sources, "--set", "device=cpu"]
+    cmd += ["--set", "ckpt_every=2"]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and "session done" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
     chunks = sorted(out.glob("results.tar.*"))
@@ -104,6 +106,14 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     assert "anneal_by_time: true" in (packed / "train" / "config.yaml").read_text()
     assert "Fusion ReLU active" in (packed / "train" / "health.txt").read_text()
     assert load_model(packed / "train" / "weights").config.encoder_widths == (4, 8, 16)
+    # Snapshots every 4 steps beside the last weights, each from its own step.
+    snapshots = sorted((packed / "train" / "snapshots").iterdir())
+    last_step = read_weights_config(packed / "train" / "weights")["training"]["steps"]
+    assert snapshots, r.stdout[-3000:]
+    for s in snapshots:
+        step = int(s.name.removeprefix("step-"))
+        assert step % 4 == 0 and step < last_step
+        assert read_weights_config(s / "weights")["training"]["steps"] == step
     record = (packed / "ablation" / "ablation-train.json").read_text()
     for variant in ("idc", "idc-single-scale", "idc-no-texture"):
         assert f'"variant": "{variant}"' in record

@@ -147,6 +147,23 @@ def test_config_errors(tmp_path: Path) -> None:
         load_train_config(TINY)
     with pytest.raises(ValueError, match=r"data.sources\[0\]: unknown keys"):
         load_train_config(TINY, ["data.sources=[{kind: paired, path: x}]"])
+    source = ["data.sources=[{kind: paired, paths: [x]}]"]
+    with pytest.raises(ValueError, match=r"keep_every \(300\) must be a multiple of ckpt_every \(200\)"):
+        load_train_config(TINY, [*source, "ckpt_every=200", "keep_every=300"])
+    with pytest.raises(ValueError, match=r"keep_every and keep_checkpoints must be >= 0"):
+        load_train_config(TINY, [*source, "keep_every=-1"])
+
+
+def test_keep_every_keeps_snapshots_beside_the_newest_checkpoints(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    overrides = [*_overrides(data), "val.every=0", "ckpt_every=1", "steps=7", "keep_checkpoints=2", "keep_every=3"]
+    train(load_train_config(TINY, overrides), run, progress=False)
+    kept = sorted(p.name for p in (run / "checkpoints").glob("step-*"))
+    assert kept == ["step-00000003", "step-00000006", "step-00000007"]
+    # Each snapshot is whole weights of its own step, loadable and different from the last.
+    snapshot, last = (load_file(str(run / "checkpoints" / k / "model.safetensors")) for k in (kept[0], kept[-1]))
+    assert any(not torch.equal(snapshot[k], last[k]) for k in last)
+    assert load_train_state(run / "checkpoints" / kept[0])["step"] == 3
 
 
 def test_ddp_on_two_cpu_processes_matches_one(data: Path, tmp_path: Path) -> None:

@@ -49,9 +49,18 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_checkpoint(
-    directory: str | Path, model: IDC, state: dict[str, Any], metadata: dict[str, Any] | None = None, keep: int = 2
+    directory: str | Path,
+    model: IDC,
+    state: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    keep: int = 2,
+    keep_every: int = 0,
 ) -> Path:
-    """Writes ``<directory>/step-<state['step']>/`` completely, then points ``LATEST`` at it; keeps ``keep`` newest."""
+    """Writes ``<directory>/step-<state['step']>/`` completely, then points ``LATEST`` at it.
+
+    Keeps the ``keep`` newest complete checkpoints (all of them when ``keep`` is 0) and, besides those, every one
+    whose step is a multiple of ``keep_every`` (when it is above 0): snapshots along the run, to score later.
+    """
     directory = Path(directory)
     step = int(state["step"])
     target = directory / f"step-{step:08d}"
@@ -71,12 +80,19 @@ def save_checkpoint(
     os.replace(tmp, pointer)
     _fsync_dir(directory)
     for old in complete_checkpoints(directory)[:-keep] if keep > 0 else []:
+        if keep_every > 0 and checkpoint_step(old) % keep_every == 0:
+            continue
         shutil.rmtree(old, ignore_errors=True)
     for partial in directory.glob("step-*"):
         # Folders a crash left half-written; never the one just completed.
         if partial != target and not (partial / COMPLETE).is_file():
             shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """The step a checkpoint folder's name (``step-<N>``) says."""
+    return int(Path(checkpoint).name.removeprefix("step-"))
 
 
 def complete_checkpoints(directory: str | Path) -> list[Path]:

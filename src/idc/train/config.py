@@ -114,6 +114,9 @@ class TrainConfig:
         batch: crops per step (across all processes under DDP).
         precision: ``auto`` (bf16 autocast on CUDA and on CPUs with bf16 support, else fp32), ``bf16``, ``fp16``,
             ``fp32``.
+        keep_checkpoints: how many of the newest checkpoints to keep (0: all).
+        keep_every: also keep every checkpoint whose step is a multiple of this (0: none), snapshots along the run
+            that outlive ``keep_checkpoints``; only steps at which a checkpoint is written (``ckpt_every``) count.
         max_bad_steps: stop (after saving) when this many steps in a row have a NaN or infinite loss.
         init_weights: start from these weights (a weights folder) instead of Xavier initialisation.
         max_minutes: stop (after saving) after this wall time; resume continues the same schedule.
@@ -141,6 +144,7 @@ class TrainConfig:
     log_every: int = 50
     ckpt_every: int = 500
     keep_checkpoints: int = 2
+    keep_every: int = 0
     max_bad_steps: int = 10
     tensorboard: bool = True
     init_weights: str | None = None
@@ -161,6 +165,10 @@ class TrainConfig:
             problems.append(f"optim.schedule must be one of {SCHEDULES}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}")
+        if self.keep_every < 0 or self.keep_checkpoints < 0:
+            problems.append("keep_every and keep_checkpoints must be >= 0")
+        elif self.keep_every and self.ckpt_every > 0 and self.keep_every % self.ckpt_every:
+            problems.append(f"keep_every ({self.keep_every}) must be a multiple of ckpt_every ({self.ckpt_every})")
         if self.steps < 1 or self.batch < 1 or self.data.crop < 1:
             problems.append("steps, batch and data.crop must be >= 1")
         if self.anneal_by_time and not self.max_minutes:

@@ -365,7 +365,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             "optimizer": opt.state_dict(),
             "rng": _rng_state(),
         }
-        return save_checkpoint(checkpoints, model, state, meta(), config.keep_checkpoints)
+        return save_checkpoint(checkpoints, model, state, meta(), config.keep_checkpoints, config.keep_every)
 
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
