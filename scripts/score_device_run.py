@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from idc.metrics import PSNR_CONVENTION
 from idc.weights import interpolate_weights, read_weights_config, save_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
 
     set_names = list(rows[0]["sets"])
-    print(f"\nPSNR (gain over the blurred input; change against {args.baseline.name}):")
+    print(f"\n{PSNR_CONVENTION}, mean (gain over the blurred input; change against {args.baseline.name}):")
     print(f"{'weights':<16}" + "".join(f"{n:>30}" for n in set_names) + "   beats it on every set")
     for row in rows:
         cells = []
