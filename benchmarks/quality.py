@@ -12,10 +12,14 @@ Usage:
       [--no-warmup] [--json OUT]
   python benchmarks/quality.py --compare OLD.json NEW.json [--worst 3]
   python benchmarks/quality.py --by-blur RESULT.json [...] [--parts 3]
+  python benchmarks/quality.py --sharp-in [--weights DIR] [--sets ...] [--json OUT]
 
 --compare reads two JSONs this script wrote and compares them image by image (restored PSNR, matched by name): per
 set the mean change, how many images got better and worse, and the images that lost most, with their blurred PSNR.
 A new default must win on the means; this shows where it loses (run 4 lost only on the least blurred frames).
+--sharp-in feeds each set's sharp images instead of the blurred ones and scores the output against them: a network
+that deblurs well leaves an image without blur almost unchanged, and one that has learnt to treat fine detail as
+noise or blur does not (docs/data.md, "Sharp inputs").
 --by-blur sorts each set's images by their blurred PSNR, cuts them into --parts groups and gives each group's mean
 gain over the blurred input: whether weights help least where the blur is heaviest.
 """
@@ -97,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worst", type=int, default=3, help="with --compare: how many of the largest losses to list")
     p.add_argument("--by-blur", type=Path, nargs="+", metavar="RESULT", help="gain by blur strength, per JSON given")
     p.add_argument("--parts", type=int, default=3, help="with --by-blur: groups per set (default: thirds)")
+    p.add_argument(
+        "--sharp-in",
+        action="store_true",
+        help="feed the sharp images instead of the blurred ones: how much the network damages an image without blur",
+    )
     args = p.parse_args(argv)
     if args.by_blur:
         for path in args.by_blur:
@@ -126,15 +135,31 @@ def main(argv: list[str] | None = None) -> int:
     sets: dict[str, object] = {}
     for name in args.sets:
         pairs = islice(BENCHMARK_SETS[name](args.data), args.limit)
+        if args.sharp_in:
+            pairs = ((n, sharp, sharp) for n, _, sharp in pairs)
         report = evaluate(model, pairs, progress=False, precision=args.precision, warmup=not args.no_warmup)
-        sets[name] = {"images": len(report.rows), "mean": report.mean(), "per_image": [asdict(r) for r in report.rows]}
+        rows = [asdict(r) for r in report.rows]
+        mean = report.mean()
+        if args.sharp_in:  # the input is the reference: its scores are infinite and say nothing
+            rows = [{k: v for k, v in r.items() if not k.endswith("_blurred")} for r in rows]
+            mean = {k: v for k, v in mean.items() if not k.endswith("_blurred")}
+        sets[name] = {"images": len(report.rows), "mean": mean, "per_image": rows}
     results["sets"] = sets
+    results["input"] = "sharp" if args.sharp_in else "blurred"
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"weights: {results['weights']}  ({results['weights_description']})")
     print(f"device: {device}, {results['machine']}, {torch.get_num_threads()} threads, {args.precision}")
     print(f"{PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; mSSIM = {SSIM_MATLAB_CONVENTION}")
+    if args.sharp_in:
+        print("input: the sharp images (an image without blur should come out unchanged: higher is less damage)")
+        print(f"{'set':<16}{'n':>4}{'PSNR IDC':>14}{'SSIM IDC':>14}{'mSSIM IDC':>14}{'s/img':>14}")
+        for name, s in sets.items():
+            m = s["mean"]  # type: ignore[index]
+            keys = ("psnr_restored", "ssim_restored", "ssim_matlab_restored", "seconds")
+            print(f"{name:<16}{s['images']:>4}" + "".join(f"{m[k]:>14.4f}" for k in keys))  # type: ignore[index]
+        return 0
     head = ["PSNR blurred", "PSNR IDC", "gain", "SSIM blurred", "SSIM IDC", "mSSIM blurred", "mSSIM IDC", "s/img"]
     print(f"{'set':<16}{'n':>4}" + "".join(f"{h:>14}" for h in head))
     for name, s in sets.items():

@@ -1,4 +1,4 @@
-"""scripts/score_device_run.py: a device call's results scored and judged against the default (toy data and weights)."""
+"""scripts/score_device_run.py and benchmarks/quality.py --sharp-in, on toy data and weights."""
 
 from __future__ import annotations
 
@@ -111,3 +111,18 @@ def test_refuses_a_folder_without_results(tmp_path: Path) -> None:
     cmd = [sys.executable, "scripts/score_device_run.py", str(tmp_path), "--name", "x"]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and f"{tmp_path / 'train' / 'weights'}: no model.safetensors" in r.stderr
+
+
+def test_quality_sharp_in_scores_the_network_on_images_without_blur(tmp_path: Path) -> None:
+    data = _data(tmp_path / "data")
+    weights = _weights(tmp_path / "w", 1e-3, 1)  # close to the identity
+    cmd = [sys.executable, "benchmarks/quality.py", "--weights", str(weights), "--data", str(data), "--no-warmup"]
+    for mode, extra in (("blurred", []), ("sharp", ["--sharp-in"])):
+        r = subprocess.run([*cmd, *extra, "--json", str(tmp_path / f"{mode}.json")], cwd=REPO, capture_output=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+    blurred, sharp = (json.loads((tmp_path / f"{m}.json").read_text()) for m in ("blurred", "sharp"))
+    assert blurred["input"] == "blurred" and sharp["input"] == "sharp"
+    for name, s in sharp["sets"].items():
+        assert not any(k.endswith("_blurred") for k in s["mean"]) and len(s["per_image"]) == s["images"]
+        # A near-identity network returns a sharp input nearly unchanged, far above what it makes of the blurred one.
+        assert s["mean"]["psnr_restored"] > 40 > blurred["sets"][name]["mean"]["psnr_restored"]

@@ -144,6 +144,25 @@ def test_bad_degradation_configs() -> None:
         DegradationConfig(noise_sigma=(0.1, 0.01))
 
 
+def test_kernel_type_none_leaves_the_image_unblurred_and_mixes_with_others() -> None:
+    from idc.data.degrade import DegradationConfig, apply_predrawn, degrade_image, pad_kernels, predraw_kernel
+
+    sharp = rand_image(1, 3, 24, 20)[0]
+    out, record = degrade_image(
+        sharp, DegradationConfig(kernel_types={"none": 1}, noise_sigma=(0, 0)), torch.Generator()
+    )
+    assert torch.equal(out, sharp) and record["kernels"] == [{"type": "none"}]
+    # Mixed with camera shake: some draws are unblurred, and a predrawn batch pads the 1x1 kernel like any other.
+    config = DegradationConfig(kernel_types={"camera_shake": 1, "none": 1}, kernel_size=15, noise_sigma=(0, 0))
+    drawn = [predraw_kernel(config, torch.Generator().manual_seed(i)) for i in range(12)]
+    kinds = [r["type"] for _, r in drawn]
+    assert set(kinds) == {"camera_shake", "none"}, kinds
+    batch = sharp.expand(12, *sharp.shape)
+    out = apply_predrawn(batch, pad_kernels([k for k, _ in drawn]), torch.zeros_like(batch), clip=True)
+    for i, kind in enumerate(kinds):
+        assert torch.allclose(out[i], sharp, atol=1e-6) == (kind == "none")
+
+
 def test_batched_degradation_matches_one_by_one() -> None:
     from idc.data.degrade import DegradationConfig, degrade_batch, degrade_image
 

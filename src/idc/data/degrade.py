@@ -24,7 +24,7 @@ from idc.data.kernels import (
     load_kernel,
 )
 
-KERNEL_TYPES = ("camera_shake", "linear", "gaussian", "disk", "file")
+KERNEL_TYPES = ("camera_shake", "linear", "gaussian", "disk", "file", "none")
 
 
 def blur(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -126,7 +126,9 @@ class DegradationConfig:
 
     Attributes:
         kernel_types: relative weights of the kernel types drawn (``camera_shake``, ``linear``, ``gaussian``,
-            ``disk``, ``file``).
+            ``disk``, ``file``, ``none``). ``none`` leaves the image unblurred (noise and JPEG still apply): a
+            network that never sees an unblurred input can learn to take fine detail for noise and smooth real
+            texture away in images with little blur (docs/data.md, "Sharp inputs").
         kernel_size: side of generated camera-shake kernels (odd); also the largest linear-motion length.
         shake_extent: camera-shake excursion range, as a fraction of the kernel half-size.
         linear_length: range of linear-motion lengths in pixels (capped at ``kernel_size - 2``).
@@ -195,6 +197,8 @@ def draw_kernel(config: DegradationConfig, generator: torch.Generator) -> tuple[
     if kind == "disk":
         radius = _draw(generator, *config.disk_radius)
         return disk_kernel(radius), {"type": kind, "radius": radius}
+    if kind == "none":
+        return torch.ones(1, 1), {"type": kind}
     path = config.kernel_files[int(torch.randint(len(config.kernel_files), (), generator=generator))]
     return load_kernel(path), {"type": kind, "file": str(path)}
 
