@@ -124,7 +124,7 @@ echo "== $(date -u +%T) pack ($(left) s left)"
 for f in env.txt speed.json train.log metrics.csv; do cp "$work/train/$f" "$stage/train/" 2>/dev/null; done
 cp "$work/train/run/curves.png" "$work/train/run/config.yaml" "$stage/train/" 2>/dev/null
 "$py" - "$work" "$stage" "$snap" <<'PY'
-import json, sys
+import json, shutil, sys
 from pathlib import Path
 
 import torch
@@ -146,11 +146,6 @@ for c in complete_checkpoints(checkpoints):
     if snap > 0 and checkpoint_step(c) % snap == 0 and c != last:
         found[f"train/snapshots/{c.name}"] = c
 for name, src in found.items():
-    if name.startswith("train/snapshots/"):
-        packed = sum(f.stat().st_size for f in stage.rglob("*") if f.is_file())
-        if packed + 2 * sum(v.numel() for v in load_model(src).state_dict().values()) > 56 * 2**20:
-            print(f"{name}: not packed, the pack would pass 56 MiB")
-            continue
     latest = src / "run" / "checkpoints" / "LATEST"  # a run stopped before gpu_train.sh copied its weights out
     if not (src / "model.safetensors").is_file() and latest.is_file():
         src = latest.parent / latest.read_text().strip()
@@ -159,6 +154,10 @@ for name, src in found.items():
         continue
     meta = {k: v for k, v in read_weights_config(src).items() if k not in {"architecture", "format_version", "model_config", "dtype"}}
     save_weights(load_model(src), stage / name / "weights", metadata=meta, dtype=torch.float16)
+    if name.startswith("train/snapshots/") and sum(f.stat().st_size for f in stage.rglob("*") if f.is_file()) > 56 * 2**20:
+        shutil.rmtree(stage / name)
+        print(f"{name}: not packed, the pack would pass 56 MiB")
+        continue
     print(f"{name}: packed {src} as float16")
 PY
 tar -cf - -C "$stage" . | split -b 15M -d - "$out/results.tar."

@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = [*(["--sets", *args.sets] if args.sets else []), *(["--limit", str(args.limit)] if args.limit else [])]
     extra += ["--data", str(args.data)] if args.data else []
 
+    facts = run_facts(args.dest)
     print(f"{args.dest}:")
-    for line in run_facts(args.dest):
+    for line in facts:
         print(f"  {line}")
 
     candidates: list[tuple[str, Path]] = [("last", last)]
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{s['psnr']:.2f} ({s['gain']:+.2f}; {vs})")
         verdict = "yes" if row["beats_baseline"] else "no"
         print(f"{row['label']:<16}" + "".join(f"{c:>30}" for c in cells) + f"   {verdict}")
-    summary = {"dest": str(args.dest), "baseline": str(args.baseline), "facts": run_facts(args.dest), "rows": rows}
+    summary = {"dest": str(args.dest), "baseline": str(args.baseline), "facts": facts, "rows": rows}
     (args.out / f"{args.name}-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
