@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from idc.weights import interpolate_weights, read_weights_config, save_weights
+from idc.weights import save_interpolated_weights
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,9 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.out.exists():
         p.error(f"{args.out}: already exists; choose a new folder")
-    model, record = interpolate_weights(args.start, args.end, args.alpha)
-    description = read_weights_config(args.end).get("description", "IDC weights")
-    save_weights(model, args.out, metadata={"description": f"{description}, interpolated", "training": record})
+    save_interpolated_weights(args.start, args.end, args.alpha, args.out)
     print(f"{args.out}: (1 - {args.alpha}) x {args.start or 'bundled default'} + {args.alpha} x {args.end}")
     return 0
 

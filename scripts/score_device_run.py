@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from idc.metrics import PSNR_CONVENTION
-from idc.weights import interpolate_weights, read_weights_config, save_weights
+from idc.weights import save_interpolated_weights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for alpha in args.alphas:
         folder = args.runs / f"{args.name}-soup-{alpha:g}"
         if not (folder / "model.safetensors").is_file():
-            model, record = interpolate_weights(args.start, last, alpha)
-            description = read_weights_config(last).get("description", "IDC weights")
-            save_weights(model, folder, metadata={"description": f"{description}, interpolated", "training": record})
+            save_interpolated_weights(args.start, last, alpha, folder)
         candidates.append((f"soup-{alpha:g}", folder))
 
     baseline = per_image(json.loads(args.baseline.read_text()))

@@ -215,3 +215,15 @@ def interpolate_weights(start: str | Path | None, end: str | Path, alpha: float)
         "weights": "(1 - alpha) * start + alpha * end",
     }
     return a, record
+
+
+def save_interpolated_weights(start: str | Path | None, end: str | Path, alpha: float, out: str | Path) -> None:
+    """Writes :func:`interpolate_weights` ``(start, end, alpha)`` as a weights folder ``out``, described as ``end``'s
+    weights, interpolated, with the record that function gives.
+
+    Raises:
+        WeightsError, ValueError: as :func:`interpolate_weights`.
+    """
+    model, record = interpolate_weights(start, end, alpha)
+    description = read_weights_config(end).get("description", "IDC weights")
+    save_weights(model, out, metadata={"description": f"{description}, interpolated", "training": record})
