@@ -1,29 +1,59 @@
 """Training speed: optimiser steps per second and crops per second of IDC, and data-loader throughput.
 
 Model steps use random tensors on the device (forward, mixed loss over all scales, backward, Adam step), timed
-after warm-up with CUDA synchronisation. The data loader is timed separately on a training config's sources, so you
-can see whether data keeps up with the GPU. Prints a table and writes JSON.
+after warm-up with CUDA synchronisation. On CUDA each row also counts the host synchronisations of one step (0 is
+right: the loop's own non-finite-loss check is not part of this step). `--loss kornia` times the loss as it was until
+2026-11-27 (kornia's SSIM and gradients, which copy a small tensor from the host on each call; needs kornia).
+The data loader is timed separately on a training config's sources, so you can see whether data keeps up with the
+GPU. Prints a table and writes JSON.
 
 Usage:
   python benchmarks/train_speed.py [--preset idc] [--batch 16] [--crop 256] [--steps 10]
-      [--precision fp32 bf16] [--channels-last both] [--compile] [--data-config configs/idc_synthetic.yaml]
-      [--json OUT]
+      [--precision fp32 bf16] [--channels-last both] [--compile] [--loss own kornia]
+      [--data-config configs/idc_synthetic.yaml] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import idc.losses
 from idc.bench import device_name
 from idc.losses import MixedLoss
 from idc.models import IDC, get_preset
+from idc.train.loop import host_syncs
+
+LOSSES = ("own", "kornia")
+
+
+@contextmanager
+def loss_terms(kind: str) -> Iterator[None]:
+    """With ``kornia``: the mixed loss computes SSIM and the gradients with kornia, as it did until 2026-11-27."""
+    if kind == "own":
+        yield
+        return
+    import kornia
+
+    saved = idc.losses.ssim_map, idc.losses.image_gradients
+    idc.losses.ssim_map = (
+        lambda x, y, window_size=11: kornia.metrics.ssim(  # type: ignore[assignment]
+            x.float(), y.float(), window_size=min(window_size, 2 * min(x.shape[-2:]) - 1), max_val=1.0
+        )
+    )
+    idc.losses.image_gradients = lambda x: kornia.filters.spatial_gradient(x.float(), mode="diff", order=1)
+    try:
+        yield
+    finally:
+        idc.losses.ssim_map, idc.losses.image_gradients = saved
 
 
 def _sync(device: torch.device) -> None:
@@ -32,6 +62,24 @@ def _sync(device: torch.device) -> None:
 
 
 def time_steps(
+    preset: str,
+    batch: int,
+    crop: int,
+    steps: int,
+    warmup: int,
+    precision: str,
+    channels_last: bool,
+    compile: bool,
+    device: torch.device,
+    loss: str = "own",
+) -> dict[str, Any]:
+    with loss_terms(loss):
+        return _time_steps(preset, batch, crop, steps, warmup, precision, channels_last, compile, device) | {
+            "loss": loss
+        }
+
+
+def _time_steps(
     preset: str,
     batch: int,
     crop: int,
@@ -65,6 +113,12 @@ def time_steps(
     for _ in range(warmup):
         step()
     _sync(device)
+    syncs = None
+    if device.type == "cuda":
+        with host_syncs() as counted:
+            step()
+        syncs = counted()
+        _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
@@ -81,6 +135,7 @@ def time_steps(
         "crops_per_s": batch / seconds,
         "ms_per_step": 1000 * seconds,
         "peak_gib": peak,
+        "host_syncs_per_step": syncs,
     }
 
 
@@ -118,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
     p.add_argument("--channels-last", default="both", choices=["on", "off", "both"])
     p.add_argument("--compile", action="store_true", help="also time torch.compile")
+    p.add_argument("--loss", nargs="+", default=["own"], choices=LOSSES, help="own (default) and/or kornia (the old)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-config", type=Path, default=None, help="also time the data loader of this config")
     p.add_argument("--data-workers", type=int, default=4)
@@ -130,23 +186,25 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     layouts = {"on": [True], "off": [False], "both": [False, True]}[args.channels_last]
-    rows = []
-    for precision in args.precision:
-        for cl in layouts:
-            for comp in [False, True] if args.compile else [False]:
-                rows.append(
-                    time_steps(args.preset, args.batch, args.crop, args.steps, args.warmup, precision, cl, comp, device)
-                )
+    rows = [
+        time_steps(args.preset, args.batch, args.crop, args.steps, args.warmup, precision, cl, comp, device, loss)
+        for loss, precision, cl, comp in itertools.product(
+            args.loss, args.precision, layouts, [False, True] if args.compile else [False]
+        )
+    ]
     name = device_name(device)
     print(f"IDC preset {args.preset}, batch {args.batch} x {args.crop}x{args.crop}; {name}; torch {torch.__version__}")
     print(f"{args.steps} timed steps after {args.warmup} warm-up (forward, loss over all scales, backward, Adam)")
     print(
-        f"{'precision':<10}{'channels_last':>14}{'compile':>9}{'it/s':>9}{'crops/s':>10}{'ms/step':>10}{'peak GiB':>10}"
+        f"{'loss':<8}{'precision':<10}{'channels_last':>14}{'compile':>9}{'it/s':>9}{'crops/s':>10}{'ms/step':>10}"
+        f"{'peak GiB':>10}{'syncs':>7}"
     )
     for r in rows:
         peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
+        syncs = "-" if r["host_syncs_per_step"] is None else str(r["host_syncs_per_step"])
         print(
-            f"{r['precision']:<10}{r['channels_last']!s:>14}{r['compile']!s:>9}{r['it_per_s']:>9.3f}{r['crops_per_s']:>10.2f}{r['ms_per_step']:>10.1f}{peak:>10}"
+            f"{r['loss']:<8}{r['precision']:<10}{r['channels_last']!s:>14}{r['compile']!s:>9}{r['it_per_s']:>9.3f}"
+            f"{r['crops_per_s']:>10.2f}{r['ms_per_step']:>10.1f}{peak:>10}{syncs:>7}"
         )
     result: dict[str, Any] = {
         "device": name,

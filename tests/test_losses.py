@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 
-from idc.losses import LossConfig, MixedLoss, scale_loss_terms
+from idc.losses import GRADIENT_NORMS, LossConfig, MixedLoss, image_gradients, scale_loss_terms, ssim_map
 from idc.models import IDC
 from idc.models.pyramid import image_pyramid
 from tests.conftest import rand_image
@@ -63,3 +65,89 @@ def test_loss_trains_the_network_and_rejects_mismatched_scales(tiny_model: IDC) 
 def test_bad_gradient_norm() -> None:
     with pytest.raises(ValueError, match="gradient_norm"):
         LossConfig(gradient_norm="l3")
+
+
+def test_bad_ssim_window() -> None:
+    with pytest.raises(ValueError, match="ssim_window"):
+        LossConfig(ssim_window=10)
+    with pytest.raises(ValueError, match="odd"):
+        ssim_map(rand_image(1, 1, 8, 8), rand_image(1, 1, 8, 8), window_size=4)
+
+
+def _noisy_pair(shape: tuple[int, ...], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    x = rand_image(*shape, seed=seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    return x, (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def test_ssim_matches_scikit_image_away_from_the_borders() -> None:
+    # skimage's reference (Gaussian sigma 1.5, 11 taps, population covariance) averages the map 5 pixels inside the
+    # borders; there the padding does not reach, so the two must agree to float32 rounding.
+    x, y = _noisy_pair((2, 3, 40, 52))
+    ours = ssim_map(x, y)[..., 5:-5, 5:-5].mean().item()
+    ref = np.mean(
+        [
+            structural_similarity(
+                x[i].permute(1, 2, 0).double().numpy(),
+                y[i].permute(1, 2, 0).double().numpy(),
+                channel_axis=2,
+                data_range=1.0,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for i in range(2)
+        ]
+    )
+    assert ours == pytest.approx(ref, abs=2e-6)
+    assert ref < 0.95  # the pair is far from identical, so agreement means something
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 33, 47), (1, 3, 4, 6), (1, 2, 1, 5)])
+def test_ssim_and_gradients_match_kornia(shape: tuple[int, ...]) -> None:
+    # kornia computed both terms until 2026-11-27; the own versions must give the same loss.
+    kornia = pytest.importorskip("kornia")
+    x, y = _noisy_pair(shape, seed=3)
+    window = min(11, 2 * min(shape[-2:]) - 1)
+    expected = kornia.metrics.ssim(x, y, window_size=window, max_val=1.0)
+    assert torch.allclose(ssim_map(x, y), expected, atol=2e-6)
+    grads = kornia.filters.spatial_gradient(x, mode="diff", order=1)
+    assert torch.allclose(image_gradients(x), grads, atol=1e-7)
+
+
+def test_gradient_term_equals_the_difference_of_gradients() -> None:
+    est, tgt = _noisy_pair((2, 3, 17, 23), seed=5)
+    for norm in GRADIENT_NORMS:
+        diff = image_gradients(est) - image_gradients(tgt)
+        expected = diff.abs().mean() if norm == "l1" else diff.pow(2).mean()
+        got = scale_loss_terms(est, tgt, LossConfig(gradient_norm=norm))["grad"]
+        assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_ssim_ignores_autocast_and_backpropagates() -> None:
+    x, y = _noisy_pair((1, 3, 24, 24), seed=7)
+    x.requires_grad_(True)
+    plain = ssim_map(x, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = ssim_map(x, y)
+    assert cast.dtype == torch.float32
+    assert torch.equal(plain, cast)
+    (1 - cast.mean()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: host synchronisations exist only there")
+def test_loss_never_waits_for_the_host_on_cuda() -> None:
+    # kornia's kernels were copied from the host on every call: nine synchronisations per training step.
+    sharp = rand_image(2, 3, 64, 64).cuda()
+    estimates = [t + 0.01 for t in image_pyramid(sharp, 3)]
+    for t in estimates:
+        t.requires_grad_(True)
+    torch.cuda.synchronize()
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        total, _ = MixedLoss()(estimates, sharp)
+        total.backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)

@@ -37,7 +37,10 @@ def _data(root: Path) -> Path:
 def test_photos_spread_and_frames_reencoded_within_the_budget(tmp_path: Path) -> None:
     data, out = _data(tmp_path / "data"), tmp_path / "carry"
     main = _main()
-    args = ["--data", str(data), "--out", str(out), "--no-wheels", "--budget-mib", "1"]
+    stale = out / "wheels" / "old-0.1-py3-none-any.whl"  # an earlier call's wheels: no longer wanted
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x" * 1000)
+    args = ["--data", str(data), "--out", str(out), "--budget-mib", "1"]
     assert main([*args, "--photos", "3", "--frame-quality", "60"]) == 0
     photos = sorted(str(p.relative_to(out / "data" / "bsds500")) for p in (out / "data" / "bsds500").glob("*/*.jpg"))
     # Every other one of the 6 sorted paths (test/0, test/2, test/4, train/1, train/3, train/5): both folders.
@@ -47,6 +50,7 @@ def test_photos_spread_and_frames_reencoded_within_the_budget(tmp_path: Path) ->
     assert len(carried) == 5
     assert all(c.stat().st_size < o.stat().st_size for c, o in zip(carried, originals, strict=True))
     assert Image.open(carried[0]).size == (128, 96)
+    assert not (out / "wheels").exists()
     # A budget too small for every frame carries the first ones, consecutive, and stops.
     sizes = sum(p.stat().st_size for p in (out / "data" / "bsds500").glob("*/*.jpg")) + carried[0].stat().st_size
     assert main([*args[:-1], str((sizes + 100) / 2**20), "--photos", "3", "--frame-quality", "60"]) == 0
@@ -59,6 +63,6 @@ def test_bad_options_are_refused(tmp_path: Path, capsys) -> None:  # type: ignor
     main = _main()
     for bad in (["--photos", "0"], ["--frame-quality", "101"]):
         with pytest.raises(SystemExit) as stop:
-            main(["--data", str(tmp_path), "--no-wheels", *bad])
+            main(["--data", str(tmp_path), *bad])
         assert stop.value.code == 2
     assert "--frame-quality must be between 1 and 100" in capsys.readouterr().err

@@ -1,10 +1,14 @@
-"""The paper's mixed loss: per scale L2 + alpha (1 - SSIM) + beta * gradient loss, summed over scales."""
+"""The paper's mixed loss: per scale L2 + alpha (1 - SSIM) + beta * gradient loss, summed over scales.
+
+SSIM and the image gradients are written here rather than taken from a library: every tensor they need is made on the
+images' device, so a training step on a GPU never waits for the host (kornia 0.9, used until 2026-11-27, copied a
+small tensor from the host on each call: nine synchronisations a step, docs/paper-notes.md section 8).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,28 +16,63 @@ from torch import nn
 from idc.models.pyramid import image_pyramid
 
 GRADIENT_NORMS = ("l1", "l2")
+SSIM_SIGMA = 1.5
+SSIM_C1 = 0.01**2  # (k1 L)^2 and (k2 L)^2 for data range L = 1
+SSIM_C2 = 0.03**2
+SSIM_EPS = 1e-12  # added to the denominator, as kornia does
+
+
+def gaussian_window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A sampled 1-D Gaussian of odd ``size`` taps summing to 1, made on ``device`` (no copy from the host)."""
+    x = torch.arange(size, device=device, dtype=dtype) - size // 2
+    w = torch.exp(-(x * x) / (2 * sigma * sigma))
+    return w / w.sum()
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, window_size: int = 11) -> torch.Tensor:
-    """Differentiable SSIM (Gaussian window, sigma 1.5, per channel, data range 1) via kornia.
+    """Differentiable SSIM map: Gaussian window (sigma 1.5, ``window_size`` taps, odd), per channel, data range 1,
+    reflect padding so the map has the images' size. Computed in float32 whatever the inputs and any autocast.
 
     The window shrinks on images smaller than it (down to 1 pixel), so coarse scales of tiny crops still work.
 
     Shape:
         (N, C, H, W), (N, C, H, W) -> (N, C, H, W)
     """
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"ssim_map needs two (N, C, H, W) tensors of one shape: {tuple(x.shape)}, {tuple(y.shape)}")
+    if window_size < 1 or window_size % 2 == 0:
+        raise ValueError(f"the SSIM window must be odd and positive, got {window_size}")
     limit = 2 * min(x.shape[-2:]) - 1  # reflect padding needs half the window below each side
     window = min(window_size, limit)
-    return kornia.metrics.ssim(x.float(), y.float(), window_size=window, max_val=1.0)
+    c = x.shape[1]
+    with torch.autocast(x.device.type, enabled=False):
+        x, y = x.float(), y.float()
+        # The five local means in one pair of separable depthwise convolutions.
+        moments = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+        if window > 1:
+            g = gaussian_window(window, SSIM_SIGMA, x.device, torch.float32)
+            pad = window // 2
+            moments = F.pad(moments, (pad, pad, pad, pad), mode="reflect")
+            moments = F.conv2d(moments, g.view(1, 1, 1, window).expand(5 * c, 1, 1, window), groups=5 * c)
+            moments = F.conv2d(moments, g.view(1, 1, window, 1).expand(5 * c, 1, window, 1), groups=5 * c)
+        mu1, mu2, xx, yy, xy = moments.split(c, dim=1)
+        mu1_mu2 = mu1 * mu2
+        mu1_sq, mu2_sq = mu1 * mu1, mu2 * mu2
+        num = (2 * mu1_mu2 + SSIM_C1) * (2 * (xy - mu1_mu2) + SSIM_C2)
+        den = (mu1_sq + mu2_sq + SSIM_C1) * ((xx - mu1_sq) + (yy - mu2_sq) + SSIM_C2)
+        return num / (den + SSIM_EPS)
 
 
 def image_gradients(x: torch.Tensor) -> torch.Tensor:
-    """Horizontal and vertical central-difference gradients (kornia, replicate borders).
+    """Horizontal and vertical central differences, (x[i+1] - x[i-1]) / 2, with replicate borders.
 
     Shape:
-        (N, C, H, W) -> (N, C, 2, H, W)
+        (N, C, H, W) -> (N, C, 2, H, W), horizontal first
     """
-    return kornia.filters.spatial_gradient(x.float(), mode="diff", order=1)
+    p = F.pad(x.float(), (1, 1, 1, 1), mode="replicate")
+    dx = (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]) * 0.5
+    dy = (p[..., 2:, 1:-1] - p[..., :-2, 1:-1]) * 0.5
+    return torch.stack([dx, dy], dim=2)
 
 
 @dataclass(frozen=True)
@@ -48,6 +87,8 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.gradient_norm not in GRADIENT_NORMS:
             raise ValueError(f"gradient_norm must be one of {GRADIENT_NORMS}, got {self.gradient_norm!r}")
+        if self.ssim_window < 1 or self.ssim_window % 2 == 0:
+            raise ValueError(f"ssim_window must be odd and positive, got {self.ssim_window}")
 
 
 def scale_loss_terms(estimate: torch.Tensor, target: torch.Tensor, config: LossConfig) -> dict[str, torch.Tensor]:
@@ -57,8 +98,8 @@ def scale_loss_terms(estimate: torch.Tensor, target: torch.Tensor, config: LossC
         ``{"l2": mean squared error, "ssim": 1 - mean SSIM, "grad": mean |grad(est) - grad(target)|}``
         (squared differences for ``gradient_norm="l2"``).
     """
-    estimate = estimate.float()
-    diff = image_gradients(estimate) - image_gradients(target)
+    estimate, target = estimate.float(), target.float()
+    diff = image_gradients(estimate - target)  # the gradients are linear: one pass instead of two
     grad = diff.abs().mean() if config.gradient_norm == "l1" else diff.pow(2).mean()
     return {
         "l2": F.mse_loss(estimate, target),
