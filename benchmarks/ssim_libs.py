@@ -45,19 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     x = torch.rand(args.batch, 3, args.size, args.size, generator=g)
     y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
 
-    ref = np.mean(
-        [
-            structural_similarity(
-                x[i].permute(1, 2, 0).numpy(),
-                y[i].permute(1, 2, 0).numpy(),
-                channel_axis=2,
-                data_range=1.0,
-                gaussian_weights=True,
-                sigma=1.5,
-                use_sample_covariance=False,
-            )
-            for i in range(args.batch)
-        ]
+    ref = float(
+        np.mean(
+            [
+                structural_similarity(
+                    x[i].permute(1, 2, 0).numpy(),
+                    y[i].permute(1, 2, 0).numpy(),
+                    channel_axis=2,
+                    data_range=1.0,
+                    gaussian_weights=True,
+                    sigma=1.5,
+                    use_sample_covariance=False,
+                )
+                for i in range(args.batch)
+            ]
+        )
     )
 
     def own_val(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
