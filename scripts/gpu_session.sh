@@ -7,9 +7,10 @@
 #      learning rate annealed on the clock to reach min_lr at the limit (issue #6);
 #   3. benchmarks/ablation.py --train-only: IDC, single-scale and no-Sub-Texture at one equal step budget, sized
 #      from the measured step rate to about ABLATION_SECONDS per variant (issue #4; 0 skips it);
-#   4. pack: weights as fp16 safetensors (the training run's last, each ablation variant's, then the training run's
-#      snapshots every IDC_SNAPSHOT_EVERY steps while they fit), logs, CSV and JSON into OUT/results.tar.NN, chunks
-#      of at most 15 MiB (the device returns at most 8 files of 16 MiB, 64 MiB in all; the pack stays under 56 MiB).
+#   4. pack (scripts/pack_session.py): weights as fp16 safetensors (the training run's last, each ablation variant's,
+#      then the training run's snapshots every IDC_SNAPSHOT_EVERY steps while they fit), logs, CSV and JSON into
+#      OUT/results.tar.NN, chunks of at most 15 MiB (the device returns at most 8 files of 16 MiB, 64 MiB in all; the
+#      pack stays under 56 MiB).
 #      Unpack with: cat OUT/results.tar.* | tar -x -C DEST
 # Data comes from carry/ (python scripts/prepare_gpu_carry.py). Extra arguments (e.g. --set device=cpu) go to
 # both the training run and the ablation.
@@ -21,7 +22,8 @@
 #   (default: 16 and 256, the paper's), IDC_ABLATION_WORKERS (default 8), IDC_INIT (weights the training run
 #   starts from; default src/idc/pretrained/idc-default, `none` for scratch), IDC_SNAPSHOT_EVERY (keep the training
 #   run's checkpoint every this many steps and pack its weights as train/snapshots/step-N/; default 1500, a multiple
-#   of the config's ckpt_every; 0: none).
+#   of the config's ckpt_every; 0: none), IDC_PACK_MIB (snapshots are packed while the pack stays under this; default
+#   56), TMPDIR (where the session's work folder goes; default /tmp).
 set -uo pipefail
 out=${1:?OUT}; budget=${2:?BUDGET_SECONDS}; train_min=${3:-5}; abl_s=${4:-45}
 shift $(( $# < 4 ? $# : 4 ))
@@ -31,7 +33,7 @@ config=${IDC_CONFIG:-configs/idc_synthetic.yaml}
 snap=${IDC_SNAPSHOT_EVERY:-1500}
 deadline=$(( $(date +%s) + budget ))
 left() { echo $(( deadline - $(date +%s) )); }
-work=$(mktemp -d /tmp/idc-session.XXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/idc-session.XXXX")
 stage=$work/pack
 mkdir -p "$out" "$stage/train" "$stage/ablation"
 export PYTHONUNBUFFERED=1
@@ -123,42 +125,6 @@ fi
 echo "== $(date -u +%T) pack ($(left) s left)"
 for f in env.txt speed.json train.log metrics.csv; do cp "$work/train/$f" "$stage/train/" 2>/dev/null; done
 cp "$work/train/run/curves.png" "$work/train/run/config.yaml" "$stage/train/" 2>/dev/null
-"$py" - "$work" "$stage" "$snap" <<'PY'
-import json, shutil, sys
-from pathlib import Path
-
-import torch
-
-from idc.train.checkpoint import checkpoint_step, complete_checkpoints, latest_checkpoint
-from idc.weights import load_model, read_weights_config, save_weights
-
-work, stage, snap = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-found = {"train": work / "train"}
-record = stage / "ablation" / "ablation-train.json"
-if record.is_file():
-    for r in json.loads(record.read_text())["results"]:
-        found["ablation/" + r["variant"]] = Path(r["weights"])
-# Snapshots along the training run, oldest first, packed after everything else and only while the pack stays under
-# 56 MiB: the device returns 64 MiB in all.
-checkpoints = work / "train" / "run" / "checkpoints"
-last = latest_checkpoint(checkpoints)
-for c in complete_checkpoints(checkpoints):
-    if snap > 0 and checkpoint_step(c) % snap == 0 and c != last:
-        found[f"train/snapshots/{c.name}"] = c
-for name, src in found.items():
-    latest = src / "run" / "checkpoints" / "LATEST"  # a run stopped before gpu_train.sh copied its weights out
-    if not (src / "model.safetensors").is_file() and latest.is_file():
-        src = latest.parent / latest.read_text().strip()
-    if not (src / "model.safetensors").is_file():
-        print(f"{name}: no weights at {src}")
-        continue
-    meta = {k: v for k, v in read_weights_config(src).items() if k not in {"architecture", "format_version", "model_config", "dtype"}}
-    save_weights(load_model(src), stage / name / "weights", metadata=meta, dtype=torch.float16)
-    if name.startswith("train/snapshots/") and sum(f.stat().st_size for f in stage.rglob("*") if f.is_file()) > 56 * 2**20:
-        shutil.rmtree(stage / name)
-        print(f"{name}: not packed, the pack would pass 56 MiB")
-        continue
-    print(f"{name}: packed {src} as float16")
-PY
+"$py" scripts/pack_session.py "$work" "$stage" "$snap" --limit-mib "${IDC_PACK_MIB:-56}"
 tar -cf - -C "$stage" . | split -b 15M -d - "$out/results.tar."
 ls -l "$out"; echo "session done, $(left) s left"

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +15,14 @@ from PIL import Image
 from idc.weights import load_model, read_weights_config
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_script(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("steps", ["4", "auto", "clock"])
@@ -85,6 +96,7 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     env |= {"IDC_BENCH_FAST": "1", "IDC_BENCH_ALL": "1", "IDC_BENCH_COMPILE": "1"}
     env |= {"IDC_ABLATION_BATCH": "1", "IDC_ABLATION_CROP": "16", "IDC_ABLATION_WORKERS": "0"}
     env |= {"IDC_SNAPSHOT_EVERY": "4"}
+    env |= {"TMPDIR": str(tmp_path)}  # the session's work folder, read again below
     out = tmp_path / "out"
     cmd = ["bash", "scripts/gpu_session.sh", str(out), "400", "0.1", "1", "--set", sources, "--set", "device=cpu"]
     cmd += ["--set", "ckpt_every=2"]
@@ -118,3 +130,27 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     for variant in ("idc", "idc-single-scale", "idc-no-texture"):
         assert f'"variant": "{variant}"' in record
         assert (packed / "ablation" / variant / "weights" / "model.safetensors").is_file()
+    # The pack again, from the same work folder, under a limit that the first snapshot already passes: the last
+    # weights and the ablation's are packed all the same, no snapshot is, and each refused one is named.
+    pack_session = _load_script("pack_session")
+    (work,) = tmp_path.glob("idc-session.*")
+
+    def staged(name: str) -> Path:
+        stage = tmp_path / name
+        (stage / "ablation").mkdir(parents=True)
+        shutil.copy(packed / "ablation" / "ablation-train.json", stage / "ablation")
+        return stage
+
+    base = staged("no-snapshots")
+    pack_session.pack(work, base, 0)
+    base_bytes = sum(f.stat().st_size for f in base.rglob("*") if f.is_file())
+    half_a_model = (packed / "train" / "weights" / "model.safetensors").stat().st_size / 2
+    stage = staged("repack")
+    outcome = pack_session.pack(work, stage, 4, limit_mib=(base_bytes + half_a_model) / 2**20)
+    assert outcome["train"] == "packed" and outcome["ablation/idc"] == "packed"
+    refused = [k for k, v in outcome.items() if v == "too big"]
+    assert refused == [f"train/snapshots/{s.name}" for s in snapshots]
+    assert not any((stage / "train" / "snapshots").iterdir())
+    # Under the default limit every snapshot fits, as in the session.
+    again = pack_session.pack(work, staged("repack-2"), 4)
+    assert [k for k, v in again.items() if v == "packed" and "snapshots" in k] == refused
