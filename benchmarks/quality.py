@@ -3,6 +3,8 @@
 Sets (from ../shared/data; never trained on; defined in idc.data.benchmark_sets):
   gopro-dev       the 5 real GOPRO pairs in gopro/dev (frame averaging, 1280x720), full images.
   kodak24-motion  the 24 Kodak photos (768x512) with a fixed seeded camera-shake blur and noise sigma 0.01.
+Diagnostic, only when named in --sets (its frames are training data: it shows fit, never quality):
+  gopro0477-seen  6 frame-averaged windows of GOPR0477_11_00, the real-blur frames the synthetic recipe trains on.
 
 Metrics as `idc eval` computes them (idc.evaluate): PSNR on uint8-rounded RGB; skimage-style SSIM (Gaussian
 sigma 1.5, per channel); MATLAB-style SSIM (3-D Gaussian over H x W x 3). Whole images, fp32 unless --precision.
@@ -38,7 +40,7 @@ from typing import Any
 import torch
 
 from idc.bench import cpu_model
-from idc.data.benchmark_sets import BENCHMARK_SETS
+from idc.data.benchmark_sets import BENCHMARK_SETS, DIAGNOSTIC_SETS
 from idc.evaluate import evaluate
 from idc.infer import resolve_device
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION
@@ -91,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None, help="weights folder (default: the bundled default)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
-    p.add_argument("--sets", nargs="+", default=list(BENCHMARK_SETS), choices=list(BENCHMARK_SETS))
+    p.add_argument(
+        "--sets",
+        nargs="+",
+        default=list(BENCHMARK_SETS),
+        choices=[*BENCHMARK_SETS, *DIAGNOSTIC_SETS],
+        help="default: the benchmark sets; gopro0477-seen (training frames, a diagnostic of fit) only when named",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N images of each set")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
@@ -134,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     sets: dict[str, object] = {}
     for name in args.sets:
-        pairs = islice(BENCHMARK_SETS[name](args.data), args.limit)
+        pairs = islice((BENCHMARK_SETS | DIAGNOSTIC_SETS)[name](args.data), args.limit)
         if args.sharp_in:
             pairs = ((n, sharp, sharp) for n, _, sharp in pairs)
         report = evaluate(model, pairs, progress=False, precision=args.precision, warmup=not args.no_warmup)

@@ -3,6 +3,12 @@
 gopro-dev       the 5 real GOPRO pairs of ``gopro/dev`` (8 or 10 frames averaged in linear light, 1280x720).
 kodak24-motion  the 24 Kodak photos (768x512); photo i (sorted by name) blurred with ``camera_shake_kernel`` of
                 seed 1000 + i (31x31) and Gaussian noise of sigma 0.01 from the same generator, clipped to [0, 1].
+
+One diagnostic set, not a benchmark (its frames are training data; no quality claim may rest on it):
+
+gopro0477-seen  6 windows of the GOPR0477_11_00 frames that ``configs/idc_synthetic.yaml`` trains on, 9 or 11 frames
+                averaged in linear light (as gopro-dev's pairs were made) at starts 20, 70, ..., 270, no noise. A
+                network that gains here but not on gopro-dev has learned that one scene, not real blur.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 import torch
 
 from idc.data.degrade import add_gaussian_noise, blur
+from idc.data.frames import average_window, list_frames
 from idc.data.kernels import camera_shake_kernel
 from idc.io import list_images, read_image, write_image
 
@@ -45,10 +52,24 @@ def kodak24_motion(data_root: str | Path) -> Iterator[BenchmarkPair]:
         yield path.name, kodak24_motion_pair(sharp, i), sharp
 
 
+SEEN_SEQUENCE = "GOPR0477_11_00"
+SEEN_WINDOWS = ((20, 9), (70, 11), (120, 9), (170, 11), (220, 9), (270, 11))  # (first frame, frames averaged)
+
+
+def gopro0477_seen(data_root: str | Path) -> Iterator[BenchmarkPair]:
+    """Frame-averaged pairs from the training frames of GOPR0477_11_00, named ``<sequence>/f<first>_avg<n>``."""
+    paths = list_frames(Path(data_root) / "gopro" / "frames" / SEEN_SEQUENCE)
+    for start, count in SEEN_WINDOWS:
+        blurred, sharp = average_window(paths, start, count)
+        yield f"{SEEN_SEQUENCE}/f{start}_avg{count}", blurred, sharp
+
+
 BENCHMARK_SETS: dict[str, Callable[[str | Path], Iterator[BenchmarkPair]]] = {
     "gopro-dev": gopro_dev,
     "kodak24-motion": kodak24_motion,
 }
+# Sets that diagnose a network, never benchmark it: scripts accept them by name, none runs them by default.
+DIAGNOSTIC_SETS: dict[str, Callable[[str | Path], Iterator[BenchmarkPair]]] = {"gopro0477-seen": gopro0477_seen}
 
 
 def write_benchmark_set(name: str, data_root: str | Path, out: str | Path) -> int:
