@@ -201,12 +201,16 @@ def test_paper_recipe_runs_on_a_gopro_large_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "bsds500").is_dir(), reason="needs ../shared/data")
-def test_synthetic_recipe_runs_on_shared_data(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [("idc_synthetic", ["sharp", "frames"]), ("idc_synthetic_camera", ["sharp", "camera_path", "frames"])],
+)
+def test_synthetic_recipe_runs_on_shared_data(tmp_path: Path, name: str, kinds: list[str]) -> None:
     config = load_train_config(
-        REPO / "configs" / "idc_synthetic.yaml",
+        REPO / "configs" / f"{name}.yaml",
         [f"data.root={REPO.parent / 'shared' / 'data'}", *TINY_RUN, "val.every=0"],
     )
-    assert [s.kind for s in config.data.sources] == ["sharp", "frames"]
+    assert [s.kind for s in config.data.sources] == kinds
     train(config, tmp_path / "run", progress=False)
     assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
 

@@ -7,7 +7,8 @@ Layouts read from disk:
     (:func:`list_file_pairs`).
 Generated on the fly:
   * a folder of sharp photos, degraded by :func:`idc.data.degrade.degrade_image` (:class:`SyntheticBlurDataset`);
-  * folders of video frames, averaged GOPRO-style (:class:`FrameAveragingDataset`).
+  * folders of video frames, averaged GOPRO-style (:class:`FrameAveragingDataset`);
+  * a folder of sharp photos, viewed along a camera path and averaged GOPRO-style (:class:`CameraPathDataset`).
 :class:`MixtureDataset` draws from several of these with weights.
 
 Every sample is a dict with ``blurred`` and ``sharp`` tensors (3, H, W) in [0, 1] and the paths they came from.
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from idc.data.camera_path import CameraPathConfig, path_average
 from idc.data.degrade import (
     DegradationConfig,
     batches,
@@ -514,6 +516,65 @@ class FrameAveragingDataset(SeededDataset):
             "blurred_path": f"{paths[start]}..{paths[last].name} (average of {n}"
             + (f", {stride} apart)" if stride > 1 else ")"),
             "sharp_path": str(paths[start + (n // 2) * stride]),
+        }
+
+
+class CameraPathDataset(SeededDataset):
+    """GOPRO-style pairs from sharp photos: views along a random camera path averaged in linear light
+    (:mod:`idc.data.camera_path`); the path's middle view, the photo's crop, is the ground truth.
+
+    Sample ``i`` draws a view count from ``frame_counts`` (odd), a crop box and a path from its generator.
+
+    Args:
+        images: sharp image files (see :func:`image_files`).
+        frame_counts: odd numbers of views to average, as frames are in :class:`FrameAveragingDataset`.
+        path: how far the camera may move.
+        response, gamma: the inverse camera response (see :mod:`idc.data.frames`).
+        crop: crop side (images smaller than it are replicate-padded); ``None`` keeps whole images.
+    """
+
+    def __init__(
+        self,
+        images: list[Path],
+        frame_counts: Sequence[int] = (7, 9, 11, 13),
+        path: CameraPathConfig | None = None,
+        response: str = "gamma",
+        gamma: float = 2.2,
+        crop: int | None = 256,
+        flip: bool = True,
+        rotate: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(seed)
+        if not images:
+            raise ValueError("no sharp images given")
+        check_windows(frame_counts)
+        self.images, self.counts, self.path = images, list(frame_counts), path or CameraPathConfig()
+        self.response, self.gamma = response, gamma
+        self.crop, self.flip, self.rotate = crop, flip, rotate
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Sample:
+        g = self.generator(index)
+        image = read_image(self.images[index]).rgb
+        n = self.counts[int(torch.randint(len(self.counts), (), generator=g))]
+        if self.crop is None:
+            top = left = 0
+            height, width = image.shape[-2:]
+        else:
+            image = pad_to_size(image, self.crop)
+            top, left = random_crop_box(image.shape[-2], image.shape[-1], self.crop, g)
+            height = width = self.crop
+        blurred, sharp = path_average(image, top, left, height, width, n, self.path, g, self.response, self.gamma)
+        blurred, sharp = paired_augment([blurred, sharp], g, self.flip, self.rotate)
+        path = str(self.images[index])
+        return {
+            "blurred": blurred,
+            "sharp": sharp,
+            "blurred_path": f"{path} (camera path, {n} views)",
+            "sharp_path": path,
         }
 
 

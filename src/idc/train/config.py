@@ -11,7 +11,7 @@ import yaml
 
 from idc.configs import apply_overrides, from_dict, load_yaml
 
-SOURCE_KINDS = ("paired", "sharp", "frames")
+SOURCE_KINDS = ("paired", "sharp", "frames", "camera_path")
 SCHEDULES = ("poly", "cosine", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
@@ -21,13 +21,15 @@ class SourceConfig:
     """One data source of the training mixture.
 
     Attributes:
-        kind: ``paired`` (blur/sharp pairs on disk), ``sharp`` (sharp photos degraded on the fly) or ``frames``
-            (video frame folders averaged on the fly).
-        paths: dataset root (paired), photo folders (sharp) or frame folders (frames).
+        kind: ``paired`` (blur/sharp pairs on disk), ``sharp`` (sharp photos degraded on the fly), ``frames``
+            (video frame folders averaged on the fly) or ``camera_path`` (sharp photos viewed along a random camera
+            path and averaged like frames, :mod:`idc.data.camera_path`).
+        paths: dataset root (paired), photo folders (sharp, camera_path) or frame folders (frames).
         weight: relative share of the batch drawn from this source.
         layout, split, blur_folder: how paired data is laid out (see ``idc.data.datasets.find_pairs``).
         degradation: ``DegradationConfig`` fields for ``sharp`` sources.
-        frame_counts, response, gamma: frame averaging settings for ``frames`` sources.
+        frame_counts, response, gamma: frame averaging settings for ``frames`` and ``camera_path`` sources.
+        camera_path: ``CameraPathConfig`` fields for ``camera_path`` sources (how far the camera moves).
         frame_strides: ``frames`` sources take every k-th frame, k drawn from these (1: consecutive frames; 2 and 3
             make blur of motion two and three times as fast).
         cache_mib: memory for decoded frames of ``frames`` sources (0: none): when every frame fits (8-bit 1280x720
@@ -47,6 +49,7 @@ class SourceConfig:
     response: str = "gamma"
     gamma: float = 2.2
     cache_mib: float = 0
+    camera_path: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

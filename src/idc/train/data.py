@@ -12,7 +12,9 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from idc.configs import from_dict
+from idc.data.camera_path import CameraPathConfig
 from idc.data.datasets import (
+    CameraPathDataset,
     FrameAveragingDataset,
     InputNoise,
     MixtureDataset,
@@ -61,6 +63,13 @@ def build_dataset(config: DataConfig, seed: int, defer_degradation: bool = False
             if defer_degradation:
                 deferred[i] = (degradation, synthetic.margin)
             ds = synthetic
+        elif src.kind == "camera_path":
+            images = [f for path in paths for f in image_files(path)]
+            camera = from_dict(CameraPathConfig, src.camera_path, f"{where}.camera_path: ")
+            viewed = CameraPathDataset(
+                images, src.frame_counts, camera, src.response, src.gamma, config.crop, seed=source_seed
+            )
+            ds = InputNoise(viewed, noise, source_seed)
         else:
             frames = FrameAveragingDataset(
                 paths,
