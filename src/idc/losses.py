@@ -2,7 +2,8 @@
 
 SSIM and the image gradients are written here rather than taken from a library: every tensor they need is made on the
 images' device, so a training step on a GPU never waits for the host (kornia 0.9, used until 2026-11-27, copied a
-small tensor from the host on each call: nine synchronisations a step, docs/paper-notes.md section 8).
+small tensor from the host on each call: nine synchronisations a step; docs/paper-notes.md, "Choices of
+dependencies").
 """
 
 from __future__ import annotations
