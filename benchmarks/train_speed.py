@@ -71,24 +71,6 @@ def time_steps(
     channels_last: bool,
     compile: bool,
     device: torch.device,
-    loss: str = "own",
-) -> dict[str, Any]:
-    with loss_terms(loss):
-        return _time_steps(preset, batch, crop, steps, warmup, precision, channels_last, compile, device) | {
-            "loss": loss
-        }
-
-
-def _time_steps(
-    preset: str,
-    batch: int,
-    crop: int,
-    steps: int,
-    warmup: int,
-    precision: str,
-    channels_last: bool,
-    compile: bool,
-    device: torch.device,
 ) -> dict[str, Any]:
     torch.manual_seed(0)
     model = IDC(get_preset(preset)).to(device)
@@ -186,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     layouts = {"on": [True], "off": [False], "both": [False, True]}[args.channels_last]
-    rows = [
-        time_steps(args.preset, args.batch, args.crop, args.steps, args.warmup, precision, cl, comp, device, loss)
-        for loss, precision, cl, comp in itertools.product(
-            args.loss, args.precision, layouts, [False, True] if args.compile else [False]
-        )
-    ]
+    rows = []
+    for loss, precision, cl, comp in itertools.product(
+        args.loss, args.precision, layouts, [False, True] if args.compile else [False]
+    ):
+        with loss_terms(loss):
+            row = time_steps(args.preset, args.batch, args.crop, args.steps, args.warmup, precision, cl, comp, device)
+        rows.append(row | {"loss": loss})
     name = device_name(device)
     print(f"IDC preset {args.preset}, batch {args.batch} x {args.crop}x{args.crop}; {name}; torch {torch.__version__}")
     print(f"{args.steps} timed steps after {args.warmup} warm-up (forward, loss over all scales, backward, Adam)")

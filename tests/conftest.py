@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -50,3 +52,16 @@ requires_shared_data = pytest.mark.skipif(
     not (SHARED_DATA / "kodak24").is_dir(),
     reason=f"needs the shared data folder {SHARED_DATA} (absent in a user's clone)",
 )
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str) -> ModuleType:
+    """Imports a script of the repository (``scripts/x.py``, ``benchmarks/y.py``), which is not a package, by path."""
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

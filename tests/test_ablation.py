@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-spec = importlib.util.spec_from_file_location(
-    "ablation", Path(__file__).resolve().parents[1] / "benchmarks" / "ablation.py"
-)
-assert spec is not None and spec.loader is not None
-ablation = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ablation)
+from tests.conftest import load_script
+
+ablation = load_script("benchmarks/ablation.py")
 
 
 def test_paired_difference_is_image_by_image() -> None:

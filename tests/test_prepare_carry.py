@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prepare_gpu_carry.py"
+from tests.conftest import load_script
 
 
 def _main():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("prepare_gpu_carry", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script("scripts/prepare_gpu_carry.py").main
 
 
 def _data(root: Path) -> Path:

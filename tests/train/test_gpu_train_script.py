@@ -1,28 +1,19 @@
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from idc.weights import load_model, read_weights_config
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_script(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("steps", ["4", "auto", "clock"])
@@ -132,7 +123,7 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
         assert (packed / "ablation" / variant / "weights" / "model.safetensors").is_file()
     # The pack again, from the same work folder, under a limit that the first snapshot already passes: the last
     # weights and the ablation's are packed all the same, no snapshot is, and each refused one is named.
-    pack_session = _load_script("pack_session")
+    pack_session = load_script("scripts/pack_session.py")
     (work,) = tmp_path.glob("idc-session.*")
 
     def staged(name: str) -> Path:
