@@ -2,14 +2,16 @@
 
 Model steps use random tensors on the device (forward, mixed loss over all scales, backward, Adam step), timed
 after warm-up with CUDA synchronisation. On CUDA each row also counts the host synchronisations of one step (0 is
-right: the loop's own non-finite-loss check is not part of this step). `--loss kornia` times the loss as it was until
+right, as in the training loop). `--loss kornia` times the loss as it was until
 2026-11-27 (kornia's SSIM and gradients, which copy a small tensor from the host on each call; needs kornia).
 The data loader is timed separately on a training config's sources, so you can see whether data keeps up with the
-GPU. Prints a table and writes JSON.
+GPU. `--adam foreach` times Adam as the loop ran it until 2026-11-27 (one kernel per operation over all tensors);
+the loop now uses the fused Adam (default here too). Prints a table and writes JSON.
 
 Usage:
   python benchmarks/train_speed.py [--preset idc] [--batch 16] [--crop 256] [--steps 10]
       [--precision fp32 bf16] [--channels-last both] [--compile] [--loss own kornia]
+      [--adam fused foreach]
       [--data-config configs/idc_synthetic.yaml] [--json OUT]
 """
 
@@ -33,6 +35,7 @@ from idc.models import IDC, get_preset
 from idc.train.loop import host_syncs
 
 LOSSES = ("own", "kornia")
+ADAMS = ("fused", "foreach")
 
 
 @contextmanager
@@ -71,13 +74,14 @@ def time_steps(
     channels_last: bool,
     compile: bool,
     device: torch.device,
+    adam: str = "fused",
 ) -> dict[str, Any]:
     torch.manual_seed(0)
     model = IDC(get_preset(preset)).to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     net = torch.compile(model) if compile else model
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=adam == "fused", foreach=adam == "foreach")
     loss_fn = MixedLoss()
     x = torch.rand(batch, 3, crop, crop, device=device).contiguous(memory_format=fmt)
     y = torch.rand(batch, 3, crop, crop, device=device)
@@ -113,6 +117,7 @@ def time_steps(
         "precision": precision,
         "channels_last": channels_last,
         "compile": compile,
+        "adam": adam,
         "it_per_s": 1 / seconds,
         "crops_per_s": batch / seconds,
         "ms_per_step": 1000 * seconds,
@@ -156,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--channels-last", default="both", choices=["on", "off", "both"])
     p.add_argument("--compile", action="store_true", help="also time torch.compile")
     p.add_argument("--loss", nargs="+", default=["own"], choices=LOSSES, help="own (default) and/or kornia (the old)")
+    p.add_argument("--adam", nargs="+", default=["fused"], choices=ADAMS, help="fused (the loop's) and/or foreach")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-config", type=Path, default=None, help="also time the data loader of this config")
     p.add_argument("--data-workers", type=int, default=4)
@@ -169,24 +175,26 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     layouts = {"on": [True], "off": [False], "both": [False, True]}[args.channels_last]
     rows = []
-    for loss, precision, cl, comp in itertools.product(
-        args.loss, args.precision, layouts, [False, True] if args.compile else [False]
+    for loss, adam, precision, cl, comp in itertools.product(
+        args.loss, args.adam, args.precision, layouts, [False, True] if args.compile else [False]
     ):
         with loss_terms(loss):
-            row = time_steps(args.preset, args.batch, args.crop, args.steps, args.warmup, precision, cl, comp, device)
+            row = time_steps(
+                args.preset, args.batch, args.crop, args.steps, args.warmup, precision, cl, comp, device, adam
+            )
         rows.append(row | {"loss": loss})
     name = device_name(device)
     print(f"IDC preset {args.preset}, batch {args.batch} x {args.crop}x{args.crop}; {name}; torch {torch.__version__}")
     print(f"{args.steps} timed steps after {args.warmup} warm-up (forward, loss over all scales, backward, Adam)")
     print(
-        f"{'loss':<8}{'precision':<10}{'channels_last':>14}{'compile':>9}{'it/s':>9}{'crops/s':>10}{'ms/step':>10}"
+        f"{'loss':<8}{'adam':<9}{'precision':<10}{'channels_last':>14}{'compile':>9}{'it/s':>9}{'crops/s':>10}{'ms/step':>10}"
         f"{'peak GiB':>10}{'syncs':>7}"
     )
     for r in rows:
         peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
         syncs = "-" if r["host_syncs_per_step"] is None else str(r["host_syncs_per_step"])
         print(
-            f"{r['loss']:<8}{r['precision']:<10}{r['channels_last']!s:>14}{r['compile']!s:>9}{r['it_per_s']:>9.3f}"
+            f"{r['loss']:<8}{r['adam']:<9}{r['precision']:<10}{r['channels_last']!s:>14}{r['compile']!s:>9}{r['it_per_s']:>9.3f}"
             f"{r['crops_per_s']:>10.2f}{r['ms_per_step']:>10.1f}{peak:>10}{syncs:>7}"
         )
     result: dict[str, Any] = {

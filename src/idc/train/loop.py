@@ -14,6 +14,7 @@ import os
 import signal
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
@@ -209,6 +210,45 @@ def host_syncs() -> Iterator[Callable[[], int]]:
             torch.cuda.set_sync_debug_mode(previous)
 
 
+class LossFlags:
+    """Tells the host which steps had a non-finite loss without making it wait for the GPU.
+
+    Each step's flag and loss are copied to pinned host memory behind that step's work and read once the copy has
+    finished: on CUDA that is usually a step or two later, so the host keeps queueing work (it waits only when more
+    than ``lag`` steps are unread); on a CPU, where the work is already done, at once. The update of a non-finite
+    step never needs the host: the optimiser skips it on the device (``found_inf``).
+    """
+
+    def __init__(self, device: torch.device, lag: int = 2) -> None:
+        self.cuda = device.type == "cuda"
+        self.lag = lag
+        self.pending: deque[tuple[int, torch.Tensor, torch.cuda.Event | None]] = deque()
+
+    def push(self, step: int, bad: torch.Tensor, loss: torch.Tensor) -> None:
+        """Records step ``step``: ``bad`` is 1.0 where its update is skipped, ``loss`` its loss (0-dim tensors)."""
+        values = torch.stack([bad.detach().float(), loss.detach().float()])
+        if not self.cuda:
+            self.pending.append((step, values, None))
+            return
+        host = torch.empty(2, pin_memory=True)
+        host.copy_(values, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.pending.append((step, host, event))
+
+    def arrived(self, wait: bool = False) -> Iterator[tuple[int, bool, float]]:
+        """(step, skipped, loss) of the recorded steps whose flags are on the host, oldest first; with ``wait``,
+        of all of them."""
+        while self.pending:
+            step, host, event = self.pending[0]
+            if event is not None and not event.query():
+                if not wait and len(self.pending) <= self.lag:
+                    return
+                event.synchronize()
+            self.pending.popleft()
+            yield step, bool(host[0] > 0), float(host[1])
+
+
 def _truncate_metrics(csv_path: Path, step: int) -> None:
     """Drops rows logged after ``step`` (the checkpoint a resume starts from): they would otherwise appear twice.
     A file written with other columns (an older version) is rewritten with the current ones."""
@@ -259,8 +299,14 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]
     optim = config.optim
+    # Fused Adam: one kernel for all parameters, and it skips a step on the device when told to (``found_inf``),
+    # so a non-finite loss needs no host decision (LossFlags).
     opt = torch.optim.Adam(
-        model.parameters(), lr=optim.lr, betas=(optim.betas[0], optim.betas[1]), weight_decay=optim.weight_decay
+        model.parameters(),
+        lr=optim.lr,
+        betas=(optim.betas[0], optim.betas[1]),
+        weight_decay=optim.weight_decay,
+        fused=True,
     )
     step, epoch, offset, best_psnr = 0, 0, 0, -math.inf
     schedule_step = 0.0  # the learning-rate schedule's position: ``step``, or ahead of it with anneal_by_time
@@ -369,7 +415,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
 
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
-    count, bad_in_row, interval_start = 0, 0, time.perf_counter()
+    count: float | torch.Tensor = 0.0  # steps summed since the last logged row (finite ones only)
+    bad_in_row, interval_start = 0, time.perf_counter()
+    flags = LossFlags(device)
     taken = 0  # steps taken by this process (the sync check counts from here)
     syncs_seen: list[tuple[int, int]] = []  # (preparing the batch, whole step) for each of SYNC_CHECK_STEPS
     waited = [0.0]  # seconds waiting for data (loader and on-device degradation) since the last logged row
@@ -417,38 +465,46 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                 with autocast:
                     estimates = net(blurred)
                 loss, terms = loss_fn([e.float() for e in estimates], sharp)
-                finite = torch.isfinite(loss.detach()).float()
+                bad = (~torch.isfinite(loss.detach())).float()
                 if distributed:
-                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                    dist.all_reduce(bad, op=dist.ReduceOp.MAX)
                 opt.zero_grad(set_to_none=True)
-                if finite.item() < 1:
+                # Backward runs whatever the loss; a non-finite one gives non-finite gradients, and the update is
+                # skipped on the device: by the optimiser where ``bad`` is 1 (or, in fp16, by the GradScaler, which
+                # finds the same in the gradients). Reading ``bad`` here would make the host wait for the GPU.
+                scaler.scale(loss).backward()
+                if optim.clip > 0:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), optim.clip)
+                if not scaler.is_enabled():
+                    opt.found_inf = bad  # type: ignore[attr-defined]
+                scaler.step(opt)
+                scaler.update()
+                # Summed on the device and read once per logged row: a read per step would stall the GPU queue.
+                skipped = bad > 0
+                sums["loss"] += torch.where(skipped, 0.0, loss.detach())
+                for k in ("l2", "ssim", "grad"):
+                    term = terms[k]
+                    sums[k] += torch.where(skipped, 0.0, term.detach()) if isinstance(term, torch.Tensor) else term
+                count += 1 - bad
+                flags.push(step, bad, loss)
+                for bad_step, was_skipped, value in flags.arrived():
+                    if not was_skipped:
+                        bad_in_row = 0
+                        continue
                     bad_in_row += 1
-                    logger.warning("step %d: non-finite loss (%s); update skipped", step, float(loss.detach()))
-                    if bad_in_row >= config.max_bad_steps:
+                    logger.warning("step %d: non-finite loss (%s); update skipped", bad_step, value)
+                    if bad_in_row >= config.max_bad_steps and not stop_reason:
                         stop_reason.append(f"{bad_in_row} non-finite losses in a row")
-                else:
-                    bad_in_row = 0
-                    scaler.scale(loss).backward()
-                    if optim.clip > 0:
-                        scaler.unscale_(opt)
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.clip)
-                    scaler.step(opt)
-                    scaler.update()
-                    # Summed on the device and read once per logged row: a read per step would stall the GPU queue.
-                    sums["loss"] += loss.detach()
-                    for k in ("l2", "ssim", "grad"):
-                        sums[k] += terms[k].detach() if isinstance(terms[k], torch.Tensor) else terms[k]
-                    count += 1
                 if synced is not None:
                     syncs_seen.append((preparing_syncs, synced()))
                     sync_check.close()
                     if taken == SYNC_CHECK_STEPS[-1]:
-                        # The non-finite-loss check reads one value a step; any other synchronisation makes the host
-                        # wait for the GPU's queue, and then the GPU wait for the host.
-                        slow = min(p for p, _ in syncs_seen) > 0 or min(w for _, w in syncs_seen) > 1
+                        # A synchronisation makes the host wait for the GPU's queue, and then the GPU wait for the host.
+                        slow = min(p for p, _ in syncs_seen) > 0 or min(w for _, w in syncs_seen) > 0
                         (logger.warning if slow else logger.info)(
                             "host synchronisations on %s, steps %d-%d of this process (preparing the batch, whole "
-                            "step; 0 and 1 expected, the 1 being the non-finite-loss check): %s",
+                            "step; 0 and 0 expected): %s",
                             device, SYNC_CHECK_STEPS[0], SYNC_CHECK_STEPS[-1], syncs_seen,
                         )  # fmt: skip
                 taken += 1
@@ -459,7 +515,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                 row: dict[str, Any] | None = None
                 if step % config.log_every == 0 or step == config.steps:
                     elapsed = time.perf_counter() - interval_start
-                    n = max(count, 1)
+                    n = max(float(count), 1.0)
                     steps_done = config.log_every if step % config.log_every == 0 else step % config.log_every
                     row = {k: float(sums[k]) / n for k in sums} | {
                         "step": step,
@@ -471,7 +527,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                     waited[0] = 0.0
                     bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}")
                     sums = dict.fromkeys(sums, 0.0)
-                    count, interval_start = 0, time.perf_counter()
+                    count, interval_start = 0.0, time.perf_counter()
                 if config.val.every and (step % config.val.every == 0 or step == config.steps) and main_process:
                     scores = validate(model, config, device)
                     if scores is not None:
@@ -511,6 +567,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         bar.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    for bad_step, was_skipped, value in flags.arrived(wait=True):  # the last steps' flags, for the log
+        if was_skipped:
+            logger.warning("step %d: non-finite loss (%s); update skipped", bad_step, value)
     if stop_reason:
         last_ckpt = checkpoint() or last_ckpt
     if writer is not None:
