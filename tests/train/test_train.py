@@ -277,6 +277,10 @@ def test_loss_flags_report_each_step_in_order_on_a_cpu() -> None:
         arrived = list(flags.arrived())  # on a CPU the work is done: every flag is there at once
         assert len(arrived) == 1 and arrived[0][:2] == (step, not np.isfinite(loss))
     assert list(flags.arrived(wait=True)) == []
+    for step, loss in enumerate([float("nan"), float("nan"), 1.0, float("inf")]):
+        value = torch.tensor(loss)
+        flags.push(step, (~torch.isfinite(value)).float(), value)
+        assert flags.read() == [1, 2, 0, 1][step]  # non-finite losses in a row
 
 
 def _nan_after_two(monkeypatch: pytest.MonkeyPatch, last: int | None = None) -> None:

@@ -223,6 +223,7 @@ class LossFlags:
         self.cuda = device.type == "cuda"
         self.lag = lag
         self.pending: deque[tuple[int, torch.Tensor, torch.cuda.Event | None]] = deque()
+        self.in_row = 0  # non-finite losses in a row among the steps read so far
 
     def push(self, step: int, bad: torch.Tensor, loss: torch.Tensor) -> None:
         """Records step ``step``: ``bad`` is 1.0 where its update is skipped, ``loss`` its loss (0-dim tensors)."""
@@ -247,6 +248,15 @@ class LossFlags:
                 event.synchronize()
             self.pending.popleft()
             yield step, bool(host[0] > 0), float(host[1])
+
+    def read(self, wait: bool = False) -> int:
+        """Logs each arrived non-finite step (``wait``: all recorded ones); returns how many of the latest steps read
+        were non-finite in a row."""
+        for step, skipped, value in self.arrived(wait):
+            self.in_row = self.in_row + 1 if skipped else 0
+            if skipped:
+                logger.warning("step %d: non-finite loss (%s); update skipped", step, value)
+        return self.in_row
 
 
 def _truncate_metrics(csv_path: Path, step: int) -> None:
@@ -416,7 +426,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
     count: float | torch.Tensor = 0.0  # steps summed since the last logged row (finite ones only)
-    bad_in_row, interval_start = 0, time.perf_counter()
+    interval_start = time.perf_counter()
     flags = LossFlags(device)
     taken = 0  # steps taken by this process (the sync check counts from here)
     syncs_seen: list[tuple[int, int]] = []  # (preparing the batch, whole step) for each of SYNC_CHECK_STEPS
@@ -488,14 +498,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                     sums[k] += torch.where(skipped, 0.0, term.detach()) if isinstance(term, torch.Tensor) else term
                 count += 1 - bad
                 flags.push(step, bad, loss)
-                for bad_step, was_skipped, value in flags.arrived():
-                    if not was_skipped:
-                        bad_in_row = 0
-                        continue
-                    bad_in_row += 1
-                    logger.warning("step %d: non-finite loss (%s); update skipped", bad_step, value)
-                    if bad_in_row >= config.max_bad_steps and not stop_reason:
-                        stop_reason.append(f"{bad_in_row} non-finite losses in a row")
+                if flags.read() >= config.max_bad_steps and not stop_reason:
+                    stop_reason.append(f"{flags.in_row} non-finite losses in a row")
                 if synced is not None:
                     syncs_seen.append((preparing_syncs, synced()))
                     sync_check.close()
@@ -567,9 +571,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         bar.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    for bad_step, was_skipped, value in flags.arrived(wait=True):  # the last steps' flags, for the log
-        if was_skipped:
-            logger.warning("step %d: non-finite loss (%s); update skipped", bad_step, value)
+    flags.read(wait=True)  # the last steps' flags, for the log
     if stop_reason:
         last_ckpt = checkpoint() or last_ckpt
     if writer is not None:
