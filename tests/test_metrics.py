@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from idc.metrics import psnr, ssim
+from idc.metrics import best_shift_psnr, psnr, shift_image, ssim
 from tests.conftest import rand_image
 
 
@@ -72,3 +72,29 @@ def test_matlab_ssim_mixes_channels_and_reads_higher_on_blur() -> None:
     img = rand_image(3, 48, 48)
     blurred = blur(img[None], gaussian_kernel(1.5))[0]
     assert ssim_matlab(blurred, img) > ssim(blurred, img)
+
+
+def _smooth_image(h: int = 64, w: int = 80) -> torch.Tensor:
+    g = torch.Generator().manual_seed(5)
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, h, w, generator=g), 5, 1, 2, count_include_pad=False)
+    return torch.nn.functional.avg_pool2d(x, 5, 1, 2, count_include_pad=False)[0]
+
+
+def test_shift_image_moves_whole_pixels_like_roll_and_keeps_the_mean() -> None:
+    img = _smooth_image()
+    assert torch.allclose(shift_image(img, 2, -3), torch.roll(img, (2, -3), (1, 2)), atol=1e-5)
+    half = shift_image(img, 0.5, 0.25)
+    assert torch.allclose(half.mean(), img.mean(), atol=1e-6) and not torch.allclose(half, img, atol=1e-3)
+
+
+def test_best_shift_finds_a_misplaced_copy_and_its_score() -> None:
+    ref = _smooth_image()
+    moved = shift_image(ref, 1.0, -0.5)  # the same picture, a pixel down and half a pixel left
+    base, best, dy, dx = best_shift_psnr(moved, ref, max_shift=2.0, step=0.5, margin=4)
+    assert (dy, dx) == (-1.0, 0.5)
+    assert best > 45 and base < best - 10
+    # An estimate already in place stays at (0, 0) with both scores equal.
+    base, best, dy, dx = best_shift_psnr(ref, ref, max_shift=1.0, step=0.5, margin=2)
+    assert (dy, dx) == (0.0, 0.0) and base == best == math.inf
+    with pytest.raises(ValueError, match="margin 1 must be at least the largest shift 2"):
+        best_shift_psnr(ref, ref, max_shift=2.0, margin=1)

@@ -142,6 +142,25 @@ def test_bad_degradation_configs() -> None:
         DegradationConfig(kernel_types={"file": 1.0})
     with pytest.raises(ValueError, match="noise_sigma"):
         DegradationConfig(noise_sigma=(0.1, 0.01))
+    with pytest.raises(ValueError, match="shake_centre must be one of centroid, middle"):
+        DegradationConfig(shake_centre="mid")
+
+
+def test_middle_centred_shake_shifts_the_blur_away_from_the_sharp_image() -> None:
+    from idc.data.degrade import DegradationConfig, degrade_image
+
+    dot = torch.zeros(1, 61, 61)
+    dot[0, 30, 30] = 1.0
+    shifts = {}
+    for centre in ("centroid", "middle"):
+        config = DegradationConfig(shake_centre=centre, noise_sigma=(0, 0), shake_extent=(1.0, 1.0))
+        out, record = degrade_image(dot, config, torch.Generator().manual_seed(3))
+        assert record["kernels"][0]["type"] == "camera_shake"
+        assert record["kernels"][0].get("centre", "centroid") == centre  # recorded only when not the default
+        rows, cols = torch.arange(61.0)[:, None], torch.arange(61.0)[None, :]
+        w = out[0] / out[0].sum()
+        shifts[centre] = float(((w * rows).sum() - 30) ** 2 + ((w * cols).sum() - 30) ** 2) ** 0.5
+    assert shifts["centroid"] < 1e-3 < 0.5 < shifts["middle"]
 
 
 def test_kernel_type_none_leaves_the_image_unblurred_and_mixes_with_others() -> None:

@@ -16,6 +16,7 @@ from idc.data.kernels import (
     linear_motion_kernel,
     load_kernel,
     normalize_kernel,
+    shake_trajectory,
 )
 
 
@@ -40,6 +41,30 @@ def _assert_valid(k: torch.Tensor) -> None:
 )
 def test_every_kernel_type_is_normalised_and_centred(make) -> None:  # type: ignore[no-untyped-def]
     _assert_valid(make())
+
+
+def test_middle_centred_shake_puts_mid_exposure_on_the_centre_pixel() -> None:
+    # The same draws as camera_shake_kernel: the trajectory, then the extent.
+    size, extent, offsets = 31, (0.15, 1.0), []
+    for seed in range(40):
+        k = camera_shake_kernel(torch.Generator().manual_seed(seed), size, extent, centre="middle")
+        assert torch.all(k >= 0) and float(k.sum()) == pytest.approx(1.0, abs=1e-5) and k.shape == (size, size)
+        g = torch.Generator().manual_seed(seed)
+        points = shake_trajectory(g)
+        mid = (points[127] + points[128]) / 2
+        radius = (points - mid).norm(dim=1).max()
+        scale = (extent[0] + (extent[1] - extent[0]) * float(torch.rand((), generator=g))) * (size // 2 - 1) / radius
+        expected = (points.mean(dim=0) - mid) * scale + (size - 1) / 2  # (x, y): the blur's centroid
+        cy, cx = centroid(k)
+        assert (cx, cy) == pytest.approx((float(expected[0]), float(expected[1])), abs=1e-3)
+        offsets.append(float(((points.mean(dim=0) - mid) * scale).norm()))
+    # The sharp image sits away from the blur's centroid, by about a pixel and a half on average at this size.
+    assert 0.8 < sum(offsets) / len(offsets) < 2.5 and max(offsets) > 3.0
+
+
+def test_middle_centring_needs_a_known_name() -> None:
+    with pytest.raises(ValueError, match="centroid, middle"):
+        camera_shake_kernel(torch.Generator().manual_seed(0), 31, centre="center")
 
 
 def test_linear_motion_has_its_length_and_direction() -> None:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from idc.data.kernels import (
+    SHAKE_CENTRES,
     camera_shake_kernel,
     disk_kernel,
     gaussian_kernel,
@@ -131,6 +132,9 @@ class DegradationConfig:
             texture away in images with little blur (docs/data.md, "Sharp inputs").
         kernel_size: side of generated camera-shake kernels (odd); also the largest linear-motion length.
         shake_extent: camera-shake excursion range, as a fraction of the kernel half-size.
+        shake_centre: where a camera-shake pair's sharp image sits: ``centroid`` of the blur (no shift, as the
+            Kodak benchmark is made) or the camera's position at mid-exposure (``middle``, as GOPRO pairs a blurred
+            average with its middle frame); see :func:`idc.data.kernels.camera_shake_kernel`.
         linear_length: range of linear-motion lengths in pixels (capped at ``kernel_size - 2``).
         gaussian_sigma: range of Gaussian blur sigmas in pixels.
         disk_radius: range of defocus radii in pixels.
@@ -146,6 +150,7 @@ class DegradationConfig:
     kernel_types: dict[str, float] = field(default_factory=lambda: {"camera_shake": 1.0})
     kernel_size: int = 31
     shake_extent: tuple[float, float] = (0.15, 1.0)
+    shake_centre: str = "centroid"
     linear_length: tuple[float, float] = (3.0, 25.0)
     gaussian_sigma: tuple[float, float] = (0.5, 3.0)
     disk_radius: tuple[float, float] = (1.0, 6.0)
@@ -167,6 +172,8 @@ class DegradationConfig:
             raise ValueError("kernel type 'file' needs kernel_files")
         if self.kernel_size < 3 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 3, got {self.kernel_size}")
+        if self.shake_centre not in SHAKE_CENTRES:
+            raise ValueError(f"shake_centre must be one of {', '.join(SHAKE_CENTRES)}, got {self.shake_centre!r}")
         for name in ("shake_extent", "linear_length", "gaussian_sigma", "disk_radius", "noise_sigma"):
             lo, hi = getattr(self, name)
             if lo > hi or lo < 0:
@@ -186,7 +193,8 @@ def draw_kernel(config: DegradationConfig, generator: torch.Generator) -> tuple[
     weights = torch.tensor([config.kernel_types[t] for t in types], dtype=torch.float64)
     kind = types[int(torch.multinomial(weights, 1, generator=generator))]
     if kind == "camera_shake":
-        return camera_shake_kernel(generator, config.kernel_size, config.shake_extent), {"type": kind}
+        kernel = camera_shake_kernel(generator, config.kernel_size, config.shake_extent, config.shake_centre)
+        return kernel, {"type": kind} | ({"centre": "middle"} if config.shake_centre == "middle" else {})
     if kind == "linear":
         length = min(_draw(generator, *config.linear_length), config.kernel_size - 2)
         angle = _draw(generator, 0.0, 180.0)

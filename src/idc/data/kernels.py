@@ -1,7 +1,10 @@
 """Blur kernels: random camera shake, linear motion, Gaussian, defocus disk, and measured kernels from files.
 
 Every kernel is non-negative, sums to 1 and has its centroid on the centre pixel, so blurring does not shift the
-image against its sharp counterpart. Random kernels take an explicit ``torch.Generator``.
+image against its sharp counterpart, except camera-shake kernels asked for ``centre="middle"``: those put the camera's
+position halfway through the exposure on the centre pixel, as GOPRO's pairs put their middle frame (the sharp image
+then sits where the camera was at mid-exposure, not at the centroid of the blur). Random kernels take an explicit
+``torch.Generator``.
 """
 
 from __future__ import annotations
@@ -58,17 +61,20 @@ def shake_trajectory(
     return torch.tensor(points, dtype=torch.float32)
 
 
-def rasterize_trajectory(points: torch.Tensor, size: int) -> torch.Tensor:
-    """Splats trajectory points into a ``size`` x ``size`` kernel, centred on its centroid, summing to 1.
+def rasterize_trajectory(points: torch.Tensor, size: int, anchor: torch.Tensor | None = None) -> torch.Tensor:
+    """Splats trajectory points into a ``size`` x ``size`` kernel, summing to 1, with ``anchor`` (an (x, y) point;
+    default the points' mean) on the centre pixel.
 
-    Bilinear splatting keeps the centroid of the points as the kernel's centroid, so subtracting the points' mean
-    centres the kernel exactly: blurring then does not shift the image.
+    Bilinear splatting keeps the centroid of the points as the kernel's centroid, so with the default anchor the
+    kernel is centred exactly: blurring then does not shift the image. Another anchor shifts the blurred image by
+    the anchor's offset from the mean, so the anchor's position is where the sharp image sits. Points that fall
+    outside the kernel are clamped to its border.
 
     Shape:
         (T, 2) -> (size, size)
     """
     centre = (size - 1) / 2
-    p = points - points.mean(dim=0) + centre
+    p = points - (points.mean(dim=0) if anchor is None else anchor) + centre
     x0, y0 = p[:, 0].floor(), p[:, 1].floor()
     fx, fy = p[:, 0] - x0, p[:, 1] - y0
     kernel = torch.zeros(size * size)
@@ -79,25 +85,39 @@ def rasterize_trajectory(points: torch.Tensor, size: int) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
+SHAKE_CENTRES = ("centroid", "middle")
+
+
 def camera_shake_kernel(
-    generator: torch.Generator, size: int = 31, extent: tuple[float, float] = (0.3, 0.9)
+    generator: torch.Generator, size: int = 31, extent: tuple[float, float] = (0.3, 0.9), centre: str = "centroid"
 ) -> torch.Tensor:
-    """A random camera-shake blur kernel (normalised, centred).
+    """A random camera-shake blur kernel (normalised).
 
     Args:
         generator: source of every random draw.
         size: kernel side in pixels (odd).
-        extent: range of the trajectory's largest excursion from the centroid, as a fraction of the half-size.
+        extent: range of the trajectory's largest excursion from its centre, as a fraction of the half-size.
+        centre: what lies on the centre pixel. ``centroid``: the blur's centroid, so the sharp image is where the
+            blur is centred (no shift; the Kodak benchmark's kernels). ``middle``: the camera's position halfway
+            through the exposure, as GOPRO pairs a blurred average with its middle frame: the sharp image is then
+            offset from the blur's centroid, by 1.5 pixels on average and up to the excursion for 31x31 kernels of
+            extent (0.15, 1.0) (docs/data.md, "Where the sharp image sits"). The same generator state draws the
+            same trajectory and extent either way.
 
     Shape:
         returns (size, size), sums to 1.
     """
     _check_size(size)
+    if centre not in SHAKE_CENTRES:
+        raise ValueError(f"centre must be one of {', '.join(SHAKE_CENTRES)}, got {centre!r}")
     points = shake_trajectory(generator)
-    points = points - points.mean(dim=0)
+    half = len(points) // 2
+    anchor = points.mean(dim=0) if centre == "centroid" else (points[half - 1] + points[half]) / 2
+    points = points - anchor
     radius = points.norm(dim=1).max().clamp_min(1e-8)
     target = _uniform(generator, *extent) * (size // 2 - 1)
-    return rasterize_trajectory(points * (target / radius), size)
+    points = points * (target / radius)
+    return rasterize_trajectory(points, size, None if centre == "centroid" else torch.zeros(2))
 
 
 def linear_motion_kernel(length: float, angle_deg: float, size: int | None = None) -> torch.Tensor:
