@@ -67,6 +67,32 @@ def test_bad_gradient_norm() -> None:
         LossConfig(gradient_norm="l3")
 
 
+def test_psnr_weighting_follows_the_mean_per_image_psnr() -> None:
+    target = rand_image(3, 3, 16, 16)
+    noise = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    # One image far off, one close, one exact (its MSE counts as the 40 dB floor: no division by zero).
+    estimate = (target + noise * torch.tensor([0.2, 0.02, 0.0]).view(3, 1, 1, 1)).requires_grad_(True)
+    weighted = scale_loss_terms(estimate, target, LossConfig(l2_weighting="psnr"))["l2"]
+    (grad_weighted,) = torch.autograd.grad(weighted, estimate)
+    log_mse = (estimate - target).pow(2).flatten(1).mean(1)[:2].log().mean()  # -mean PSNR up to a scale
+    (grad_log,) = torch.autograd.grad(log_mse, estimate)
+    # The same direction as the gradient of the mean log MSE of the two inexact images: the close image's pixels
+    # pull 10 times as hard as the far one's, where the paper's plain L2 pulls the far one's 10 times as hard.
+    cos = torch.nn.functional.cosine_similarity(grad_weighted.flatten(), grad_log.flatten(), dim=0)
+    assert torch.isfinite(grad_weighted).all() and float(cos) > 0.999
+    plain = scale_loss_terms(estimate, target, LossConfig())["l2"]
+    (grad_plain,) = torch.autograd.grad(plain, estimate)
+    ratio = lambda g: float(g[1].abs().mean() / g[0].abs().mean())  # noqa: E731
+    assert ratio(grad_weighted) == pytest.approx(10, rel=0.05) and ratio(grad_plain) == pytest.approx(0.1, rel=0.05)
+    # Above the floor the term's value is the plain MSE's (loss curves stay comparable).
+    inexact = estimate[:2].detach()
+    assert float(scale_loss_terms(inexact, target[:2], LossConfig(l2_weighting="psnr"))["l2"]) == pytest.approx(
+        float(scale_loss_terms(inexact, target[:2], LossConfig())["l2"]), rel=1e-5
+    )
+    with pytest.raises(ValueError, match="l2_weighting"):
+        LossConfig(l2_weighting="dB")
+
+
 def test_bad_ssim_window() -> None:
     with pytest.raises(ValueError, match="ssim_window"):
         LossConfig(ssim_window=10)
