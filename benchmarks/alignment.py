@@ -54,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--margin", type=int, default=16, help="border left out of every score, pixels (default 16)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    names = [name for name, _ in args.weights]
+    if "blurred" in names or len(set(names)) < len(names):
+        p.error(f"--weights names must be unique and not 'blurred' (the input's column), got {names}")
+    if args.margin < args.max_shift:
+        p.error(f"--margin {args.margin} must be at least --max-shift {args.max_shift} (the shift wraps round)")
     if not (args.data / "gopro").is_dir():
         print(f"no benchmark data at {args.data} (needs ../shared/data)", file=sys.stderr)
         return 2
-    if args.margin < args.max_shift:
-        p.error(f"--margin {args.margin} must be at least --max-shift {args.max_shift} (the shift wraps round)")
     device = resolve_device(args.device)
     models = {name: load_model(path, device=device) for name, path in args.weights}
     columns = ["blurred", *models]

@@ -21,6 +21,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_alignment_refuses_a_bad_weights_name_and_missing_data(tmp_path: Path) -> None:
     bad = _run("--weights", "just-a-path")
     assert bad.returncode == 2 and "expected NAME=DIR (or NAME=default)" in bad.stderr
+    clash = _run("--data", str(tmp_path), "--weights", "blurred=default")  # refused before the data is looked for
+    assert clash.returncode == 2 and "not 'blurred'" in clash.stderr
     missing = _run("--data", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "no benchmark data at" in missing.stderr
 
