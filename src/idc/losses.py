@@ -113,10 +113,11 @@ def scale_loss_terms(estimate: torch.Tensor, target: torch.Tensor, config: LossC
         (squared differences for ``gradient_norm="l2"``; images weighted for ``l2_weighting="psnr"``).
     """
     estimate, target = estimate.float(), target.float()
-    diff = image_gradients(estimate - target)  # the gradients are linear: one pass instead of two
+    error = estimate - target
+    diff = image_gradients(error)  # the gradients are linear: one pass instead of two
     grad = diff.abs().mean() if config.gradient_norm == "l1" else diff.pow(2).mean()
     if config.l2_weighting == "psnr":
-        per_image = (estimate - target).pow(2).flatten(1).mean(1)
+        per_image = error.pow(2).flatten(1).mean(1)
         detached = per_image.detach()
         l2 = (per_image * (detached.mean() / detached.clamp_min(PSNR_WEIGHT_FLOOR))).mean()
     else:
