@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -17,7 +18,8 @@ from safetensors.torch import load_file
 from idc.cli import main
 from idc.train.checkpoint import latest_checkpoint, load_train_state
 from idc.train.config import load_train_config
-from idc.train.loop import TrainingStopped, train
+from idc.train.data import ignore_stop_signals, stop_signals_held
+from idc.train.loop import TrainingStopped, _end_leftover_processes, train
 from idc.train.schedule import get_lr
 
 REPO = Path(__file__).resolve().parents[2]
@@ -513,6 +515,81 @@ def test_a_stopped_run_leaves_no_loader_workers_behind(data: Path, tmp_path: Pat
     with pytest.raises(TrainingStopped):  # step 5 is mid-way through the second epoch of 4 steps
         train(load_train_config(TINY, overrides), tmp_path / "run", progress=False)
     assert multiprocessing.active_children() == []
+
+
+class _Numbers(torch.utils.data.Dataset[int]):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def _slow_ignore_stop_signals(worker_id: int) -> None:
+    # Widens the window between the worker's start and its worker_init_fn, where a signal used to kill it.
+    import time
+
+    time.sleep(1.0)
+    ignore_stop_signals(worker_id)
+
+
+def _signal_starting_workers(held: bool) -> list[int]:
+    """Makes a 2-worker loader's iterator (inside stop_signals_held when ``held``), SIGTERMs its workers and this
+    process before they reach their worker_init_fn, and reads every batch; returns the signals this process saw."""
+    import multiprocessing
+    import signal
+    import time
+
+    from torch.utils.data import DataLoader
+
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: seen.append(signum))
+    before = set(multiprocessing.active_children())
+    it = None
+    try:
+        loader = DataLoader(_Numbers(), batch_size=2, num_workers=2, worker_init_fn=_slow_ignore_stop_signals)
+        with stop_signals_held() if held else contextlib.nullcontext():
+            it = iter(loader)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert seen == [] or not held  # held back from this process too, while held
+            time.sleep(0.3)
+            for worker in it._workers:  # type: ignore[attr-defined]
+                os.kill(worker.pid, signal.SIGTERM)
+        assert [b.tolist() for b in it] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if it is not None:
+            it._shutdown_workers()  # type: ignore[attr-defined]
+        _end_leftover_processes(before)  # a failed check must not leave deaf workers to hang pytest's exit
+    return seen
+
+
+def test_workers_signalled_while_starting_live_on_when_started_with_stop_signals_held() -> None:
+    # A group SIGTERM (`timeout`, Ctrl-C) arriving while an epoch's loader starts its workers: before their
+    # worker_init_fn, PyTorch's own SIGTERM handler ends them, and the trainer failed without a checkpoint (CI, once).
+    import signal
+
+    assert _signal_starting_workers(held=True) == [signal.SIGTERM]  # the trainer still sees it, once, afterwards
+    with pytest.raises(RuntimeError, match="DataLoader worker"):
+        _signal_starting_workers(held=False)  # the failure held signals prevent
+
+
+def _deaf_sleeper() -> None:
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
+
+
+def test_processes_left_running_are_ended() -> None:
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    deaf = multiprocessing.get_context("fork").Process(target=_deaf_sleeper, daemon=True)
+    deaf.start()
+    _end_leftover_processes(before)
+    assert not deaf.is_alive() and deaf.exitcode is not None and deaf.exitcode < 0
 
 
 def test_resume_after_a_crash_logs_each_step_once(data: Path, tmp_path: Path) -> None:

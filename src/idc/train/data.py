@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,14 +121,41 @@ class EpochBatchSampler(Sampler[list[int]]):
         return max(0, (self.size - self.offset) // self.batch)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def ignore_stop_signals(_worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: workers ignore SIGINT/SIGTERM and leave stopping to the training process.
 
     Ctrl-C and ``timeout`` signal the whole process group; a worker that died of it would break the batch the
     trainer is waiting for before the trainer could save its checkpoint. Workers still end with the loader.
+    Workers start with those signals held (:func:`stop_signals_held`); one that arrived meanwhile is dropped here.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Holds SIGINT/SIGTERM back from the calling (main) thread for the block; processes forked in it start so.
+
+    Wrap the creation of a loader's iterator, which forks its workers. Before a worker reaches its
+    ``worker_init_fn`` (:func:`ignore_stop_signals`), PyTorch's worker loop installs a SIGTERM handler that ends the
+    worker, so a group signal in that window killed it, and the trainer's SIGCHLD handler then raised "DataLoader
+    worker is killed by signal" in the middle of starting the next epoch's loader, with no checkpoint, and hung at
+    exit on the other worker. Held, the signal waits: in the worker until it ignores it, in the trainer until the
+    block ends, when its own handler sees it. A no-op off the main thread and where the platform cannot hold signals.
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _deferred_group(samples: list[Sample], index: list[int]) -> dict[str, Any]:

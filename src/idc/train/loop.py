@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import multiprocessing
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,14 @@ from idc.metrics import psnr, ssim
 from idc.models import IDC, IDCConfig, get_preset
 from idc.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
 from idc.train.config import TrainConfig, dump_config
-from idc.train.data import EpochBatchSampler, build_dataset, collate, finish_batch, ignore_stop_signals
+from idc.train.data import (
+    EpochBatchSampler,
+    build_dataset,
+    collate,
+    finish_batch,
+    ignore_stop_signals,
+    stop_signals_held,
+)
 from idc.train.schedule import get_lr
 from idc.weights import load_model, save_weights, training_lineage, with_lineage
 
@@ -161,7 +170,8 @@ def _batches(
     (:func:`ignore_stop_signals`), but one killed anyway must not cost the checkpoint the stop is about to write.
     """
     start = time.perf_counter()
-    it = iter(loader)
+    with stop_signals_held():  # workers start deaf to them (see stop_signals_held)
+        it = iter(loader)
     try:
         while True:
             try:
@@ -189,6 +199,20 @@ def _batches(
             if worker.is_alive():
                 worker.kill()
                 worker.join(timeout=5)
+
+
+def _end_leftover_processes(before: set[BaseProcess]) -> None:
+    """Kills the processes started since ``before`` that are still alive: loader workers the loader did not end.
+
+    Workers ignore SIGTERM, so multiprocessing's exit-time terminate cannot end one, and its join would wait forever.
+    The loader ends its workers on every path it sees; this covers the one it cannot (its iterator failing while it
+    was being made, before it could hand back the workers it had started).
+    """
+    for process in multiprocessing.active_children():
+        if process not in before and process.is_alive():
+            logger.warning("ending data loader worker %s left running", process.pid)
+            process.kill()
+            process.join(timeout=5)
 
 
 # Steps checked for host synchronisations (CUDA only). Not the first ones, and several: cuDNN autotunes the blur for
@@ -374,6 +398,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         stop_reason.append(signal.Signals(signum).name)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    children_before = set(multiprocessing.active_children())
 
     # Runs that start from earlier weights record what those weights went through (accumulated training).
     lineage = training_lineage(config.init_weights) if config.init_weights else []
@@ -568,6 +593,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     finally:
         if batches is not None:
             batches.close()  # and on an exception
+        _end_leftover_processes(children_before)
         bar.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
