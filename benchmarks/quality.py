@@ -17,7 +17,9 @@ Usage:
   python benchmarks/quality.py --sharp-in [--weights DIR] [--sets ...] [--json OUT]
 
 --compare reads two JSONs this script wrote and compares them image by image (restored PSNR, matched by name): per
-set the mean change, how many images got better and worse, and the images that lost most, with their blurred PSNR.
+set the mean change, how many images got better and worse, how sure the mean is (a 95 % bootstrap interval over the
+images and the sign-flip p-value of "no change"; with 5 images p cannot go below 0.0625), and the images that lost
+most, with their blurred PSNR.
 A new default must win on the means; this shows where it loses (run 4 lost only on the least blurred frames).
 --sharp-in feeds each set's sharp images instead of the blurred ones and scores the output against them: a network
 that deblurs well leaves an image without blur almost unchanged, and one that has learnt to treat fine detail as
@@ -43,7 +45,7 @@ from idc.bench import cpu_model
 from idc.data.benchmark_sets import BENCHMARK_SETS, DIAGNOSTIC_SETS
 from idc.evaluate import evaluate
 from idc.infer import resolve_device
-from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION
+from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, paired_change_uncertainty
 from idc.weights import load_model, read_weights_config
 
 
@@ -61,6 +63,8 @@ def compare(old: dict[str, Any], new: dict[str, Any], worst: int = 3) -> list[st
         mean = sum(d for d, _, _ in deltas) / len(deltas)
         better, worse = sum(d > 0 for d, _, _ in deltas), sum(d < 0 for d, _, _ in deltas)
         lines.append(f"{name}: {len(deltas)} images, mean {mean:+.3f} dB, {better} better, {worse} worse")
+        low, high, p = paired_change_uncertainty([d for d, _, _ in deltas])
+        lines.append(f"  mean's 95 % bootstrap interval {low:+.3f} .. {high:+.3f} dB; sign-flip p = {p:.3g}")
         for d, a, b in deltas[:worst]:
             if d < 0:
                 lines.append(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from idc.metrics import best_shift_psnr, psnr, shift_image, ssim
+from idc.metrics import best_shift_psnr, paired_change_uncertainty, psnr, shift_image, ssim
 from tests.conftest import rand_image
 
 
@@ -98,3 +98,23 @@ def test_best_shift_finds_a_misplaced_copy_and_its_score() -> None:
     assert (dy, dx) == (0.0, 0.0) and base == best == math.inf
     with pytest.raises(ValueError, match="margin 1 must be at least the largest shift 2"):
         best_shift_psnr(ref, ref, max_shift=2.0, margin=1)
+
+
+def test_paired_change_uncertainty_sign_flip_p_is_exact_for_few_images() -> None:
+    # Five images all better: of the 32 sign patterns only all-plus and all-minus are as extreme, p = 2/32.
+    low, high, p = paired_change_uncertainty([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert p == pytest.approx(2 / 32)
+    assert 0.1 <= low < 0.3 < high <= 0.5  # the mean (0.3) inside, never past the extremes
+    # Mixed signs: one large loss against small gains is no evidence of either (6 of the 8 patterns are as extreme).
+    assert paired_change_uncertainty([0.5, -2.0, -0.25])[2] == pytest.approx(6 / 8)
+    assert paired_change_uncertainty([0.1, 0.2, 0.3, 0.4, 0.5]) == (low, high, p)  # seeded: repeatable
+
+
+def test_paired_change_uncertainty_random_flips_for_many_images() -> None:
+    clear = paired_change_uncertainty([0.3 + 0.01 * i for i in range(24)], draws=2000)
+    assert clear[2] == pytest.approx(1 / 2001)  # never 0: the measured signs count as one draw
+    assert 0.3 < clear[0] < clear[1] < 0.54
+    noise = paired_change_uncertainty([0.1, -0.1] * 12, draws=2000)
+    assert noise[2] > 0.9 and noise[0] < 0 < noise[1]
+    with pytest.raises(ValueError, match="one change per image"):
+        paired_change_uncertainty([])

@@ -27,8 +27,10 @@ def test_compare_lists_the_mean_change_and_the_largest_losses(tmp_path: Path) ->
     lines = out.strip().splitlines()
     # 3 shared images: +0.5, -2.0, -0.25 -> mean -0.583; the worst loss listed first and alone (--worst 1)
     assert lines[1] == "gopro-dev: 3 images, mean -0.583 dB, 1 better, 2 worse"
-    assert lines[2] == "  b.png: blurred 25.00, old 27.00, new 25.00 (-2.00 dB)"
-    assert len(lines) == 3 and "only-old" not in out
+    # how sure: resampled means span the worst and best change; 6 of the 8 sign patterns are as extreme
+    assert lines[2] == "  mean's 95 % bootstrap interval -2.000 .. +0.500 dB; sign-flip p = 0.75"
+    assert lines[3] == "  b.png: blurred 25.00, old 27.00, new 25.00 (-2.00 dB)"
+    assert len(lines) == 4 and "only-old" not in out
 
 
 def test_by_blur_gives_the_gain_per_blur_strength_group(tmp_path: Path) -> None:

@@ -130,3 +130,39 @@ def best_shift_psnr(
             if score > best[0]:
                 best = (score, dy, dx)
     return base, best[0], best[1], best[2]
+
+
+def paired_change_uncertainty(
+    changes: list[float] | np.ndarray, draws: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """How sure a mean change measured image by image (new minus old, same images) is: a 95 % bootstrap interval of
+    the mean and the two-sided sign-flip (paired randomisation) p-value of "no change".
+
+    The p-value is the share of the 2^n ways of flipping the changes' signs whose mean is at least as far from zero
+    as the one measured: exact for up to 16 images, otherwise estimated from ``draws`` random flips. With n images
+    it cannot be below 2 / 2^n: 0.0625 for 5, so five images alone can never show a change at the 5 % level. Both
+    are seeded, so the same changes give the same numbers. Both count only the images' spread, not the spread between
+    training runs that differ only in their seed.
+
+    Args:
+        changes: one change per image (e.g. dB of PSNR).
+        draws: bootstrap resamples, and random sign flips above 16 images.
+        seed: the generator's seed.
+
+    Returns:
+        (low, high, p): the interval's ends and the p-value.
+    """
+    d = np.asarray(changes, dtype=np.float64)
+    if d.ndim != 1 or d.size == 0:
+        raise ValueError("need one change per image, at least one")
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, (draws, d.size))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    if d.size <= 16:
+        signs = 1 - 2 * ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1)
+    else:
+        signs = rng.choice(np.array([-1, 1]), (draws, d.size))
+    extreme = int(np.sum(np.abs((signs * d).mean(axis=1)) >= abs(d.mean()) - 1e-12))
+    # Random flips: the measured signs count as one draw more, so p is never 0.
+    p = extreme / len(signs) if d.size <= 16 else (extreme + 1) / (draws + 1)
+    return float(low), float(high), p
