@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from idc.metrics import PSNR_CONVENTION
+from idc.metrics import PSNR_CONVENTION, paired_change_uncertainty
 from idc.weights import save_interpolated_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             # Against the baseline image by image, on the images both scored (all of them without --limit).
             base = baseline.get(name, {})
             shared = [n for n in images if n in base]
+            sure = paired_change_uncertainty([images[n][1] - base[n][1] for n in shared]) if shared else None
             row["sets"][name] = {
                 "images": len(images),
                 "psnr_blurred": statistics.fmean(b for b, _ in images.values()),
@@ -141,22 +142,28 @@ def main(argv: list[str] | None = None) -> int:
                 "gain": statistics.fmean(r - b for b, r in images.values()),
                 "vs_baseline": statistics.fmean(images[n][1] - base[n][1] for n in shared) if shared else None,
                 "images_vs_baseline": len(shared),
+                # how sure the change is over these images (not over training seeds): idc.metrics
+                "vs_baseline_interval": None if sure is None else [sure[0], sure[1]],
+                "vs_baseline_p": None if sure is None else sure[2],
             }
         changes = [s["vs_baseline"] for s in row["sets"].values()]
         row["beats_baseline"] = bool(changes) and all(c is not None and c > 0 for c in changes)
         rows.append(row)
 
     set_names = list(rows[0]["sets"])
-    print(f"\n{PSNR_CONVENTION}, mean (gain over the blurred input; change against {args.baseline.name}):")
-    print(f"{'weights':<16}" + "".join(f"{n:>30}" for n in set_names) + "   beats it on every set")
+    print(
+        f"\n{PSNR_CONVENTION}, mean (gain over the blurred input; change against {args.baseline.name}, and its "
+        "sign-flip p over the images: idc.metrics.paired_change_uncertainty):"
+    )
+    print(f"{'weights':<16}" + "".join(f"{n:>38}" for n in set_names) + "   beats it on every set")
     for row in rows:
         cells = []
         for n in set_names:
             s = row["sets"][n]
-            vs = "n/a" if s["vs_baseline"] is None else f"{s['vs_baseline']:+.2f}"
+            vs = "n/a" if s["vs_baseline"] is None else f"{s['vs_baseline']:+.2f}, p {s['vs_baseline_p']:.2g}"
             cells.append(f"{s['psnr']:.2f} ({s['gain']:+.2f}; {vs})")
         verdict = "yes" if row["beats_baseline"] else "no"
-        print(f"{row['label']:<16}" + "".join(f"{c:>30}" for c in cells) + f"   {verdict}")
+        print(f"{row['label']:<16}" + "".join(f"{c:>38}" for c in cells) + f"   {verdict}")
     summary = {"dest": str(args.dest), "baseline": str(args.baseline), "facts": facts, "rows": rows}
     (args.out / f"{args.name}-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0

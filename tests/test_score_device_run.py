@@ -92,6 +92,8 @@ def test_scores_last_snapshots_and_interpolations_and_judges_them(tmp_path: Path
             assert s["gain"] == pytest.approx(s["psnr"] - s["psnr_blurred"])
             offset = -1.0 if name == "gopro-dev" else 1.0
             assert s["vs_baseline"] == pytest.approx(s["psnr"] - (s["psnr_blurred"] + offset))
+            low, high = s["vs_baseline_interval"]
+            assert low - 1e-9 <= s["vs_baseline"] <= high + 1e-9 and 0 < s["vs_baseline_p"] <= 1
         # Close to the identity on this toy data: above a baseline 1 dB under the blurred input, below one 1 dB over.
         assert row["sets"]["gopro-dev"]["vs_baseline"] > 0 > row["sets"]["kodak24-motion"]["vs_baseline"]
         assert row["beats_baseline"] is False
