@@ -170,9 +170,11 @@ def _batches(
     (:func:`ignore_stop_signals`), but one killed anyway must not cost the checkpoint the stop is about to write.
     """
     start = time.perf_counter()
-    with stop_signals_held():  # workers start deaf to them (see stop_signals_held)
-        it = iter(loader)
+    before = set(multiprocessing.active_children())
+    it = None
     try:
+        with stop_signals_held():  # workers start deaf to them (see stop_signals_held)
+            it = iter(loader)
         while True:
             try:
                 batch = next(it)
@@ -188,25 +190,20 @@ def _batches(
             yield batch
             start = time.perf_counter()
     finally:
-        # Stop the workers now rather than when the iterator is collected. They ignore SIGTERM, so the loader's own
-        # last resort (terminate) cannot end one that missed its stop message, and a worker still waiting for work
-        # when the interpreter exits hangs multiprocessing's exit-time join forever (seen once in a test): kill any
-        # that outlive the loader's shutdown.
+        # Stop the workers now rather than when the iterator is collected, and kill any that outlive that (or that
+        # an iterator failing while it was made started and could not hand back): see _end_leftover_processes.
         shutdown = getattr(it, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
-        for worker in getattr(it, "_workers", []):
-            if worker.is_alive():
-                worker.kill()
-                worker.join(timeout=5)
+        _end_leftover_processes(before)
 
 
 def _end_leftover_processes(before: set[BaseProcess]) -> None:
     """Kills the processes started since ``before`` that are still alive: loader workers the loader did not end.
 
-    Workers ignore SIGTERM, so multiprocessing's exit-time terminate cannot end one, and its join would wait forever.
-    The loader ends its workers on every path it sees; this covers the one it cannot (its iterator failing while it
-    was being made, before it could hand back the workers it had started).
+    Workers ignore SIGTERM, so neither the loader's last resort (terminate) nor multiprocessing's exit-time one can
+    end a worker that missed its stop message, and a worker still waiting for work when the interpreter exits hangs
+    the exit-time join forever (seen once in a test).
     """
     for process in multiprocessing.active_children():
         if process not in before and process.is_alive():
@@ -398,7 +395,6 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         stop_reason.append(signal.Signals(signum).name)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    children_before = set(multiprocessing.active_children())
 
     # Runs that start from earlier weights record what those weights went through (accumulated training).
     lineage = training_lineage(config.init_weights) if config.init_weights else []
@@ -593,7 +589,6 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     finally:
         if batches is not None:
             batches.close()  # and on an exception
-        _end_leftover_processes(children_before)
         bar.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
