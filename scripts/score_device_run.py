@@ -134,13 +134,14 @@ def main(argv: list[str] | None = None) -> int:
             # Against the baseline image by image, on the images both scored (all of them without --limit).
             base = baseline.get(name, {})
             shared = [n for n in images if n in base]
-            sure = paired_change_uncertainty([images[n][1] - base[n][1] for n in shared]) if shared else None
+            deltas = [images[n][1] - base[n][1] for n in shared]
+            sure = paired_change_uncertainty(deltas) if deltas else None
             row["sets"][name] = {
                 "images": len(images),
                 "psnr_blurred": statistics.fmean(b for b, _ in images.values()),
                 "psnr": statistics.fmean(r for _, r in images.values()),
                 "gain": statistics.fmean(r - b for b, r in images.values()),
-                "vs_baseline": statistics.fmean(images[n][1] - base[n][1] for n in shared) if shared else None,
+                "vs_baseline": statistics.fmean(deltas) if deltas else None,
                 "images_vs_baseline": len(shared),
                 # how sure the change is over these images (not over training seeds): idc.metrics
                 "vs_baseline_interval": None if sure is None else [sure[0], sure[1]],
