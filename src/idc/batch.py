@@ -118,13 +118,14 @@ def deblur_files(
     overlap: int = 128,
     precision: str = "fp32",
     metadata: bool = True,
+    ensemble: int = 1,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
     and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
-    ``tile``, ``overlap`` and ``precision`` are as in :func:`idc.infer.deblur_image`. ``metadata``: carry each
-    input's RGB colour profile and EXIF (orientation reset) over to its output.
+    ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in :func:`idc.infer.deblur_image`. ``metadata``:
+    carry each input's RGB colour profile and EXIF (orientation reset) over to its output.
     """
     report = Report()
     device = model_device(model)
@@ -133,7 +134,9 @@ def deblur_files(
         start = time.perf_counter()
         try:
             image = read_image(job.source)
-            restored = deblur_image(model, image.rgb, tile, overlap, progress=progress, precision=precision)
+            restored = deblur_image(
+                model, image.rgb, tile, overlap, progress=progress, precision=precision, ensemble=ensemble
+            )
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)

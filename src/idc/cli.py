@@ -42,6 +42,17 @@ def _add_model_args(p: argparse.ArgumentParser, onnx: bool = False) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
 
 
+def _add_ensemble_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        choices=[1, 2, 4, 8],
+        help="average the outputs for this many flipped/transposed copies of each image (self-ensemble): N times "
+        "the time; gain of the bundled weights in docs/performance.md (default: 1, no ensemble)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idc",
@@ -100,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "there, docs/performance.md), else torch; onnx: always onnxruntime, with --weights model.onnx or a cached "
         "export of --weights (made on first use, ~40 s); torch: always PyTorch",
     )
+    _add_ensemble_arg(d)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument(
         "--max-pixels",
@@ -157,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--csv", type=Path, default=None, help="write per-image results (and the mean) as CSV")
     e.add_argument("--save-images", type=Path, default=None, help="write restored images to this folder")
     e.add_argument("--mean-only", action="store_true", help="print the mean row only")
+    _add_ensemble_arg(e)
     e.add_argument("--no-progress", action="store_true")
     _add_model_args(e)
 
@@ -293,6 +306,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         precision=precision,
         metadata=not args.no_metadata,
+        ensemble=args.ensemble,
     )
     for _, reason in report.failed:
         print(f"idc: error: {reason}", file=sys.stderr)
@@ -306,8 +320,8 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     return 0
 
 
-# Pixels of work above which `--backend auto` makes an ONNX export it does not have yet: the export costs about as
-# much as deblurring ten 1280x720 frames saves (docs/performance.md).
+# Pixels of work (image pixels times --ensemble runs) above which `--backend auto` makes an ONNX export it does not
+# have yet: the export costs about as much as deblurring ten 1280x720 frames saves (docs/performance.md).
 AUTO_EXPORT_PIXELS = 10 * 1280 * 720
 
 
@@ -340,7 +354,7 @@ def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
                     w, h = image_size(job.source)
                 except Exception:  # unreadable files fail later, with their own message
                     continue
-                pixels += w * h
+                pixels += w * h * args.ensemble
             if pixels < AUTO_EXPORT_PIXELS:
                 return None
     try:
@@ -413,7 +427,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     model = load_model(args.weights, device=device)
     failures: list[str] = []
     report = evaluate(
-        model, read_pairs(pairs, failures), args.crop, args.save_images, progress=not args.no_progress, total=len(pairs)
+        model,
+        read_pairs(pairs, failures),
+        args.crop,
+        args.save_images,
+        progress=not args.no_progress,
+        total=len(pairs),
+        ensemble=args.ensemble,
     )
     print(format_report(report, per_image=not args.mean_only))
     if args.csv:

@@ -1,7 +1,7 @@
 """Evaluation the GOPRO way: per-image PSNR and two SSIMs on uint8-rounded RGB, blurred baseline beside each number.
 
-Runtime per image covers the network only (reading and scoring excluded), after a warm-up run that is not counted,
-with CUDA synchronisation before the clock is read.
+Runtime per image covers the network only (reading and scoring excluded; every run of a self-ensemble included),
+after a warm-up run that is not counted, with CUDA synchronisation before the clock is read.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from idc.data.datasets import Pair
+from idc.ensemble import ensemble_mean, ensemble_views
 from idc.infer import deblur_tensor
 from idc.io import ImageReadError, read_image, write_image
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, psnr, ssim, ssim_matlab
@@ -51,6 +52,7 @@ class EvalReport:
     rows: list[PairScore]
     device: str
     crop: int | None
+    ensemble: int = 1
     conventions: dict[str, str] = field(
         default_factory=lambda: {
             "psnr": PSNR_CONVENTION,
@@ -90,12 +92,30 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., top : top + size, left : left + size]
 
 
-def _run(model: IDC, blurred: torch.Tensor, device: torch.device, precision: str) -> tuple[torch.Tensor, float]:
+def score_pair(
+    name: str, blurred: torch.Tensor, sharp: torch.Tensor, restored: torch.Tensor, seconds: float
+) -> PairScore:
+    """Every metric of the blurred input and of the restored output against ``sharp`` (all (3, H, W) in [0, 1])."""
+    return PairScore(
+        name=name,
+        psnr_blurred=psnr(blurred, sharp),
+        psnr_restored=psnr(restored, sharp),
+        ssim_blurred=ssim(blurred, sharp),
+        ssim_restored=ssim(restored, sharp),
+        ssim_matlab_blurred=ssim_matlab(blurred, sharp),
+        ssim_matlab_restored=ssim_matlab(restored, sharp),
+        seconds=seconds,
+    )
+
+
+def _run(
+    model: IDC, blurred: torch.Tensor, device: torch.device, precision: str, ensemble: int = 1
+) -> tuple[torch.Tensor, float]:
     x = blurred.to(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    out = deblur_tensor(model, x, precision)
+    out = ensemble_mean(lambda t: deblur_tensor(model, t, precision), x, ensemble)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return out.cpu(), time.perf_counter() - start
@@ -110,6 +130,7 @@ def evaluate(
     progress: bool = True,
     total: int | None = None,
     precision: str = "fp32",
+    ensemble: int = 1,
 ) -> EvalReport:
     """Deblurs every pair and scores blurred input and output against the sharp image.
 
@@ -120,7 +141,10 @@ def evaluate(
         save_images: folder to write the restored images to (PNG, named after the pair).
         warmup: run the first image once untimed before timing (kernel selection, allocations).
         precision: ``fp32``, or ``bf16``/``fp16`` autocast (see :func:`idc.infer.deblur_tensor`).
+        ensemble: outputs averaged over this many flipped/transposed copies of each input (1, 2, 4 or 8;
+            :mod:`idc.ensemble`); the seconds cover every run.
     """
+    ensemble_views(ensemble)  # a bad size fails before any work
     device = next(model.parameters()).device
     rows = []
     for i, (name, blurred, sharp) in enumerate(tqdm(pairs, desc="eval", unit="img", disable=not progress, total=total)):
@@ -128,26 +152,15 @@ def evaluate(
             blurred, sharp = center_crop(blurred, crop), center_crop(sharp, crop)
         if i == 0 and warmup:
             _run(model, blurred, device, precision)
-        restored, seconds = _run(model, blurred, device, precision)
-        rows.append(
-            PairScore(
-                name=name,
-                psnr_blurred=psnr(blurred, sharp),
-                psnr_restored=psnr(restored, sharp),
-                ssim_blurred=ssim(blurred, sharp),
-                ssim_restored=ssim(restored, sharp),
-                ssim_matlab_blurred=ssim_matlab(blurred, sharp),
-                ssim_matlab_restored=ssim_matlab(restored, sharp),
-                seconds=seconds,
-            )
-        )
+        restored, seconds = _run(model, blurred, device, precision, ensemble)
+        rows.append(score_pair(name, blurred, sharp, restored, seconds))
         if save_images is not None:
             target = Path(save_images) / Path(name.replace("/", "__")).with_suffix(".png").name
             target.parent.mkdir(parents=True, exist_ok=True)
             write_image(target, restored)
     if not rows:
         raise ValueError("no pairs to evaluate")
-    return EvalReport(rows=rows, device=str(device), crop=crop)
+    return EvalReport(rows=rows, device=str(device), crop=crop, ensemble=ensemble)
 
 
 def format_report(report: EvalReport, per_image: bool = True) -> str:
@@ -172,6 +185,7 @@ def format_report(report: EvalReport, per_image: bool = True) -> str:
         f"mSSIM = {SSIM_MATLAB_CONVENTION}; s = network seconds per image on {report.device} "
         f"(warm-up excluded{', CUDA synchronised' if report.device.startswith('cuda') else ''})"
         + (f"; centre {report.crop}x{report.crop} crops" if report.crop else "; full images")
+        + (f"; self-ensemble of {report.ensemble} flipped/transposed copies" if report.ensemble > 1 else "")
     )
     lines.append("")
     lines.append("Paper's Table 2 result beside this measurement (different test data unless the data is GOPRO test):")
@@ -199,6 +213,7 @@ def write_json(report: EvalReport, path: str | Path, meta: dict[str, Any] | None
         **(meta or {}),
         "device": report.device,
         "crop": report.crop,
+        "ensemble": report.ensemble,
         "conventions": report.conventions,
         "mean": report.mean(),
         "per_image": [asdict(r) for r in report.rows],

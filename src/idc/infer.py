@@ -111,6 +111,7 @@ def deblur_image(
     overlap: int = 128,
     progress: bool = False,
     precision: str = "fp32",
+    ensemble: int = 1,
 ) -> torch.Tensor:
     """Deblurs one (3, H, W) image whole or in tiles, with a torch IDC or an :class:`idc.export.OnnxDeblurrer`.
 
@@ -121,9 +122,17 @@ def deblur_image(
         overlap: pixels shared by neighbouring tiles.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 on CUDA only) for a torch model; an ONNX model
             runs as it was exported.
+        ensemble: 1 (one run), or 2, 4 or 8: the outputs for that many flipped/transposed copies of the image,
+            averaged (:mod:`idc.ensemble`; that many times the time).
     """
+    from idc.ensemble import ensemble_mean, ensemble_views
     from idc.tiling import auto_tile, deblur_tiled
 
+    if ensemble != 1:
+        ensemble_views(ensemble)  # a bad size fails before any work
+        return ensemble_mean(
+            lambda view: deblur_image(model, view, tile, overlap, progress, precision), image, ensemble
+        )
     _, h, w = image.shape
     side: int | None
     if tile == "auto":
@@ -182,6 +191,7 @@ def deblur(
     precision: str = ...,
     tile: int | str = ...,
     overlap: int = ...,
+    ensemble: int = ...,
 ) -> torch.Tensor: ...
 @overload
 def deblur(
@@ -192,6 +202,7 @@ def deblur(
     precision: str = ...,
     tile: int | str = ...,
     overlap: int = ...,
+    ensemble: int = ...,
 ) -> np.ndarray: ...
 @overload
 def deblur(
@@ -202,6 +213,7 @@ def deblur(
     precision: str = ...,
     tile: int | str = ...,
     overlap: int = ...,
+    ensemble: int = ...,
 ) -> Image.Image: ...
 def deblur(
     image: Any,
@@ -211,6 +223,7 @@ def deblur(
     precision: str = "auto",
     tile: int | str = "auto",
     overlap: int = 128,
+    ensemble: int = 1,
 ) -> Any:
     """Deblurs one image and returns it in the type, shape and value range it came in: the one-call Python API.
 
@@ -224,6 +237,8 @@ def deblur(
         precision: ``auto`` (:func:`fast_precision`: fp16 on tensor-core GPUs, bf16 on CPUs with native bf16, else
             fp32), ``fp32``, ``bf16`` or ``fp16`` (CUDA) autocast for a torch model; ONNX models run as exported.
         tile, overlap: as in :func:`deblur_image`; large images are tiled to fit memory.
+        ensemble: 1, or 2, 4 or 8 flipped/transposed copies whose outputs are averaged (that many times the time;
+            :func:`deblur_image`).
 
     Raises:
         ValueError: the image's type, shape or dtype is not one of the above.
@@ -234,7 +249,7 @@ def deblur(
     net, precision = _model_for(model, device, precision)
 
     def restore(rgb: torch.Tensor) -> torch.Tensor:
-        return deblur_image(net, rgb, tile, overlap, precision=precision)
+        return deblur_image(net, rgb, tile, overlap, precision=precision, ensemble=ensemble)
 
     if isinstance(image, torch.Tensor):
         if image.ndim not in (3, 4) or image.shape[-3] != 3 or not image.is_floating_point():
@@ -253,7 +268,7 @@ def deblur(
             image = image.convert("RGBA" if mode == "LA" else "RGB")
         if image.mode not in {"RGB", "RGBA"}:
             raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, L, LA or P")
-        result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap)
+        result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
         return Image.fromarray(result, image.mode)
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] not in (3, 4):
