@@ -41,9 +41,15 @@ from idc.weights import load_model, read_weights_config
 
 
 def score_sizes(
-    model: IDC, pairs: Iterable[BenchmarkPair], sizes: Iterable[int], precision: str = "fp32", warmup: bool = True
+    model: IDC,
+    pairs: Iterable[BenchmarkPair],
+    sizes: Iterable[int],
+    precision: str = "fp32",
+    warmup: bool = True,
+    progress: bool = False,
 ) -> dict[int, EvalReport]:
-    """One report per ensemble size, from one pass of max(sizes) runs per image (see the module's docstring)."""
+    """One report per ensemble size, from one pass of max(sizes) runs per image (see the module's docstring);
+    ``progress``: a line per image on stderr."""
     sizes = sorted(set(sizes))
     device = next(model.parameters()).device
     rows: dict[int, list[Any]] = {n: [] for n in sizes}
@@ -66,6 +72,9 @@ def score_sizes(
         times.clear()
         for n, mean in ensemble_means(run, x, sizes):
             rows[n].append(score_pair(name, blurred, sharp, mean.cpu(), sum(times)))
+        if progress:
+            scores = " ".join(f"x{n} {r[-1].psnr_restored:.2f}" for n, r in rows.items())
+            print(f"  {name}: blurred {rows[sizes[0]][-1].psnr_blurred:.2f}, {scores} dB", file=sys.stderr, flush=True)
     return {n: EvalReport(rows=r, device=str(device), crop=None, ensemble=n) for n, r in rows.items()}
 
 
@@ -102,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[int, dict[str, Any]] = {n: {**meta, "ensemble": n, "sets": {}} for n in args.sizes}
     for name in args.sets:
         pairs = islice((BENCHMARK_SETS | DIAGNOSTIC_SETS)[name](args.data), args.limit)
-        for n, report in score_sizes(model, pairs, args.sizes, args.precision).items():
+        print(f"{name}:", file=sys.stderr, flush=True)
+        for n, report in score_sizes(model, pairs, args.sizes, args.precision, progress=True).items():
             rows = [asdict(r) for r in report.rows]
             results[n]["sets"][name] = {"images": len(rows), "mean": report.mean(), "per_image": rows}
     if args.json_prefix:
