@@ -74,6 +74,9 @@ def ensemble_means(
 
     ``run`` maps an (..., H, W) image to a restored image of the same shape (it gets (..., W, H) for transposed
     views).
+
+    Shape:
+        image (..., H, W) -> each mean (..., H, W).
     """
     wanted = sorted(set(sizes))
     for size in wanted:
@@ -88,7 +91,11 @@ def ensemble_means(
 
 def ensemble_mean(run: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, size: int) -> torch.Tensor:
     """The mean of ``view.undo(run(view.apply(image)))`` over the first ``size`` views (:func:`ensemble_means`);
-    with ``size`` 1, ``run(image)`` itself."""
+    with ``size`` 1, ``run(image)`` itself.
+
+    Shape:
+        image (..., H, W) -> (..., H, W).
+    """
     if size == 1:
         return run(image)
     ((_, mean),) = ensemble_means(run, image, (size,))
