@@ -550,8 +550,9 @@ def _signal_starting_workers(held: bool) -> list[int]:
         loader = DataLoader(_Numbers(), batch_size=2, num_workers=2, worker_init_fn=_slow_ignore_stop_signals)
         with stop_signals_held() if held else contextlib.nullcontext():
             it = iter(loader)
+            # Sent to the whole process: held from this thread, but another thread of the process (one left by an
+            # earlier test, or by torch) may take it, and then the handler runs at once; only the count is certain.
             os.kill(os.getpid(), signal.SIGTERM)
-            assert seen == [] or not held  # held back from this process too, while held
             time.sleep(0.3)
             for worker in it._workers:  # type: ignore[attr-defined]
                 os.kill(worker.pid, signal.SIGTERM)
@@ -569,7 +570,7 @@ def test_workers_signalled_while_starting_live_on_when_started_with_stop_signals
     # worker_init_fn, PyTorch's own SIGTERM handler ends them, and the trainer failed without a checkpoint (CI, once).
     import signal
 
-    assert _signal_starting_workers(held=True) == [signal.SIGTERM]  # the trainer still sees it, once, afterwards
+    assert _signal_starting_workers(held=True) == [signal.SIGTERM]  # the trainer still sees it, once
     with pytest.raises(RuntimeError, match="DataLoader worker"):
         _signal_starting_workers(held=False)  # the failure held signals prevent
 

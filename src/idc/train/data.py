@@ -145,8 +145,11 @@ def stop_signals_held() -> Iterator[None]:
     ``worker_init_fn`` (:func:`ignore_stop_signals`), PyTorch's worker loop installs a SIGTERM handler that ends the
     worker, so a group signal in that window killed it, and the trainer's SIGCHLD handler then raised "DataLoader
     worker is killed by signal" in the middle of starting the next epoch's loader, with no checkpoint, and hung at
-    exit on the other worker. Held, the signal waits: in the worker until it ignores it, in the trainer until the
-    block ends, when its own handler sees it. A no-op off the main thread and where the platform cannot hold signals.
+    exit on the other worker. Held, the signal waits in the worker until it ignores it. A forked worker has one
+    thread, so the hold is certain there; the trainer may have other threads (a mask is per thread), and a signal sent
+    to the process can be taken by one of them, after which Python runs the handler in the main thread at once rather
+    than when the block ends. The trainer's handler only records the stop, so either is safe. A no-op off the main
+    thread and where the platform cannot hold signals.
     """
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
