@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Iterable
@@ -30,14 +29,13 @@ from typing import Any
 
 import torch
 
-from idc.bench import cpu_model
 from idc.data.benchmark_sets import BENCHMARK_SETS, DIAGNOSTIC_SETS, BenchmarkPair
 from idc.ensemble import ENSEMBLE_SIZES, ensemble_means
-from idc.evaluate import EvalReport, score_pair
+from idc.evaluate import EvalReport, measurement_record, score_pair
 from idc.infer import deblur_tensor, resolve_device
-from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, paired_change_uncertainty
+from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, paired_change_uncertainty
 from idc.models import IDC
-from idc.weights import load_model, read_weights_config
+from idc.weights import load_model
 
 
 def score_sizes(
@@ -97,17 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = resolve_device(args.device)
     model = load_model(args.weights, device=device)
-    meta: dict[str, Any] = {
-        "weights": args.weights or "bundled default",
-        "weights_description": read_weights_config(args.weights).get("description", ""),
-        "device": str(device),
-        "machine": f"{platform.machine()} {cpu_model()}".strip(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "precision": args.precision,
-        "conventions": {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION, "ssim_matlab": SSIM_MATLAB_CONVENTION},
-        "input": "blurred",
-    }
+    meta = {**measurement_record(args.weights, device, args.precision), "input": "blurred"}
     results: dict[int, dict[str, Any]] = {n: {**meta, "ensemble": n, "sets": {}} for n in args.sizes}
     for name in args.sets:
         pairs = islice((BENCHMARK_SETS | DIAGNOSTIC_SETS)[name](args.data), args.limit)

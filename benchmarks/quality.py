@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from dataclasses import asdict
 from itertools import islice
@@ -41,12 +40,11 @@ from typing import Any
 
 import torch
 
-from idc.bench import cpu_model
 from idc.data.benchmark_sets import BENCHMARK_SETS, DIAGNOSTIC_SETS
-from idc.evaluate import evaluate
+from idc.evaluate import evaluate, measurement_record
 from idc.infer import resolve_device
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, paired_change_uncertainty
-from idc.weights import load_model, read_weights_config
+from idc.weights import load_model
 
 
 def compare(old: dict[str, Any], new: dict[str, Any], worst: int = 3) -> list[str]:
@@ -134,14 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     model = load_model(args.weights, device=device)
     results: dict[str, object] = {
-        "weights": args.weights or "bundled default",
-        "weights_description": read_weights_config(args.weights).get("description", ""),
-        "device": str(device),
-        "machine": f"{platform.machine()} {cpu_model()}".strip(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "precision": args.precision,
-        "conventions": {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION, "ssim_matlab": SSIM_MATLAB_CONVENTION},
+        **measurement_record(args.weights, device, args.precision),
         "sets": {},
     }
     sets: dict[str, object] = {}

@@ -11,7 +11,15 @@ from PIL import Image
 from torch import nn
 
 from idc.cli import main
-from idc.evaluate import center_crop, evaluate, format_report, read_pairs, write_csv, write_json
+from idc.evaluate import (
+    center_crop,
+    evaluate,
+    format_report,
+    measurement_record,
+    read_pairs,
+    write_csv,
+    write_json,
+)
 from idc.metrics import psnr
 from idc.models import IDC
 from idc.weights import save_weights
@@ -74,3 +82,13 @@ def test_eval_command_on_a_flat_folder(tmp_path: Path, capsys: pytest.CaptureFix
     assert names == ["set/0.png"]
     assert main(["eval", "--data", str(tmp_path / "nothing"), "--weights", str(weights)]) == 2
     assert "not a list file" in capsys.readouterr().err
+
+
+def test_measurement_record_names_weights_machine_and_conventions(tmp_path: Path) -> None:
+    weights = save_weights(_identity_model(), tmp_path / "w", metadata={"description": "identity for a test"})
+    record = measurement_record(weights, torch.device("cpu"), "bf16")
+    assert record["weights"] == str(weights) and record["weights_description"] == "identity for a test"
+    assert record["device"] == "cpu" and record["precision"] == "bf16" and record["torch"] == torch.__version__
+    assert record["torch_threads"] == torch.get_num_threads() and record["machine"]
+    assert set(record["conventions"]) == {"psnr", "ssim", "ssim_matlab"}
+    assert measurement_record(None, torch.device("cpu"), "fp32")["weights"] == "bundled default"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import platform
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,24 @@ class EvalReport:
     def mean(self) -> dict[str, float]:
         keys = [k for k in asdict(self.rows[0]) if k != "name"]
         return {k: sum(getattr(r, k) for r in self.rows) / len(self.rows) for k in keys}
+
+
+def measurement_record(weights: str | Path | None, device: torch.device, precision: str) -> dict[str, Any]:
+    """How a benchmark result was measured, for the head of its JSON: the weights (``None``: the bundled default)
+    and their description, the device and machine, torch and its threads, the precision and the metric conventions."""
+    from idc.bench import cpu_model
+    from idc.weights import read_weights_config
+
+    return {
+        "weights": str(weights) if weights is not None else "bundled default",
+        "weights_description": read_weights_config(weights).get("description", ""),
+        "device": str(device),
+        "machine": f"{platform.machine()} {cpu_model()}".strip(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "precision": precision,
+        "conventions": {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION, "ssim_matlab": SSIM_MATLAB_CONVENTION},
+    }
 
 
 def read_pairs(pairs: list[Pair], failures: list[str] | None = None) -> Iterator[NamedPair]:
