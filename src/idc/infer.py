@@ -125,11 +125,10 @@ def deblur_image(
         ensemble: 1 (one run), or 2, 4 or 8: the outputs for that many flipped/transposed copies of the image,
             averaged (:mod:`idc.ensemble`; that many times the time).
     """
-    from idc.ensemble import ensemble_mean, ensemble_views
+    from idc.ensemble import ensemble_mean
     from idc.tiling import auto_tile, deblur_tiled
 
-    if ensemble != 1:
-        ensemble_views(ensemble)  # a bad size fails before any work
+    if ensemble != 1:  # a bad size fails in ensemble_mean before any run
         return ensemble_mean(
             lambda view: deblur_image(model, view, tile, overlap, progress, precision), image, ensemble
         )
