@@ -8,7 +8,8 @@
 #   3. benchmarks/ablation.py --train-only: IDC, single-scale and no-Sub-Texture at one equal step budget, sized
 #      from the measured step rate to about ABLATION_SECONDS per variant (issue #4; 0 skips it);
 #   4. pack (scripts/pack_session.py): weights as fp16 safetensors (the training run's last, each ablation variant's,
-#      then the training run's snapshots every IDC_SNAPSHOT_EVERY steps while they fit), logs, CSV and JSON into
+#      the training run's average of the weights when its config keeps one (`ema`), then its snapshots every
+#      IDC_SNAPSHOT_EVERY steps while they fit), logs, CSV and JSON into
 #      OUT/results.tar.NN, chunks of at most 15 MiB (the device returns at most 8 files of 16 MiB, 64 MiB in all; the
 #      pack stays under 56 MiB).
 #      Unpack with: cat OUT/results.tar.* | tar -x -C DEST

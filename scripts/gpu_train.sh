@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train IDC's synthetic recipe on one GPU for a given wall time, from data carried in carry/ (fill it with
 # `python scripts/prepare_gpu_carry.py`), optionally resuming from given weights. Writes the run folder, the final
-# weights (model.safetensors + config.json), metrics.csv and train.log into OUT_DIR.
+# weights (model.safetensors + config.json), their average as ema/ (when the config sets `ema`), metrics.csv and
+# train.log into OUT_DIR.
 #
 # Usage: scripts/gpu_train.sh OUT_DIR MINUTES [STEPS|auto|clock] [INIT_WEIGHTS|none] [extra `idc train` arguments...]
 #   STEPS auto: measure the model's step rate for a few seconds and size the schedule to fill MINUTES.
@@ -60,5 +61,7 @@ if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then echo "training failed with status $rc"
 
 latest=$(cat "$out/run/checkpoints/LATEST")
 cp "$out/run/checkpoints/$latest/model.safetensors" "$out/run/checkpoints/$latest/config.json" "$out/"
+rm -rf "$out/ema"
+if [ -d "$out/run/checkpoints/$latest/ema" ]; then cp -r "$out/run/checkpoints/$latest/ema" "$out/ema"; fi
 cp "$out/run/metrics.csv" "$out/"
 echo "weights: $out/model.safetensors ($latest); metrics: $out/metrics.csv"

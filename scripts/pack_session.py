@@ -1,10 +1,11 @@
 """The pack stage of scripts/gpu_session.sh: the weights a device call brings back, as float16 safetensors.
 
 Packs into STAGE, in this order: the training run's last weights (WORK/train), each ablation variant's (named by
-STAGE/ablation/ablation-train.json), then the training run's snapshots (every SNAP-th step's checkpoint, oldest first,
+STAGE/ablation/ablation-train.json), the training run's average of the weights (as train/ema/weights, when its config
+set ``ema``), then the training run's snapshots (every SNAP-th step's checkpoint, oldest first,
 not the last) while STAGE stays under --limit-mib (default 56: the device returns 64 MiB in all, and logs and CSVs
-share it). A snapshot that would pass the limit is removed again and said so; the last weights and the ablation's are
-always packed.
+share it). A snapshot that would pass the limit is removed again and said so; the last weights, the average and the
+ablation's are always packed.
 
 Usage: python scripts/pack_session.py WORK STAGE SNAP [--limit-mib 56]
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from idc.train.checkpoint import checkpoint_step, complete_checkpoints, latest_checkpoint
+from idc.train.checkpoint import EMA_FOLDER, checkpoint_step, complete_checkpoints, latest_checkpoint
 from idc.weights import load_model, read_weights_config, save_weights
 
 # Fields that save_weights writes itself; the rest of the source's config.json travels as metadata.
@@ -38,6 +39,11 @@ def pack(work: Path, stage: Path, snap: int, limit_mib: float = 56.0) -> dict[st
             found["ablation/" + r["variant"]] = Path(r["weights"])
     checkpoints = work / "train" / "run" / "checkpoints"
     last = latest_checkpoint(checkpoints)
+    # gpu_train.sh copies the last checkpoint's average out beside its weights; a run stopped before that has it there.
+    for ema in (work / "train" / EMA_FOLDER, last / EMA_FOLDER if last else None):
+        if ema is not None and (ema / "model.safetensors").is_file():
+            found["train/" + EMA_FOLDER] = ema
+            break
     for c in complete_checkpoints(checkpoints):
         if snap > 0 and checkpoint_step(c) % snap == 0 and c != last:
             found[f"train/snapshots/{c.name}"] = c

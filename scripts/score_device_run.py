@@ -4,7 +4,8 @@ become the default.
 DEST is the folder the results were unpacked into (`cat results.tar.* | tar -x -C DEST`). The script
 1. prints the run's facts: steps, step rate and data_wait from train/metrics.csv, the host-synchronisation count
    from train/train.log, the Fusion ReLU's active share from train/health.txt;
-2. scores with benchmarks/quality.py (fp32, whole images) the last weights (train/weights), each snapshot
+2. scores with benchmarks/quality.py (fp32, whole images) the last weights (train/weights), their average along the
+   run when it was kept (train/ema/weights, training config `ema`), each snapshot
    (train/snapshots/step-N/weights) and, for each --alphas value, the interpolation (1 - alpha) x START + alpha x
    last (START: the weights the run started from, by default the bundled default), written to runs/NAME-soup-ALPHA;
    each result goes to OUT/NAME-LABEL-quality.json, and a JSON already there is read instead of scored again, so an
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
 
     candidates: list[tuple[str, Path]] = [("last", last)]
+    if (args.dest / "train" / "ema" / "weights" / "model.safetensors").is_file():
+        candidates.append(("ema", args.dest / "train" / "ema" / "weights"))
     if not args.no_snapshots:
         snaps = sorted((args.dest / "train" / "snapshots").glob("step-*/weights"), key=lambda w: w.parent.name)
         candidates += [(w.parent.name, w) for w in snaps]

@@ -58,6 +58,7 @@ def test_scores_last_snapshots_and_interpolations_and_judges_them(tmp_path: Path
     start = _weights(tmp_path / "start", 0.0, 0)
     dest = tmp_path / "dest"
     _weights(dest / "train" / "weights", 1e-3, 8)
+    _weights(dest / "train" / "ema" / "weights", 1e-3, 7)
     _weights(dest / "train" / "snapshots" / "step-00000004" / "weights", 1e-3, 4)
     with open(dest / "train" / "metrics.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -82,7 +83,7 @@ def test_scores_last_snapshots_and_interpolations_and_judges_them(tmp_path: Path
     assert "steps 8; median 4.00 it/s, data_wait 0.15" in r.stdout
     assert "host synchronisations in steps 3-8: 0 preparing, 1 a step" in r.stdout and "19.0 %" in r.stdout
     summary = json.loads((out / "toy-summary.json").read_text())
-    assert [row["label"] for row in summary["rows"]] == ["last", "step-00000004", "soup-0.5"]
+    assert [row["label"] for row in summary["rows"]] == ["last", "ema", "step-00000004", "soup-0.5"]
     for row in summary["rows"]:
         result = json.loads((out / f"toy-{row['label']}-quality.json").read_text())
         assert result["weights"] == row["weights"]
@@ -105,7 +106,7 @@ def test_scores_last_snapshots_and_interpolations_and_judges_them(tmp_path: Path
     cmd[cmd.index(str(baseline))] = str(_baseline(tmp_path / "low.json", identity, -1.0, -1.0))
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.count("scored before, read") == 3
+    assert r.stdout.count("scored before, read") == 4
     assert all(row["beats_baseline"] for row in json.loads((out / "toy-summary.json").read_text())["rows"])
 
 

@@ -90,7 +90,7 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     env |= {"TMPDIR": str(tmp_path)}  # the session's work folder, read again below
     out = tmp_path / "out"
     cmd = ["bash", "scripts/gpu_session.sh", str(out), "400", "0.1", "1", "--set", sources, "--set", "device=cpu"]
-    cmd += ["--set", "ckpt_every=2"]
+    cmd += ["--set", "ckpt_every=2", "--set", "ema=0.9"]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and "session done" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
     chunks = sorted(out.glob("results.tar.*"))
@@ -109,6 +109,10 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     assert "anneal_by_time: true" in (packed / "train" / "config.yaml").read_text()
     assert "Fusion ReLU active" in (packed / "train" / "health.txt").read_text()
     assert load_model(packed / "train" / "weights").config.encoder_widths == (4, 8, 16)
+    # The average of the weights travels beside them, from the same step, over every step of the run.
+    average = read_weights_config(packed / "train" / "ema" / "weights")
+    assert average["training"]["steps"] == read_weights_config(packed / "train" / "weights")["training"]["steps"]
+    assert average["training"]["ema"] == {"decay": 0.9, "steps_averaged": average["training"]["steps"]}
     # Snapshots every 4 steps beside the last weights, each from its own step.
     snapshots = sorted((packed / "train" / "snapshots").iterdir())
     last_step = read_weights_config(packed / "train" / "weights")["training"]["steps"]
@@ -138,7 +142,7 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     half_a_model = (packed / "train" / "weights" / "model.safetensors").stat().st_size / 2
     stage = staged("repack")
     outcome = pack_session.pack(work, stage, 4, limit_mib=(base_bytes + half_a_model) / 2**20)
-    assert outcome["train"] == "packed" and outcome["ablation/idc"] == "packed"
+    assert outcome["train"] == outcome["train/ema"] == outcome["ablation/idc"] == "packed"
     refused = [k for k, v in outcome.items() if v == "too big"]
     assert refused == [f"train/snapshots/{s.name}" for s in snapshots]
     assert not any((stage / "train" / "snapshots").iterdir())

@@ -26,21 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny.yaml"
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    root = tmp_path / "data"
-    for i in range(4):
-        sharp = rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)
-        for sub, a in (("sharp", sharp), ("blur", (sharp * 0.8).astype(np.uint8))):
-            (root / "pairs" / sub).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(a).save(root / "pairs" / sub / f"{i}.png")
-    (root / "photos").mkdir()
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)).save(root / "photos" / f"{i}.png")
-    return root
-
-
 def _overrides(data: Path) -> list[str]:
     return [
         f"data.sources=[{{kind: paired, paths: [{data / 'pairs'}], weight: 1}}, "

@@ -1,7 +1,8 @@
 """Crash-safe training checkpoints.
 
 A checkpoint is a folder ``checkpoints/step-<N>/`` with ``model.safetensors`` + ``config.json`` (loadable by
-``idc.load_model``), ``train_state.pt`` (optimiser, step, data position, RNG states) and a ``COMPLETE`` marker
+``idc.load_model``), with a run that averages its weights (``ema``) their average as another such folder ``ema/``,
+``train_state.pt`` (optimiser, step, data position, RNG states) and a ``COMPLETE`` marker
 written last. ``checkpoints/LATEST`` names the newest complete folder and is replaced atomically, so a crash at any
 moment leaves the previous checkpoint intact. Train state is read with ``torch.load(weights_only=True)``: tensors and
 plain Python values only, never code.
@@ -24,6 +25,7 @@ from idc.weights import save_weights
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "train_state.pt"
+EMA_FOLDER = "ema"
 COMPLETE = "COMPLETE"
 LATEST = "LATEST"
 
@@ -55,8 +57,12 @@ def save_checkpoint(
     metadata: dict[str, Any] | None = None,
     keep: int = 2,
     keep_every: int = 0,
+    ema: IDC | None = None,
+    ema_metadata: dict[str, Any] | None = None,
 ) -> Path:
     """Writes ``<directory>/step-<state['step']>/`` completely, then points ``LATEST`` at it.
+
+    ``ema`` (with its own ``ema_metadata``), the run's average of the weights, goes into the checkpoint's ``ema/``.
 
     Keeps the ``keep`` newest complete checkpoints (all of them when ``keep`` is 0) and, besides those, every one
     whose step is a multiple of ``keep_every`` (when it is above 0): snapshots along the run, to score later.
@@ -68,6 +74,8 @@ def save_checkpoint(
         shutil.rmtree(target)
     target.mkdir(parents=True)
     save_weights(model, target, metadata=metadata)
+    if ema is not None:
+        save_weights(ema, target / EMA_FOLDER, metadata=ema_metadata)
     _atomic_torch_save(state, target / STATE_FILE)
     pause = float(os.environ.get("IDC_CHECKPOINT_PAUSE", "0"))
     if pause > 0:  # fault injection for tests: widens the window in which a crash leaves a partial checkpoint

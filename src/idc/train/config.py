@@ -129,6 +129,9 @@ class TrainConfig:
             ``steps`` overestimates what fits in it.
         stop_at_step: stop (after saving) at this step although the schedule runs to ``steps`` (staged training;
             resume with ``--set stop_at_step=null`` or a later step).
+        ema: decay of an exponential moving average of the weights, updated after every step and saved beside the
+            weights of each checkpoint as ``ema/`` (0: none; 0.999 averages over about the last 1,000 steps). The
+            average is bias-corrected, so it holds only weights this run trained (:mod:`idc.train.ema`).
     """
 
     name: str = "idc"
@@ -154,6 +157,7 @@ class TrainConfig:
     max_minutes: float | None = None
     anneal_by_time: bool = False
     stop_at_step: int | None = None
+    ema: float = 0.0
 
     def validate(self) -> None:
         problems = []
@@ -174,6 +178,8 @@ class TrainConfig:
             problems.append(f"keep_every ({self.keep_every}) must be a multiple of ckpt_every ({self.ckpt_every})")
         if self.steps < 1 or self.batch < 1 or self.data.crop < 1:
             problems.append("steps, batch and data.crop must be >= 1")
+        if not 0 <= self.ema < 1:
+            problems.append(f"ema must be 0 (none) or a decay in (0, 1), got {self.ema}")
         if self.anneal_by_time and not self.max_minutes:
             problems.append("anneal_by_time needs max_minutes")
         if problems:

@@ -2,7 +2,8 @@
 
 A run directory holds ``config.yaml`` (the resolved config), ``metrics.csv`` (step, loss terms, lr, it/s, crops/s,
 validation PSNR/SSIM), ``curves.png``, TensorBoard events (when tensorboard is installed), ``checkpoints/``
-(crash-safe, see :mod:`idc.train.checkpoint`) and ``best/`` (the weights with the best validation PSNR).
+(crash-safe, see :mod:`idc.train.checkpoint`; with ``ema``, each holds the average of the weights in ``ema/``) and
+``best/`` (the weights with the best validation PSNR).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from idc.evaluate import center_crop, read_pairs
 from idc.losses import LossConfig, MixedLoss
 from idc.metrics import psnr, ssim
 from idc.models import IDC, IDCConfig, get_preset
-from idc.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
+from idc.train.checkpoint import EMA_FOLDER, latest_checkpoint, load_train_state, save_checkpoint
 from idc.train.config import TrainConfig, dump_config
 from idc.train.data import (
     EpochBatchSampler,
@@ -44,6 +45,7 @@ from idc.train.data import (
     ignore_stop_signals,
     stop_signals_held,
 )
+from idc.train.ema import WeightEMA
 from idc.train.schedule import get_lr
 from idc.weights import load_model, save_weights, training_lineage, with_lineage
 
@@ -342,6 +344,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     step, epoch, offset, best_psnr = 0, 0, 0, -math.inf
     schedule_step = 0.0  # the learning-rate schedule's position: ``step``, or ahead of it with anneal_by_time
     checkpoints = run_dir / "checkpoints"
+    # The average of the weights lives in the process that saves checkpoints (under DDP every process's weights are
+    # the same).
+    ema = WeightEMA(model, config.ema) if config.ema and main_process else None
     if resume:
         found = latest_checkpoint(checkpoints)
         if found is None:
@@ -354,6 +359,16 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         schedule_step = float(state.get("schedule_step", step))
         _set_rng_state(state["rng"])
         logger.info("resumed from %s at step %d", found, step)
+        if ema is not None:
+            if (found / EMA_FOLDER).is_dir() and "ema_updates" in state:
+                ema.load(load_model(found / EMA_FOLDER), int(state["ema_updates"]))
+                if float(state.get("ema_decay", config.ema)) != config.ema:
+                    logger.warning(
+                        "the checkpoint's weight average had decay %s; it goes on with %s",
+                        state.get("ema_decay"), config.ema,
+                    )  # fmt: skip
+            else:
+                logger.info("%s holds no average of the weights; the average starts at step %d", found, step)
 
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -430,6 +445,13 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             training = with_lineage(training, lineage)
         return {"description": f"IDC training run {config.name}", "trained_on": trained_on, "training": training}
 
+    def ema_meta() -> dict[str, Any]:
+        assert ema is not None
+        record = meta()
+        record["description"] += f", exponential moving average of the weights (decay {ema.decay})"
+        record["training"] = record["training"] | {"ema": {"decay": ema.decay, "steps_averaged": ema.updates}}
+        return record
+
     def checkpoint() -> Path | None:
         if not main_process:
             return None
@@ -442,7 +464,12 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             "optimizer": opt.state_dict(),
             "rng": _rng_state(),
         }
-        return save_checkpoint(checkpoints, model, state, meta(), config.keep_checkpoints, config.keep_every)
+        if ema is None:
+            return save_checkpoint(checkpoints, model, state, meta(), config.keep_checkpoints, config.keep_every)
+        state |= {"ema_updates": ema.updates, "ema_decay": ema.decay}
+        return save_checkpoint(
+            checkpoints, model, state, meta(), config.keep_checkpoints, config.keep_every, ema.model, ema_meta()
+        )
 
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
     sums: dict[str, float | torch.Tensor] = {"loss": 0.0, "l2": 0.0, "ssim": 0.0, "grad": 0.0}
@@ -511,6 +538,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                     opt.found_inf = bad  # type: ignore[attr-defined]
                 scaler.step(opt)
                 scaler.update()
+                if ema is not None:
+                    ema.update()  # a skipped step adds unchanged weights: no host decision needed
                 # Summed on the device and read once per logged row: a read per step would stall the GPU queue.
                 skipped = bad > 0
                 sums["loss"] += torch.where(skipped, 0.0, loss.detach())
