@@ -181,6 +181,31 @@ def test_demo_writes_side_by_side_and_scores(tmp_path: Path, weights: Path, caps
     assert sbs.size == (3 * w + 16, h + 22)
 
 
+def test_demo_with_the_self_ensemble(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from idc.demo import make_blurred, sample_photo
+    from idc.ensemble import ensemble_mean
+    from idc.infer import deblur_tensor
+    from idc.metrics import to_uint8
+    from idc.weights import load_model
+
+    for n in (1, 4):
+        run = ["demo", "-o", str(tmp_path / f"x{n}"), "--image", "coffee", "--weights", str(weights)]
+        assert main([*run, "--ensemble", str(n)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("self-ensemble: the mean of 4 flipped/transposed runs") == 1
+    # The restored picture is the mean of the 4 views' outputs (this random network is not equivariant, so it is
+    # not the plain output).
+    model = load_model(weights)
+    blurred, _ = make_blurred(sample_photo("coffee"), seed=0, noise=0.01)
+    expected = to_uint8(ensemble_mean(lambda x: deblur_tensor(model, x), blurred, 4))
+    got = {n: np.asarray(Image.open(tmp_path / f"x{n}" / "restored.png")) for n in (1, 4)}
+    assert np.abs(got[4].astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(got[4].astype(int) - got[1].astype(int)).max() > 1
+    with pytest.raises(SystemExit) as refused:
+        main(["demo", "-o", str(tmp_path / "bad"), "--ensemble", "3"])
+    assert refused.value.code == 2 and "invalid choice: 3" in capsys.readouterr().err
+
+
 def test_python_dash_m_runs() -> None:
     r = subprocess.run([sys.executable, "-m", "idc", "--version"], capture_output=True, text=True, check=True)
     assert r.stdout.startswith("idc-deblur ")

@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--image", default="astronaut", help="astronaut, chelsea, coffee or rocket (default: astronaut)")
     m.add_argument("--seed", type=int, default=0, help="seed of the blur kernel and noise (default: 0)")
     m.add_argument("--noise", type=float, default=0.01, help="noise sigma on the [0, 1] scale (default: 0.01)")
+    _add_ensemble_arg(m)
     _add_model_args(m)
 
     t = sub.add_parser(
@@ -378,9 +379,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_model(args.weights, device=device)
     description = read_weights_config(args.weights).get("description", "")
-    r = run_demo(model, args.output, image=args.image, seed=args.seed, noise=args.noise)
+    r = run_demo(model, args.output, image=args.image, seed=args.seed, noise=args.noise, ensemble=args.ensemble)
     print(f"image: skimage.data.{r.image}, camera-shake blur (seed {args.seed}) + noise sigma {args.noise}")
     print(f"weights: {args.weights or 'bundled default'}{' - ' + description if description else ''}")
+    if r.ensemble > 1:
+        print(f"self-ensemble: the mean of {r.ensemble} flipped/transposed runs")
     print(f"{'':10}{'PSNR dB':>10}{'SSIM':>8}")
     print(f"{'blurred':10}{r.psnr_blurred:>10.2f}{r.ssim_blurred:>8.4f}")
     print(f"{'restored':10}{r.psnr_restored:>10.2f}{r.ssim_restored:>8.4f}")
