@@ -109,3 +109,26 @@ def test_an_average_turned_on_at_resume_starts_there(data: Path, tmp_path: Path)
     expected, average = _expected(weights, 0.5), load_model(last / "ema").state_dict()
     assert all(torch.allclose(average[k].double(), expected[k], atol=1e-6) for k in average)
     assert latest_checkpoint(checkpoints) == last
+
+
+def test_validation_scores_the_average_too_and_keeps_its_best(data: Path, tmp_path: Path) -> None:
+    import csv
+
+    from idc.train.loop import validate
+
+    config = load_train_config(TINY, [*_overrides(data), "ema=0.5", "ckpt_every=3", "keep_checkpoints=0"])
+    train(config, tmp_path / "run", progress=False)
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        rows = {int(r["step"]): r for r in csv.DictReader(f)}
+    validated = {s: r for s, r in rows.items() if r["val_psnr"]}
+    assert sorted(validated) == [3, 6] and all(r["val_psnr_ema"] and r["val_ssim_ema"] for r in validated.values())
+    # Each step's score is that of the checkpoint's average, and best-ema/ holds the best of them.
+    for s, r in validated.items():
+        again = validate(
+            load_model(tmp_path / "run" / "checkpoints" / f"step-{s:08d}" / "ema"), config, torch.device("cpu")
+        )
+        assert again is not None and float(r["val_psnr_ema"]) == pytest.approx(again["val_psnr"], abs=1e-4)
+    best = max(validated, key=lambda s: float(validated[s]["val_psnr_ema"]))
+    record = read_weights_config(tmp_path / "run" / "best-ema")
+    assert record["metrics"]["val_psnr"] == pytest.approx(float(validated[best]["val_psnr_ema"]), abs=1e-4)
+    assert record["training"]["ema"]["steps_averaged"] == best

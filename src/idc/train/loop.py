@@ -3,7 +3,7 @@
 A run directory holds ``config.yaml`` (the resolved config), ``metrics.csv`` (step, loss terms, lr, it/s, crops/s,
 validation PSNR/SSIM), ``curves.png``, TensorBoard events (when tensorboard is installed), ``checkpoints/``
 (crash-safe, see :mod:`idc.train.checkpoint`; with ``ema``, each holds the average of the weights in ``ema/``) and
-``best/`` (the weights with the best validation PSNR).
+``best/`` (the weights with the best validation PSNR; with ``ema``, also ``best-ema/``, the best average).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from idc.weights import load_model, save_weights, training_lineage, with_lineage
 logger = logging.getLogger(__name__)
 
 CSV_FIELDS = ["step", "loss", "l2", "ssim", "grad", "lr", "it_per_s", "crops_per_s", "data_wait"]
-CSV_FIELDS += ["val_psnr", "val_ssim"]
+CSV_FIELDS += ["val_psnr", "val_ssim", "val_psnr_ema", "val_ssim_ema"]
 
 
 class TrainingStopped(RuntimeError):
@@ -341,7 +341,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         weight_decay=optim.weight_decay,
         fused=True,
     )
-    step, epoch, offset, best_psnr = 0, 0, 0, -math.inf
+    step, epoch, offset, best_psnr, best_ema_psnr = 0, 0, 0, -math.inf, -math.inf
     schedule_step = 0.0  # the learning-rate schedule's position: ``step``, or ahead of it with anneal_by_time
     checkpoints = run_dir / "checkpoints"
     # The average of the weights lives in the process that saves checkpoints (under DDP every process's weights are
@@ -356,6 +356,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         opt.load_state_dict(state["optimizer"])
         step, epoch, offset = int(state["step"]), int(state["epoch"]), int(state["offset"])
         best_psnr = float(state.get("best_psnr", -math.inf))
+        best_ema_psnr = float(state.get("best_ema_psnr", -math.inf))
         schedule_step = float(state.get("schedule_step", step))
         _set_rng_state(state["rng"])
         logger.info("resumed from %s at step %d", found, step)
@@ -460,6 +461,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             "epoch": epoch,
             "offset": offset,
             "best_psnr": best_psnr,
+            "best_ema_psnr": best_ema_psnr,
             "schedule_step": schedule_step,
             "optimizer": opt.state_dict(),
             "rng": _rng_state(),
@@ -589,6 +591,13 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                         if scores["val_psnr"] > best_psnr:
                             best_psnr = scores["val_psnr"]
                             save_weights(model, run_dir / "best", metadata=meta() | {"metrics": scores})
+                    averaged = validate(ema.model, config, device) if ema is not None else None
+                    if averaged is not None:
+                        assert ema is not None
+                        row = (row or {"step": step}) | {f"{k}_ema": v for k, v in averaged.items()}
+                        if averaged["val_psnr"] > best_ema_psnr:
+                            best_ema_psnr = averaged["val_psnr"]
+                            save_weights(ema.model, run_dir / "best-ema", metadata=ema_meta() | {"metrics": averaged})
                 if row is not None and writer is not None:
                     writer.writerow({k: row.get(k, "") for k in CSV_FIELDS})
                     csv_file.flush()
