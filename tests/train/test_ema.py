@@ -83,6 +83,7 @@ def test_training_keeps_the_average_of_its_steps_in_each_checkpoint(data: Path, 
     # Without ema, no average is kept.
     plain = train(load_train_config(TINY, _overrides(data)), tmp_path / "plain", progress=False)
     assert not (plain / "ema").exists() and "ema_updates" not in load_train_state(plain)
+    assert _orange_pixels(tmp_path / "plain" / "curves.png") == 0
 
 
 def test_resume_continues_the_average_exactly(data: Path, tmp_path: Path) -> None:
@@ -132,3 +133,12 @@ def test_validation_scores_the_average_too_and_keeps_its_best(data: Path, tmp_pa
     record = read_weights_config(tmp_path / "run" / "best-ema")
     assert record["metrics"]["val_psnr"] == pytest.approx(float(validated[best]["val_psnr_ema"]), abs=1e-4)
     assert record["training"]["ema"]["steps_averaged"] == best
+    # curves.png draws the average's validation PSNR in orange beside the weights'.
+    assert _orange_pixels(tmp_path / "run" / "curves.png") > 0
+
+
+def _orange_pixels(png: Path) -> int:
+    import numpy as np
+    from PIL import Image
+
+    return int((np.asarray(Image.open(png).convert("RGB")) == (255, 140, 0)).all(axis=-1).sum())

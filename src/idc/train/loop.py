@@ -108,24 +108,37 @@ def validate(model: IDC, config: TrainConfig, device: torch.device) -> dict[str,
 
 
 def draw_curves(csv_path: Path, png_path: Path) -> None:
-    """Plots training loss and validation PSNR against step into a PNG (Pillow only)."""
+    """Plots training loss and validation PSNR against step into a PNG (Pillow only).
+
+    The PSNR panel has the weights' PSNR in navy and, when the run averages its weights (``ema``), the average's in
+    orange, on one scale.
+    """
     from PIL import Image, ImageDraw
 
     rows = list(csv.DictReader(csv_path.read_text().splitlines()))
-    series = {
-        "loss": [(float(r["step"]), float(r["loss"])) for r in rows if r["loss"]],
-        "val PSNR (dB)": [(float(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"]],
+
+    def points(key: str) -> list[tuple[float, float]]:
+        return [(float(r["step"]), float(r[key])) for r in rows if r.get(key)]
+
+    averaged = points("val_psnr_ema")
+    panels = {
+        "loss": [("navy", points("loss"))],
+        "val PSNR (dB)" + (": weights navy, their average orange" if averaged else ""): [
+            ("navy", points("val_psnr")),
+            ("darkorange", averaged),
+        ],
     }
     w, h, pad = 640, 260, 40
     canvas = Image.new("RGB", (w, 2 * h), "white")
     draw = ImageDraw.Draw(canvas)
-    for panel, (label, points) in enumerate(series.items()):
+    for panel, (label, series) in enumerate(panels.items()):
         top = panel * h
         draw.rectangle([pad, top + 20, w - 10, top + h - pad], outline="black")
         draw.text((pad, top + 4), label, fill="black")
-        if len(points) < 1:
+        every = [p for _, pts in series for p in pts]
+        if len(every) < 1:
             continue
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        xs, ys = [p[0] for p in every], [p[1] for p in every]
         x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
         y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1e-9
         draw.text((pad, top + h - pad + 4), f"step {x0:.0f}", fill="black")
@@ -138,11 +151,12 @@ def draw_curves(csv_path: Path, png_path: Path) -> None:
             py = top + h - pad - (y - y0) / (y1 - y0) * (h - pad - 20)
             return px, py
 
-        coords = [to_px(x, y) for x, y in points]
-        if len(coords) > 1:
-            draw.line(coords, fill="navy", width=2)
-        for c in coords[-1:]:
-            draw.ellipse([c[0] - 2, c[1] - 2, c[0] + 2, c[1] + 2], fill="navy")
+        for colour, pts in series:
+            coords = [to_px(x, y) for x, y in pts]
+            if len(coords) > 1:
+                draw.line(coords, fill=colour, width=2)
+            for c in coords[-1:]:
+                draw.ellipse([c[0] - 2, c[1] - 2, c[0] + 2, c[1] + 2], fill=colour)
     tmp = png_path.with_name(f".{png_path.name}.tmp.png")
     canvas.save(tmp)
     os.replace(tmp, png_path)
