@@ -38,10 +38,11 @@ def _set_args(overrides: list[str]) -> list[str]:
     return [arg for o in overrides for arg in ("--set", o)]
 
 
-def _weights(run: Path) -> dict[str, torch.Tensor]:
+def _weights(run: Path, within: str = ".") -> dict[str, torch.Tensor]:
+    """The newest checkpoint's weights (``within="ema"``: their average)."""
     found = latest_checkpoint(run / "checkpoints")
     assert found is not None
-    return load_file(str(found / "model.safetensors"))
+    return load_file(str(found / within / "model.safetensors"))
 
 
 def test_resume_continues_exactly(data: Path, tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ def test_keep_every_keeps_snapshots_beside_the_newest_checkpoints(data: Path, tm
 
 
 def test_ddp_on_two_cpu_processes_matches_one(data: Path, tmp_path: Path) -> None:
-    overrides = [*_overrides(data), "val.every=0"]
+    overrides = [*_overrides(data), "val.every=0", "ema=0.8"]
     single = load_train_config(TINY, overrides)
     train(single, tmp_path / "one", progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -164,6 +165,9 @@ def test_ddp_on_two_cpu_processes_matches_one(data: Path, tmp_path: Path) -> Non
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    # The average of the weights too (kept by the first process only).
+    a, b = _weights(tmp_path / "one", "ema"), _weights(tmp_path / "two", "ema")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
