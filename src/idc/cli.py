@@ -416,6 +416,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"idc: {e}", file=sys.stderr)
         return 3
     print(f"trained {config.steps} steps; last checkpoint: {last}; metrics: {run_dir / 'metrics.csv'}")
+    if (last / "ema").is_dir():
+        print(f"average of the weights (ema {config.ema}): {last / 'ema'}")
     return 0
 
 

@@ -142,3 +142,15 @@ def _orange_pixels(png: Path) -> int:
     from PIL import Image
 
     return int((np.asarray(Image.open(png).convert("RGB")) == (255, 140, 0)).all(axis=-1).sum())
+
+
+def test_idc_train_says_where_the_average_is(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from idc.cli import main
+    from tests.train.test_train import _set_args
+
+    run = ["train", "--config", str(TINY), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert main([*run, *_set_args([*_overrides(data), "val.every=0", "ema=0.5"])]) == 0
+    out = capsys.readouterr().out
+    last = latest_checkpoint(tmp_path / "run" / "checkpoints")
+    assert last is not None and f"average of the weights (ema 0.5): {last / 'ema'}" in out
+    assert load_model(last / "ema").config == load_model(last).config
