@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,56 @@ def test_deblur_a_file(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixt
     assert src.read_bytes() == before
     printed = capsys.readouterr().out
     assert f"{src} -> {out}" in printed and " s" in printed and "deblurred 1 of 1 images on cpu" in printed
+
+
+def _idc(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "idc", *args], input=stdin, capture_output=True, timeout=300)
+
+
+def test_deblur_through_standard_input_and_output(tmp_path: Path, weights: Path) -> None:
+    # A JPEG with a camera name in its EXIF: the pipe gives the bytes the file route gives, metadata and all.
+    src = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0110] = "Pipe Camera"  # Model
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (30, 37, 3), dtype=np.uint8)).save(src, exif=exif)
+    common = ["--weights", str(weights), "--device", "cpu", "--backend", "torch", "--precision", "fp32"]
+    assert main(["deblur", str(src), "-o", str(tmp_path / "file.png"), *common]) == 0
+    piped = _idc(["deblur", "-", "-o", "-", *common], src.read_bytes())
+    assert piped.returncode == 0, piped.stderr.decode()[-2000:]
+    assert piped.stdout == (tmp_path / "file.png").read_bytes()  # only the image reaches standard output
+    err = piped.stderr.decode()
+    assert "standard input -> standard output" in err and "deblurred 1 of 1 images" in err and "backend: torch" in err
+    assert "idc-stdio-" not in err  # no temporary path in the messages
+    # --format same keeps the input's format; a file input can go to standard output, stdin to a file.
+    same = _idc(["deblur", str(src), "-o", "-", "--format", "same", *common])
+    assert same.returncode == 0 and same.stdout[:2] == b"\xff\xd8"
+    assert Image.open(io.BytesIO(same.stdout)).getexif().get(0x0110) == "Pipe Camera"
+    to_file = _idc(["deblur", "-", "-o", str(tmp_path / "from-stdin.png"), *common], src.read_bytes())
+    assert to_file.returncode == 0
+    assert (tmp_path / "from-stdin.png").read_bytes() == (tmp_path / "file.png").read_bytes()
+    assert not list(tmp_path.glob("stdin*")) and not (tmp_path / "-").exists()
+
+
+def test_deblur_standard_input_errors(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for stdin, message in (
+        (b"", "standard input: no image data"),
+        (b"not an image at all", "standard input: not an image Pillow can read"),
+    ):
+        r = _idc(["deblur", "-", "-o", str(tmp_path / "x.png"), "--weights", str(weights)], stdin)
+        assert r.returncode == 2 and message in r.stderr.decode() and not (tmp_path / "x.png").exists()
+    src = _png(tmp_path / "a.png")
+    _png(tmp_path / "set" / "b.png")
+    _png(tmp_path / "set" / "c.png", seed=1)
+    r = _idc(["deblur", "-", str(src), "-o", str(tmp_path / "out"), "--weights", str(weights)])
+    assert r.returncode == 2 and "- (standard input) must be the only INPUT" in r.stderr.decode()
+    r = _idc(["deblur", str(tmp_path / "set"), "-o", "-", "--weights", str(weights)])
+    assert r.returncode == 2 and "-o - writes one image to standard output; the inputs hold 2" in r.stderr.decode()
+    assert r.stdout == b""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["deblur", str(src), "-o", "-", "--weights", str(weights)]) == 2
+    assert "refusing to write image bytes to a terminal" in capsys.readouterr().err
 
 
 def test_deblur_single_output_file_and_folders(tmp_path: Path, weights: Path) -> None:

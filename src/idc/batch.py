@@ -69,7 +69,8 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     return found
 
 
-def _suffix(source: Path, fmt: str) -> str:
+def output_suffix(source: Path, fmt: str) -> str:
+    """The extension of ``source``'s output in ``fmt`` (``same``: the source's own, PNG for an unknown one)."""
     if fmt == "same":
         ext = source.suffix.lower()
         return ext if ext in IMAGE_EXTENSIONS else ".png"
@@ -94,7 +95,7 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", o
     else:
         if output.exists() and not output.is_dir():
             raise PlanError(f"{output}: exists and is not a folder (several inputs need an output folder)")
-        jobs = [Job(src, output / rel.with_suffix(_suffix(src, fmt))) for src, rel in inputs]
+        jobs = [Job(src, output / rel.with_suffix(output_suffix(src, fmt))) for src, rel in inputs]
     sources = {j.source.resolve() for j in jobs}
     seen: dict[Path, Path] = {}
     for job in jobs:

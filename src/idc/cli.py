@@ -64,19 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("deblur", help="deblur image files and folders", description="Deblur images.")
-    d.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (PNG, JPEG, TIFF, WebP)")
+    d.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files or folders (PNG, JPEG, TIFF, WebP), or - for one image on standard input",
+    )
     d.add_argument(
         "-o",
         "--output",
         required=True,
         type=Path,
-        help="output folder (mirrors folder inputs); with a single input, a file name such as sharp.png",
+        help="output folder (mirrors folder inputs); with a single input, a file name such as sharp.png, or - to "
+        "write the image to standard output (in --format; every message then goes to standard error)",
     )
     d.add_argument(
         "--format",
         default="png",
         choices=["png", "same", "jpg", "tif", "webp"],
-        help="output format in a folder: png (default), the input's (same), or a fixed one",
+        help="output format in a folder or on standard output: png (default), the input's (same), or a fixed one",
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     d.add_argument(
@@ -259,7 +265,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STDIO = "-"
+STDIN_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
+
+
 def _cmd_deblur(args: argparse.Namespace) -> int:
+    if STDIO in args.inputs or str(args.output) == STDIO:
+        return _deblur_stdio(args)
+    return _deblur(args, args.inputs, args.output)
+
+
+def _deblur_stdio(args: argparse.Namespace) -> int:
+    """``-`` as the INPUT reads one image from standard input, ``-o -`` writes the one result to standard output.
+
+    Both pass through files in a private temporary folder, so decoding, metadata, the pixel limit and every check are
+    those of files; with ``-o -`` every message goes to standard error and only the image to standard output.
+    """
+    import contextlib
+    import io
+    import tempfile
+
+    from PIL import Image
+
+    from idc.batch import collect_inputs, output_suffix
+
+    if STDIO in args.inputs and len(args.inputs) > 1:
+        raise ValueError("- (standard input) must be the only INPUT")
+    to_stdout = str(args.output) == STDIO
+    if to_stdout and sys.stdout.isatty():
+        raise ValueError("-o -: refusing to write image bytes to a terminal; pipe or redirect standard output")
+    with tempfile.TemporaryDirectory(prefix="idc-stdio-") as tmp:
+        folder = Path(tmp)
+        inputs, names = list(args.inputs), {}
+        if inputs == [STDIO]:
+            data = sys.stdin.buffer.read()
+            if not data:
+                raise ValueError("standard input: no image data")
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    kind = img.format
+            except Exception:  # Pillow raises several types for data it cannot identify
+                raise ValueError("standard input: not an image Pillow can read (PNG, JPEG, TIFF, WebP)") from None
+            if kind not in STDIN_FORMATS:
+                raise ValueError(f"standard input: a {kind} image; idc deblur reads PNG, JPEG, TIFF and WebP")
+            source = folder / f"stdin{STDIN_FORMATS[kind]}"
+            source.write_bytes(data)
+            inputs, names = [str(source)], {str(source): "standard input"}
+        if not to_stdout:
+            return _deblur(args, inputs, args.output, names)
+        found = collect_inputs(inputs)
+        if len(found) != 1:
+            raise ValueError(f"-o - writes one image to standard output; the inputs hold {len(found)}")
+        target = folder / "out" / f"result{output_suffix(found[0][0], args.format)}"
+        target.parent.mkdir()
+        names[str(target)] = "standard output"
+        stdout = sys.stdout.buffer
+        with contextlib.redirect_stdout(sys.stderr):
+            status = _deblur(args, inputs, target, names)
+        if status == 0:
+            stdout.write(target.read_bytes())
+            stdout.flush()
+        return status
+
+
+def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: dict[str, str] | None = None) -> int:
+    """``idc deblur`` of ``inputs`` into ``output``; ``names`` replaces paths in messages (temporary files)."""
     from tqdm import tqdm
 
     from idc.batch import collect_inputs, deblur_files, plan_jobs
@@ -271,7 +341,13 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     if args.max_pixels is not None:
         set_max_pixels(args.max_pixels)
-    jobs = plan_jobs(collect_inputs(args.inputs), args.output, args.format, args.overwrite)
+    jobs = plan_jobs(collect_inputs(inputs), output, args.format, args.overwrite)
+
+    def named(text: str) -> str:
+        for path, name in (names or {}).items():
+            text = text.replace(path, name)
+        return text
+
     device = resolve_device(args.device)
     model: IDC | OnnxDeblurrer
     onnx_file = is_onnx_file(args.weights)
@@ -302,7 +378,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         model,
         jobs,
         progress=not args.no_progress,
-        on_done=lambda job, s: tqdm.write(f"{job.source} -> {job.target}  {s:.2f} s"),
+        on_done=lambda job, s: tqdm.write(named(f"{job.source} -> {job.target}  {s:.2f} s")),
         tile=args.tile,
         overlap=args.overlap,
         precision=precision,
@@ -310,7 +386,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         ensemble=args.ensemble,
     )
     for _, reason in report.failed:
-        print(f"idc: error: {reason}", file=sys.stderr)
+        print(f"idc: error: {named(reason)}", file=sys.stderr)
     total = len(report.done) + len(report.failed)
     if report.done:
         mean = sum(s for _, s in report.done) / len(report.done)
