@@ -79,6 +79,8 @@ def test_paper_presets_exist_with_their_ablations() -> None:
     assert get_preset("idc-single-scale").num_scales == 1
     assert get_preset("idc-no-texture").texture is False
     assert get_preset("idc-direct").global_residual is False
+    assert get_preset("idc-d3-deconv") == dataclasses.replace(get_preset("idc"), d3="deconv")
+    assert get_preset("idc-fusion-images") == dataclasses.replace(get_preset("idc"), fusion_input="images")
     with pytest.raises(ValueError, match="known presets"):
         get_preset("nope")
 
@@ -96,7 +98,10 @@ def test_seeded_construction_and_forward_are_deterministic(tiny_config: IDCConfi
 
 def test_gradients_reach_every_parameter(tiny_config: IDCConfig) -> None:
     xavier = dataclasses.replace(tiny_config, zero_init_output=False)
-    for config in (xavier, dataclasses.replace(xavier, skip="concat", shared_weights=False)):
+    variants = [dataclasses.replace(xavier, skip="concat", shared_weights=False)]
+    variants += [dataclasses.replace(xavier, d3="deconv", fusion_input="images")]
+    variants += [dataclasses.replace(xavier, fusion_input="images", texture=False)]
+    for config in (xavier, *variants):
         model = IDC(config)
         outs = model(rand_image(2, 3, 33, 35))
         sum((o - 0.5).pow(2).mean() for o in outs).backward()
@@ -148,6 +153,39 @@ def test_full_network_matches_table_1() -> None:
     assert all(len(e.res) == 2 for e in net.deblur.encoders)
 
 
+@pytest.mark.parametrize("hw", [(37, 45), (1, 1), (2, 3), (33, 17)])
+def test_literal_d3_is_a_stride_1_transposed_convolution_cropped_to_size(
+    tiny_config: IDCConfig, hw: tuple[int, int]
+) -> None:
+    # Table 1 read literally (docs/paper-notes.md section 1): D3 ends in a 4x4 transposed convolution at stride 1.
+    model = IDC(dataclasses.replace(tiny_config, d3="deconv", zero_init_output=False))
+    d3 = model.scales[0].deblur.decoders[-1]
+    assert isinstance(d3.up, nn.ConvTranspose2d) and d3.up.kernel_size == (4, 4) and d3.up.stride == (1, 1)
+    x = rand_image(2, d3.up.in_channels, *hw)
+    full = nn.functional.conv_transpose2d(d3.res(x), d3.up.weight, d3.up.bias, padding=1)
+    assert full.shape[-2:] == (hw[0] + 1, hw[1] + 1)  # one row and column too many, cropped at the bottom right
+    assert torch.allclose(d3(x), torch.relu(full[..., : hw[0], : hw[1]]), atol=1e-6)
+    outs = model(rand_image(1, 3, *hw))
+    assert [o.shape for o in outs] == [t.shape for t in image_pyramid(rand_image(1, 3, *hw), 3)]
+
+
+@pytest.mark.parametrize("texture", [True, False])
+def test_fusion_can_see_images_instead_of_features(tiny_config: IDCConfig, texture: bool) -> None:
+    # docs/paper-notes.md section 3: each branch ends in a convolution to an image, and the Fusion sees those.
+    config = dataclasses.replace(tiny_config, fusion_input="images", texture=texture)
+    net = IDC(config).scales[0]
+    assert net.deblur_image is not None and net.deblur_image.out_channels == 3
+    assert (net.texture_image is not None) == texture
+    assert net.fusion.conv1.in_channels == (6 if texture else 3)
+    seen = []
+    net.fusion.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[1]))
+    x = rand_image(1, 3, 21, 19)
+    assert net(x, x).shape == x.shape and seen == [6 if texture else 3]
+    # Untrained, the residual network is still the identity (zero_init_output), and the default builds no such convs.
+    assert torch.equal(IDC(dataclasses.replace(config, zero_init_output=True))(x)[-1], x)
+    assert IDC(tiny_config).scales[0].deblur_image is None
+
+
 def test_wrong_input_shape_is_a_clear_error(tiny_model: IDC) -> None:
     with pytest.raises(ValueError, match=r"expected \(N, 3, H, W\)"):
         tiny_model(torch.rand(3, 16, 16))
@@ -160,6 +198,13 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
         IDCConfig(kernel_size=4)
     with pytest.raises(ValueError, match="skip"):
         IDCConfig(skip="mul")
+    with pytest.raises(ValueError, match="d3 must be one of"):
+        IDCConfig(d3="deconvolution")
+    with pytest.raises(ValueError, match="fusion_input must be one of"):
+        IDCConfig(fusion_input="pixels")
+    # Weights saved before these options existed name neither: they load as the defaults.
+    old = {k: v for k, v in IDCConfig().to_dict().items() if k not in ("d3", "fusion_input")}
+    assert IDCConfig.from_dict(old) == IDCConfig()
     c = IDCConfig.from_dict(IDCConfig().to_dict())
     assert c == IDCConfig()
 

@@ -50,19 +50,31 @@ class DBlock(nn.Module):
 
     The stride-1 case is D3 of Table 1. A stride-1 "deconvolution" is a convolution; we use the network's usual
     odd-sized kernel so the output stays centred on the input grid (an even 4x4 kernel at stride 1 would shift
-    the image by half a pixel). See docs/paper-notes.md.
+    the image by half a pixel). ``literal_d3`` builds that literal reading instead: a ``deconv_kernel`` transposed
+    convolution at stride 1, whose one extra row and column are cropped. See docs/paper-notes.md.
 
     Shape:
         (N, C_in, H, W) -> (N, C_out, H * stride, W * stride)
     """
 
     def __init__(
-        self, in_ch: int, out_ch: int, kernel_size: int, deconv_kernel: int, stride: int, resblocks: int
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        deconv_kernel: int,
+        stride: int,
+        resblocks: int,
+        literal_d3: bool = False,
     ) -> None:
         super().__init__()
         self.res = nn.Sequential(*(ResBlock(in_ch, kernel_size) for _ in range(resblocks)))
         self.up: nn.Module
-        if stride == 1:
+        self.crop = stride == 1 and literal_d3
+        if self.crop:
+            # An even kernel at stride 1 with (k - 1) // 2 padding gives one row and column more than the input.
+            self.up = nn.ConvTranspose2d(in_ch, out_ch, deconv_kernel, 1, padding=(deconv_kernel - 1) // 2)
+        elif stride == 1:
             self.up = conv(in_ch, out_ch, kernel_size)
         else:
             # (k - s) / 2 padding makes the output exactly `stride` times the input for even k.
@@ -70,4 +82,7 @@ class DBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.up(self.res(x)))
+        y = self.up(self.res(x))
+        if self.crop:
+            y = y[..., : x.shape[-2], : x.shape[-1]]
+        return self.act(y)

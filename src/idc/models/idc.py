@@ -28,7 +28,15 @@ class SubDeblur(nn.Module):
         # Decoders run deepest first; each but the last upsamples to the next encoder's width and resolution.
         rev = widths[::-1]
         self.decoders = nn.ModuleList(
-            DBlock(c, rev[i + 1] if i + 1 < len(rev) else c, k, config.deconv_kernel, 2 if i + 1 < len(rev) else 1, r)
+            DBlock(
+                c,
+                rev[i + 1] if i + 1 < len(rev) else c,
+                k,
+                config.deconv_kernel,
+                2 if i + 1 < len(rev) else 1,
+                r,
+                literal_d3=config.d3 == "deconv",
+            )
             for i, c in enumerate(rev)
         )
         # With "concat" skips a 1x1 conv brings the joined channels back to the decoder's width.
@@ -105,14 +113,26 @@ class IDCScale(nn.Module):
         self.deblur = SubDeblur(config, 2 * c)
         self.texture = SubTexture(config, 2 * c) if config.texture else None
         fused = config.encoder_widths[0] + (config.texture_width if config.texture else 0)
+        # With fusion_input "images" each branch hands over an image (a convolution to c channels) instead of features.
+        self.deblur_image: nn.Conv2d | None = None
+        self.texture_image: nn.Conv2d | None = None
+        if config.fusion_input == "images":
+            self.deblur_image = conv(config.encoder_widths[0], c, config.kernel_size)
+            self.texture_image = conv(config.texture_width, c, config.kernel_size) if config.texture else None
+            fused = c * (2 if config.texture else 1)
         self.fusion = Fusion(config, fused, c)
 
     def forward(self, blurred: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         h, w = blurred.shape[-2:]
         x = pad_to_multiple(torch.cat([blurred, previous], dim=1), self.config.stride)
         features = self.deblur(x)
+        if self.deblur_image is not None:
+            features = self.deblur_image(features)
         if self.texture is not None:
-            features = torch.cat([features, self.texture(x)], dim=1)
+            texture = self.texture(x)
+            if self.texture_image is not None:
+                texture = self.texture_image(texture)
+            features = torch.cat([features, texture], dim=1)
         out = self.fusion(features)[..., :h, :w]
         return out + blurred if self.config.global_residual else out
 
