@@ -88,6 +88,17 @@ def test_deblur_standard_input_errors(
     assert "refusing to write image bytes to a terminal" in capsys.readouterr().err
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path, weights: Path) -> None:
+    # `idc deblur big.png -o - | head -c 10`: the image is larger than the pipe holds, and the reader is gone.
+    src = _png(tmp_path / "big.png", h=256, w=256)
+    cmd = [sys.executable, "-m", "idc", "deblur", str(src), "-o", "-", "--weights", str(weights), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err[-2000:]
+
+
 def test_deblur_single_output_file_and_folders(tmp_path: Path, weights: Path) -> None:
     src = _png(tmp_path / "a.png")
     assert main(["deblur", str(src), "-o", str(tmp_path / "sharp.jpg"), "--weights", str(weights)]) == 0

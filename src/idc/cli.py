@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -708,6 +709,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("idc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whatever read standard output stopped reading (`idc info | head`, a closed pipe after `-o -`): not an
+        # error of ours to report. Point stdout at /dev/null so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a process ended by it
 
 
 if __name__ == "__main__":
