@@ -145,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train IDC from a YAML config (resumable; multi-GPU with torchrun)",
         description=(
             "Train IDC as a YAML config says (see configs/). The run folder gets the resolved config, metrics.csv, "
-            "curves.png, TensorBoard events, crash-safe checkpoints and the best weights. Ctrl-C or SIGTERM saves a "
-            "checkpoint; --resume continues exactly. Several GPUs: torchrun --nproc_per_node N -m idc train ..."
+            "curves.png, TensorBoard events, crash-safe checkpoints and the best weights (with --set ema=0.999, also "
+            "an average of the weights in each checkpoint's ema/). Ctrl-C or SIGTERM saves a checkpoint; --resume "
+            "continues exactly. Several GPUs: torchrun --nproc_per_node N -m idc train ..."
         ),
     )
     t.add_argument("--config", type=Path, help="training YAML (see configs/)")
