@@ -480,11 +480,17 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             "optimizer": opt.state_dict(),
             "rng": _rng_state(),
         }
-        if ema is None:
-            return save_checkpoint(checkpoints, model, state, meta(), config.keep_checkpoints, config.keep_every)
-        state |= {"ema_updates": ema.updates, "ema_decay": ema.decay}
+        if ema is not None:
+            state |= {"ema_updates": ema.updates, "ema_decay": ema.decay}
         return save_checkpoint(
-            checkpoints, model, state, meta(), config.keep_checkpoints, config.keep_every, ema.model, ema_meta()
+            checkpoints,
+            model,
+            state,
+            meta(),
+            config.keep_checkpoints,
+            config.keep_every,
+            ema.model if ema is not None else None,
+            ema_meta() if ema is not None else None,
         )
 
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not (progress and main_process))
@@ -605,9 +611,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                         if scores["val_psnr"] > best_psnr:
                             best_psnr = scores["val_psnr"]
                             save_weights(model, run_dir / "best", metadata=meta() | {"metrics": scores})
-                    averaged = validate(ema.model, config, device) if ema is not None else None
-                    if averaged is not None:
-                        assert ema is not None
+                    if ema is not None and (averaged := validate(ema.model, config, device)) is not None:
                         row = (row or {"step": step}) | {f"{k}_ema": v for k, v in averaged.items()}
                         if averaged["val_psnr"] > best_ema_psnr:
                             best_ema_psnr = averaged["val_psnr"]
