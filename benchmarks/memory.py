@@ -4,7 +4,8 @@ Automatic tiling (`idc deblur --tile auto`) sizes tiles with one estimate, `idc.
 the network's widths, whichever engine runs. This measures what each engine really needs: every (engine, size) runs
 in a fresh child process, which loads the network, notes its peak RSS (VmHWM of /proc/self/status: ru_maxrss would
 start at the parent's peak, which Linux carries across exec), deblurs one random image of that size once, and reports
-(peak after - peak before) / pixels. Linux only.
+(peak after - peak before) / pixels. Linux only. The ONNX model is the cached export of the weights that
+`idc deblur --backend onnx` uses (made once, in `~/.cache/idc-deblur` or `$IDC_CACHE`).
 
 Usage: python benchmarks/memory.py [--weights DIR] [--sizes 512 768] [--json OUT]
 """
@@ -15,14 +16,13 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from idc.bench import device_name
-from idc.export import export_onnx
+from idc.export import cached_onnx
 from idc.tiling import BYTES_PER_PIXEL_FP32, bytes_per_pixel
 from idc.weights import load_model
 
@@ -83,11 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     model = load_model(args.weights)
     estimate = bytes_per_pixel(model.config)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = str(export_onnx(model, f"{tmp}/idc.onnx")) if "onnx" in args.engines else ""
-        del model
-        print(f"peak memory per pixel, fp32, whole images (tiling assumes {estimate:,.0f}):")
-        rows = measure(args.engines, args.sizes, args.weights, onnx_path)
+    del model
+    onnx_path = str(cached_onnx(args.weights)[0]) if "onnx" in args.engines else ""
+    print(f"peak memory per pixel, fp32, whole images (tiling assumes {estimate:,.0f}):")
+    rows = measure(args.engines, args.sizes, args.weights, onnx_path)
     result = {
         "machine": device_name(torch.device("cpu")),
         "torch": torch.__version__,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +25,41 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["IDC_CACHE"] = str(tmp_path_factory.mktemp("idc-cache"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyExport:
+    """A seeded tiny network, its weights folder and their ONNX export (in the session's cache)."""
+
+    model: IDC
+    weights: Path
+    onnx: Path
+
+    def seed_cache(self) -> Path:
+        """Copies the export to where the ONNX cache in force now (``$IDC_CACHE``) keeps it for these weights, as if
+        ``idc deblur --backend onnx`` had made it there; returns that path."""
+        from idc.export import cached_onnx_path
+
+        target = cached_onnx_path(self.weights)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.onnx, target)
+        return target
+
+
+@pytest.fixture(scope="session")
+def tiny_export(_private_cache: None, tmp_path_factory: pytest.TempPathFactory) -> TinyExport:
+    """One ONNX export shared by the tests that need one but do not test the making of it (an export takes
+    about a minute on a 2-core CPU, however small the network)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from idc.export import cached_onnx
+    from idc.weights import save_weights
+
+    torch.manual_seed(0)
+    model = random_idc().eval()
+    weights = save_weights(model, tmp_path_factory.mktemp("tiny-weights") / "w")
+    path, _ = cached_onnx(weights)
+    return TinyExport(model, weights, path)
 
 
 def random_idc(preset: str = "tiny") -> IDC:

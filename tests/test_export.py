@@ -12,19 +12,16 @@ pytest.importorskip("onnxscript")
 
 from idc import tiling
 from idc.cli import main
-from idc.export import CONFIG_KEY, OnnxDeblurrer, cached_int8_onnx, export_onnx
+from idc.export import CONFIG_KEY, OnnxDeblurrer, cached_int8_onnx
 from idc.infer import deblur_image, deblur_tensor
 from idc.models import IDC
 from idc.weights import load_model, save_weights
-from tests.conftest import rand_image, random_idc
+from tests.conftest import TinyExport, rand_image, random_idc
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[IDC, Path]:
-    torch.manual_seed(0)
-    model = random_idc().eval()
-    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
-    return model, path
+@pytest.fixture
+def exported(tiny_export: TinyExport) -> tuple[IDC, Path]:
+    return tiny_export.model, tiny_export.onnx
 
 
 @pytest.mark.parametrize("hw", [(37, 45), (1, 1), (64, 48), (101, 203)])
@@ -130,35 +127,39 @@ def test_cached_export_is_made_once_and_chosen_by_auto(
     # auto, a small job and nothing cached: exporting would cost more than it saves, so torch.
     torch_out, log = _deblur(capsys, image, tmp_path / "t.png", weights)
     assert "backend: torch" in log and not (tmp_path / "cache").exists()
-    # onnx: exports once into the cache, then runs it.
-    onnx_out, log = _deblur(capsys, image, tmp_path / "o.png", weights, "--backend", "onnx")
+    # auto, a job big enough to repay the export: exports once into the cache, then runs it.
+    small_job = idc.cli.AUTO_EXPORT_PIXELS
+    monkeypatch.setattr(idc.cli, "AUTO_EXPORT_PIXELS", 33 * 47)
+    onnx_out, log = _deblur(capsys, image, tmp_path / "o.png", weights)
     cached = cached_onnx_path(weights)
-    assert f"cached as {cached}" in log and "backend: onnxruntime" in log and cached.is_file()
-    assert np.abs(onnx_out - torch_out).max() <= 1
-    # auto now finds the export and uses it, without exporting again.
-    auto_out, log = _deblur(capsys, image, tmp_path / "a2.png", weights)
-    assert "backend: onnxruntime" in log and "exported" not in log
-    assert np.array_equal(auto_out, onnx_out)
-    # other weights, other cache entry; a job big enough to repay the export makes one.
+    assert f"exported the network to ONNX once, cached as {cached}" in log and "backend: onnxruntime" in log
+    assert cached.is_file() and np.abs(onnx_out - torch_out).max() <= 1
+    # A small job again: auto now finds the export and uses it, without exporting again; so does --backend onnx.
+    monkeypatch.setattr(idc.cli, "AUTO_EXPORT_PIXELS", small_job)
+    for name, extra in (("a2.png", ()), ("o2.png", ("--backend", "onnx"))):
+        out, log = _deblur(capsys, image, tmp_path / name, weights, *extra)
+        assert "backend: onnxruntime" in log and "exported" not in log
+        assert np.array_equal(out, onnx_out)
+    # other weights, other cache entry: a small job with them stays on torch.
     other = save_weights(random_idc(), tmp_path / "w2")
     assert cached_onnx_path(other) != cached
-    monkeypatch.setattr(idc.cli, "AUTO_EXPORT_PIXELS", 33 * 47)
     _, log = _deblur(capsys, image, tmp_path / "b.png", other)
-    assert "exported the network to ONNX once" in log and cached_onnx_path(other).is_file()
+    assert "backend: torch" in log and not cached_onnx_path(other).exists()
     # precision other than fp32 keeps auto on torch, also when auto precision is bf16 (a CPU with native bf16,
-    # where bf16 PyTorch is twice as fast as fp32 and beats fp32 ONNX Runtime)
-    _, log = _deblur(capsys, image, tmp_path / "c.png", other, "--precision", "bf16")
+    # where bf16 PyTorch is twice as fast as fp32 and beats fp32 ONNX Runtime), even with an export cached
+    _, log = _deblur(capsys, image, tmp_path / "c.png", weights, "--precision", "bf16")
     assert "backend: torch, bf16" in log
     monkeypatch.setattr(idc.infer, "fast_precision", lambda device: "bf16")
-    _, log = _deblur(capsys, image, tmp_path / "d.png", other)
+    _, log = _deblur(capsys, image, tmp_path / "d.png", weights)
     assert "backend: torch, bf16" in log
 
 
 def test_int8_precision_quantises_once_and_stays_close(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tiny_export: TinyExport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("IDC_CACHE", str(tmp_path / "cache"))
-    weights = save_weights(random_idc(), tmp_path / "w")
+    weights = tiny_export.weights
+    tiny_export.seed_cache()  # the fp32 export int8 starts from (made in its absence; tested above)
     image = tmp_path / "a.png"
     rng = np.random.default_rng(1)
     smooth = np.kron(rng.integers(0, 256, (6, 8, 3)), np.ones((8, 8, 1))).astype(np.uint8)  # 48x64 blocks

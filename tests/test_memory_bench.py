@@ -10,17 +10,14 @@ from pathlib import Path
 import pytest
 
 from idc.tiling import bytes_per_pixel
-from idc.weights import save_weights
-from tests.conftest import random_idc
+from tests.conftest import TinyExport
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_memory_benchmark_measures_both_engines(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
-    model = random_idc()
-    weights = save_weights(model, tmp_path / "w")
+def test_memory_benchmark_measures_both_engines(tiny_export: TinyExport, tmp_path: Path) -> None:
+    # The ONNX engine runs the cached export of the weights, which the session's fixture has made already.
+    model, weights = tiny_export.model, tiny_export.weights
     out = tmp_path / "memory.json"
     cmd = [sys.executable, "benchmarks/memory.py", "--weights", str(weights), "--sizes", "256", "--json", str(out)]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
