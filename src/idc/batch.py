@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from idc.export import OnnxDeblurrer
-from idc.infer import deblur_image, model_device
+from idc.infer import deblur_image, model_device, synchronize
 from idc.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
 from idc.models import IDC
 
@@ -110,6 +110,13 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", o
     return jobs
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure of torch: CUDA's ``OutOfMemoryError``, the Apple GPU's "MPS
+    backend out of memory", the CPU allocator's "can't allocate memory"."""
+    text = str(error)
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
 def deblur_files(
     model: IDC | OnnxDeblurrer,
     jobs: list[Job],
@@ -138,8 +145,7 @@ def deblur_files(
             restored = deblur_image(
                 model, image.rgb, tile, overlap, progress=progress, precision=precision, ensemble=ensemble
             )
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)
             icc, exif = (image.icc, image.exif) if metadata else (None, None)
             write_image(job.target, restored, image.bit_depth, image.alpha, icc=icc, exif=exif)
@@ -149,7 +155,9 @@ def deblur_files(
         except OSError as e:
             report.failed.append((job.source, f"{job.target}: could not write ({e.strerror or e})"))
             continue
-        except torch.OutOfMemoryError:
+        except RuntimeError as e:  # torch.OutOfMemoryError (CUDA) is one; an Apple GPU or the CPU raise it plain
+            if not is_out_of_memory(e):
+                raise
             report.failed.append((job.source, f"{job.source}: out of memory for this image size"))
             continue
         seconds = time.perf_counter() - start

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import logging
 import platform
-import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from idc.complexity import count_complexity
-from idc.infer import PRECISIONS, autocast_context
+from idc.infer import PRECISIONS, autocast_context, synchronize
 from idc.models import IDC
 
 logger = logging.getLogger(__name__)
@@ -60,12 +60,13 @@ def device_name(device: torch.device) -> str:
     """What a benchmark ran on: the CUDA card's name, or the CPU model and torch's thread count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple GPU (mps) beside {cpu_model()}"
     return f"{cpu_model()} CPU, {torch.get_num_threads()} threads"
 
 
 def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
 
 
 def median_ms(fn: Callable[[], object], device: torch.device, runs: int, warmup: int) -> float:
@@ -120,7 +121,14 @@ def cuda_graph_runner(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tens
 def _peak_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (Linux reports KiB)
+    if device.type == "mps":  # no peak counter on an Apple GPU
+        return float("nan")
+    try:
+        import resource  # POSIX only
+    except ImportError:  # Windows: no peak RSS without another dependency
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # process peak RSS: KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _runner(

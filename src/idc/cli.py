@@ -41,7 +41,12 @@ def _tile(text: str) -> int | str:
 def _add_model_args(p: argparse.ArgumentParser, onnx: bool = False) -> None:
     what = "weights folder, .safetensors file or .onnx export" if onnx else "weights folder or .safetensors file"
     p.add_argument("--weights", default=None, help=f"{what} (default: bundled weights)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="where to run (default: auto: CUDA when available, else the CPU; mps: an Apple GPU, only when named)",
+    )
 
 
 def _add_ensemble_arg(p: argparse.ArgumentParser) -> None:
@@ -594,7 +599,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     import json
-    import tempfile
     from dataclasses import asdict
 
     import torch
@@ -610,13 +614,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         torch.backends.cudnn.benchmark = True  # one fixed size: let cuDNN pick its fastest kernels once
     model = load_model(args.weights, device=device)
     h, w = args.size
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = None
-        if "onnx" in args.backend:
-            from idc.export import export_onnx
+    onnx_path = None
+    if "onnx" in args.backend:  # the export idc deblur --backend onnx runs, made once and cached
+        from idc.export import cached_onnx
 
-            onnx_path = str(export_onnx(load_model(args.weights), f"{tmp}/idc.onnx"))
-        rows = bench(model, h, w, args.precision, args.backend, args.runs, args.warmup, onnx_path, args.cast)
+        onnx_path = str(cached_onnx(args.weights)[0])
+    rows = bench(model, h, w, args.precision, args.backend, args.runs, args.warmup, onnx_path, args.cast)
     name = device_name(device)
     print(
         f"IDC at {w}x{h}, batch 1, {name}, torch {torch.__version__}; median of {args.runs} after {args.warmup} warm-up"

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from idc.data.datasets import Pair
 from idc.ensemble import ensemble_mean, ensemble_views
-from idc.infer import deblur_tensor
+from idc.infer import deblur_tensor, synchronize
 from idc.io import ImageReadError, read_image, write_image
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, psnr, ssim, ssim_matlab
 from idc.models import IDC
@@ -131,12 +131,10 @@ def _run(
     model: IDC, blurred: torch.Tensor, device: torch.device, precision: str, ensemble: int = 1
 ) -> tuple[torch.Tensor, float]:
     x = blurred.to(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     out = ensemble_mean(lambda t: deblur_tensor(model, t, precision), x, ensemble)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     return out.cpu(), time.perf_counter() - start
 
 

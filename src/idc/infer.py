@@ -19,14 +19,35 @@ if TYPE_CHECKING:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` picks CUDA when available, else the CPU; ``cuda`` (or ``cuda:N``) without a GPU is an error, and so
+    is ``mps`` (an Apple GPU, only when asked for: docs/performance.md, "Apple GPUs") without one."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu or auto)")
-    if name not in {"cpu"} and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda")
+    if name == "mps" and not mps_available():
+        raise ValueError(
+            "--device mps was asked for, but no Apple GPU is available to PyTorch (it needs macOS 12.3+ on Apple "
+            "silicon or an AMD GPU, and a torch build with MPS); use --device cpu or auto"
+        )
+    if name not in {"cpu", "mps"} and not name.startswith("cuda"):
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def mps_available() -> bool:
+    """Whether PyTorch can use an Apple GPU (Metal Performance Shaders) here."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def synchronize(device: torch.device) -> None:
+    """Waits until ``device`` has finished its queued work (GPUs run asynchronously; the CPU needs nothing), so
+    that a wall-clock time covers the work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def model_device(model: object) -> torch.device:
@@ -45,10 +66,12 @@ def fast_precision(device: torch.device) -> str:
 
     CUDA GPUs with tensor cores (compute capability 7.0 and up): ``fp16`` autocast. CPUs with native bf16
     (AVX-512 BF16 or AMX): ``bf16`` autocast, 2.2x faster than fp32 on the development machine. Elsewhere ``fp32``
-    (bf16 emulated in software is slower than fp32).
+    (bf16 emulated in software is slower than fp32; on an Apple GPU, lower precisions were never measured).
     """
     if device.type == "cuda":
         return "fp16" if torch.cuda.get_device_capability(device)[0] >= 7 else "fp32"
+    if device.type != "cpu":  # an Apple GPU: lower precisions never measured here
+        return "fp32"
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch API: absent means no
     try:
         native = any(getattr(torch.cpu, name, lambda: False)() for name in probes)
@@ -81,6 +104,8 @@ def autocast_context(device: torch.device, precision: str, cache: bool = True) -
     dtype = PRECISIONS[precision]
     if dtype is None:
         return nullcontext()
+    if device.type == "mps":
+        raise ValueError(f"{precision} on an Apple GPU (mps) is not supported here (never tested); use fp32")
     if dtype == torch.float16 and device.type != "cuda":
         raise ValueError("fp16 inference needs a CUDA GPU; on a CPU use bf16 or fp32")
     return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)

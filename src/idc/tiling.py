@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -50,16 +54,108 @@ def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.
 
 
 def available_memory(device: torch.device) -> int:
-    """Bytes free for inference on ``device`` (GPU: free memory; CPU: MemAvailable from /proc/meminfo)."""
+    """Bytes free for inference on ``device``: a CUDA GPU's free memory; an Apple GPU's (MPS) recommended working
+    set less what its driver holds; for the CPU, the memory the system has available (:func:`system_memory_available`).
+    """
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    if device.type == "mps":
+        limit = getattr(torch.mps, "recommended_max_memory", None)  # torch >= 2.5
+        if limit is not None:
+            return max(0, int(limit()) - int(torch.mps.driver_allocated_memory()))
+    return system_memory_available()
+
+
+# When no probe answers: assume this much, so that automatic tiling still works (with tiles sized for 2 GiB).
+FALLBACK_AVAILABLE_BYTES = 4 * 2**30
+
+
+def system_memory_available() -> int:
+    """Bytes of memory available to a new process, by the first probe that answers: Linux's MemAvailable
+    (/proc/meminfo), Windows' GlobalMemoryStatusEx, macOS' ``vm_stat`` (free + inactive pages, as psutil counts
+    them), POSIX ``sysconf`` free pages, half the physical memory; else ``FALLBACK_AVAILABLE_BYTES``. Never raises."""
+    probes: tuple[Callable[[], int | None], ...] = (
+        _linux_available,
+        _windows_available,
+        _macos_available,
+        lambda: _sysconf_bytes("SC_AVPHYS_PAGES"),
+        _half_physical,
+    )
+    for probe in probes:
+        try:
+            found = probe()
+        except Exception:  # a probe for another system, or a system that answers oddly: try the next
+            found = None
+        if found is not None and found > 0:
+            return found
+    return FALLBACK_AVAILABLE_BYTES
+
+
+def _linux_available(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    if not meminfo.exists():
+        return None
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _windows_available(kernel32: Any = None) -> int | None:
+    """``ullAvailPhys`` of GlobalMemoryStatusEx (``kernel32``: the Windows library, or a stand-in for tests)."""
+    import ctypes
+
+    if kernel32 is None:
+        if sys.platform != "win32":
+            return None
+        kernel32 = ctypes.windll.kernel32
+
+    class MemoryStatusEx(ctypes.Structure):
+        _fields_ = [
+            ("dwLength", ctypes.c_uint32),
+            ("dwMemoryLoad", ctypes.c_uint32),
+            ("ullTotalPhys", ctypes.c_uint64),
+            ("ullAvailPhys", ctypes.c_uint64),
+            ("ullTotalPageFile", ctypes.c_uint64),
+            ("ullAvailPageFile", ctypes.c_uint64),
+            ("ullTotalVirtual", ctypes.c_uint64),
+            ("ullAvailVirtual", ctypes.c_uint64),
+            ("ullAvailExtendedVirtual", ctypes.c_uint64),
+        ]
+
+    status = MemoryStatusEx()
+    status.dwLength = ctypes.sizeof(MemoryStatusEx)
+    if not kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
+        return None
+    return int(status.ullAvailPhys)
+
+
+def _macos_available(vm_stat: Callable[[], str] | None = None) -> int | None:
+    """(free + inactive pages) x page size from ``vm_stat``'s report (``vm_stat``: a stand-in for tests)."""
+    if vm_stat is None and sys.platform != "darwin":
+        return None
+    if vm_stat is None:
+        text = subprocess.run(["vm_stat"], capture_output=True, text=True, timeout=5, check=True).stdout
+    else:
+        text = vm_stat()
+    page = re.search(r"page size of (\d+) bytes", text)
+    counts = dict(re.findall(r"^Pages (free|inactive):\s+(\d+)\.?\s*$", text, flags=re.MULTILINE))
+    if page is None or set(counts) != {"free", "inactive"}:
+        return None
+    return (int(counts["free"]) + int(counts["inactive"])) * int(page.group(1))
+
+
+def _sysconf_bytes(name: str) -> int | None:
+    """``name`` pages (a POSIX sysconf name) in bytes; None where this system lacks sysconf or the name."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf(name))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _half_physical() -> int | None:
+    total = _sysconf_bytes("SC_PHYS_PAGES")
+    return None if total is None else total // 2
 
 
 def memory_budget(device: torch.device) -> float:

@@ -1,0 +1,202 @@
+"""Other systems than this Linux machine: memory probes of macOS and Windows, no ``resource`` module, Apple GPUs,
+allocation failures. Each is simulated here (the suite runs on Linux without an Apple GPU)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import idc.batch
+import idc.infer
+from idc import tiling
+from idc.cli import main
+from idc.weights import save_weights
+from tests.conftest import random_idc
+
+REPO = Path(__file__).resolve().parents[1]
+
+VM_STAT = """Mach Virtual Memory Statistics: (page size of 16384 bytes)
+Pages free:                               31502.
+Pages active:                            412345.
+Pages inactive:                          398765.
+Pages speculative:                         2100.
+Pages throttled:                              0.
+Pages wired down:                        160000.
+Pages purgeable:                          12000.
+"Translation faults":                 912345678.
+Pages copy-on-write:                   12345678.
+"""
+
+
+def test_linux_probe_reads_memavailable(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   12345678 kB\n")
+    assert tiling._linux_available(meminfo) == 12345678 * 1024
+    meminfo.write_text("MemTotal:       24000000 kB\n")  # kernels before 3.14 lack the line
+    assert tiling._linux_available(meminfo) is None
+    assert tiling._linux_available(tmp_path / "absent") is None
+
+
+def test_macos_probe_counts_free_and_inactive_pages() -> None:
+    assert tiling._macos_available(lambda: VM_STAT) == (31502 + 398765) * 16384
+    assert tiling._macos_available(lambda: "vm_stat: something else") is None
+    assert tiling._macos_available(lambda: VM_STAT.replace("Pages inactive", "Pages idle")) is None
+    if sys.platform != "darwin":
+        assert tiling._macos_available() is None  # not asked on other systems
+
+
+def test_windows_probe_fills_memorystatusex() -> None:
+    class Kernel32:
+        def GlobalMemoryStatusEx(self, ref: Any) -> int:  # the Windows API's name
+            status = ref._obj
+            assert status.dwLength == ctypes.sizeof(status) == 64  # the size Windows checks: the layout is right
+            status.ullTotalPhys = 16 * 2**30
+            status.ullAvailPhys = 5 * 2**30
+            return 1
+
+    class Failing:
+        def GlobalMemoryStatusEx(self, ref: Any) -> int:
+            return 0
+
+    assert tiling._windows_available(Kernel32()) == 5 * 2**30
+    assert tiling._windows_available(Failing()) is None
+    if sys.platform != "win32":
+        assert tiling._windows_available() is None
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """os.sysconf as on a system that lacks these names (macOS lacks SC_AVPHYS_PAGES)."""
+    real = os.sysconf
+
+    def sysconf(name: str | int) -> int:
+        if name in names:
+            raise ValueError("unrecognized configuration name")
+        return real(name)
+
+    monkeypatch.setattr(os, "sysconf", sysconf)
+
+
+def test_system_memory_never_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = tiling.system_memory_available()
+    assert real > 0
+    # macOS as it looked to the old code: no /proc/meminfo, no SC_AVPHYS_PAGES (it raised ValueError there).
+    monkeypatch.setattr(tiling, "_linux_available", lambda: None)
+    _without(monkeypatch, "SC_AVPHYS_PAGES")
+    assert tiling.system_memory_available() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    # Windows as it looks to POSIX code: no os.sysconf at all; a probe that raises is passed over.
+    monkeypatch.delattr(os, "sysconf")
+    monkeypatch.setattr(tiling, "_linux_available", lambda: 1 // 0)
+    assert tiling.system_memory_available() == tiling.FALLBACK_AVAILABLE_BYTES
+    assert tiling.available_memory(torch.device("cpu")) == tiling.FALLBACK_AVAILABLE_BYTES
+
+
+def test_deblur_sizes_tiles_where_linux_memory_probes_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The old code raised ValueError here (macOS) or AttributeError (Windows) on every `idc deblur` with auto tiles.
+    monkeypatch.setattr(tiling, "_linux_available", lambda: None)
+    monkeypatch.delattr(os, "sysconf")
+    weights = save_weights(random_idc(), tmp_path / "w")
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    args = ["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--weights", str(weights)]
+    assert main([*args, "--backend", "torch", "--precision", "fp32"]) == 0
+    assert np.asarray(Image.open(tmp_path / "o.png")).shape == pixels.shape
+
+
+def test_modules_import_and_bench_without_the_resource_module() -> None:
+    # Windows has no `resource`: importing idc (training and benchmarks included) must not need it.
+    code = (
+        "import sys; sys.modules['resource'] = None\n"
+        "import math, torch, idc, idc.cli, idc.bench, idc.evaluate, idc.train.loop\n"
+        "assert math.isnan(idc.bench._peak_mib(torch.device('cpu')))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_apple_gpu_only_when_asked_and_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not idc.infer.mps_available():
+        with pytest.raises(ValueError, match="--device mps was asked for, but no Apple GPU"):
+            idc.infer.resolve_device("mps")
+    monkeypatch.setattr(idc.infer, "mps_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    mps = idc.infer.resolve_device("mps")
+    assert mps == torch.device("mps")
+    assert idc.infer.resolve_device("auto") == torch.device("cpu")  # never chosen by itself (untested hardware)
+    with pytest.raises(ValueError, match="unknown device 'metal'"):
+        idc.infer.resolve_device("metal")
+    # fp32 only: lower precisions were never measured on it.
+    assert idc.infer.fast_precision(mps) == "fp32"
+    for precision in ("bf16", "fp16"):
+        with pytest.raises(ValueError, match=f"{precision} on an Apple GPU"):
+            idc.infer.autocast_context(mps, precision)
+    # Its memory: the recommended working set less what the driver holds; waiting for it: torch.mps.synchronize.
+    monkeypatch.setattr(torch.mps, "recommended_max_memory", lambda: 12 * 2**30, raising=False)
+    monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: 2 * 2**30)
+    assert tiling.available_memory(mps) == 10 * 2**30
+    waits: list[int] = []
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: waits.append(1))
+    idc.infer.synchronize(mps)
+    idc.infer.synchronize(torch.device("cpu"))
+    assert waits == [1]
+
+
+def test_deblur_device_mps_without_an_apple_gpu_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if idc.infer.mps_available():
+        pytest.skip("this machine has an Apple GPU")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--device", "mps"]) == 2
+    assert "no Apple GPU" in capsys.readouterr().err and not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("message", "oom"),
+    [
+        ("MPS backend out of memory (MPS allocated: 17.5 GB, other allocations: 1.2 GB)", True),
+        ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried", True),
+        ("Given groups=1, weight of size [32, 3, 5, 5], expected input to have 3 channels", False),
+    ],
+)
+def test_allocation_failures_are_recognised(message: str, oom: bool) -> None:
+    assert idc.batch.is_out_of_memory(RuntimeError(message)) is oom
+    assert idc.batch.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+
+
+def test_an_image_too_large_for_memory_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = idc.batch.deblur_image
+
+    def deblur_image(model: Any, image: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if image.shape[-1] > 40:  # the large one: as the CPU allocator fails
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99999999999 bytes")
+        return real(model, image, *args, **kwargs)
+
+    monkeypatch.setattr(idc.batch, "deblur_image", deblur_image)
+    weights = save_weights(random_idc(), tmp_path / "w")
+    (tmp_path / "in").mkdir()
+    for name, width in (("big.png", 48), ("small.png", 24)):
+        Image.fromarray(np.zeros((16, width, 3), np.uint8)).save(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    args = ["deblur", str(tmp_path / "in"), "-o", str(out), "--weights", str(weights), "--backend", "torch"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "big.png: out of memory for this image size" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]
+    # Any other failure of the network is a bug, not a bad input: it is raised, not reported per image.
+    monkeypatch.setattr(idc.batch, "deblur_image", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        main([*args[:3], str(tmp_path / "out2"), *args[4:]])
