@@ -509,6 +509,29 @@ def test_a_stopped_run_leaves_no_loader_workers_behind(data: Path, tmp_path: Pat
     assert multiprocessing.active_children() == []
 
 
+def test_loader_workers_started_by_spawn_train_as_forked_ones(data: Path, tmp_path: Path) -> None:
+    # macOS and Windows start loader workers by spawning a fresh interpreter (everything they need is pickled over),
+    # Linux by forking. Each sample is seeded by (seed, epoch, index), so workers however started give the same
+    # batches, and so the same weights (both runs in a child process alike, so threads and settings are the same).
+    code = (
+        "import multiprocessing, sys\n"
+        "if __name__ == '__main__':\n"
+        "    multiprocessing.set_start_method(sys.argv[1], force=True)\n"
+        "    from idc.cli import main\n"
+        "    sys.exit(main(sys.argv[2:]))\n"
+    )
+    overrides = [*_overrides(data), "val.every=0", "steps=4", "ckpt_every=4", "ema=0.5", "data.workers=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for method in ("fork", "spawn"):
+        args = ["train", "--config", str(TINY), "--run-dir", str(tmp_path / method), "--no-progress"]
+        cmd = [sys.executable, "-c", code, method, *args, *_set_args(overrides)]
+        result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    for within in (".", "ema"):
+        a, b = _weights(tmp_path / "fork", within), _weights(tmp_path / "spawn", within)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 class _Numbers(torch.utils.data.Dataset[int]):
     def __len__(self) -> int:
         return 8
