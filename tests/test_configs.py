@@ -62,3 +62,15 @@ def test_number_fields_take_exponent_strings_and_refuse_the_wrong_kind() -> None
     ):
         with pytest.raises(ValueError, match=message):
             load_train_config(tiny, [source, bad])
+
+
+def test_training_devices_are_checked_before_anything_runs() -> None:
+    from idc.train.config import load_train_config
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    source = "data.sources=[{kind: sharp, paths: [x]}]"
+    for device in ("auto", "cpu", "cuda"):
+        assert load_train_config(tiny, [source, f"device={device}"]).device == device
+    for device in ("mps", "gpu", "cuda:1"):  # one process trains on its local rank's GPU: torchrun picks it
+        with pytest.raises(ValueError, match=f"device must be one of .*: got '{device}'"):
+            load_train_config(tiny, [source, f"device={device}"])

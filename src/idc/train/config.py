@@ -14,6 +14,7 @@ from idc.configs import apply_overrides, from_dict, load_yaml
 SOURCE_KINDS = ("paired", "sharp", "frames", "camera_path")
 SCHEDULES = ("poly", "cosine", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -172,6 +173,10 @@ class TrainConfig:
             problems.append(f"optim.schedule must be one of {SCHEDULES}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}")
+        if self.device not in DEVICES:
+            problems.append(
+                f"device must be one of {DEVICES} (training runs on CUDA GPUs and CPUs): got {self.device!r}"
+            )
         if self.keep_every < 0 or self.keep_checkpoints < 0:
             problems.append("keep_every and keep_checkpoints must be >= 0")
         elif self.keep_every and self.ckpt_every > 0 and self.keep_every % self.ckpt_every:
