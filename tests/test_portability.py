@@ -200,3 +200,24 @@ def test_an_image_too_large_for_memory_fails_alone(
     monkeypatch.setattr(idc.batch, "deblur_image", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         main([*args[:3], str(tmp_path / "out2"), *args[4:]])
+
+
+def test_device_names_are_checked_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for bad in ("gpu", "cuda:", "cuda:x", "MPS"):
+        with pytest.raises(SystemExit) as stop:
+            main(["deblur", "x.png", "-o", "y.png", "--device", bad])
+        assert stop.value.code == 2
+        assert f"device must be auto, cpu, cuda, cuda:N (the N-th GPU) or mps, got '{bad}'" in capsys.readouterr().err
+    # cuda:N: the N-th GPU, when there is one.
+    with monkeypatch.context() as m:
+        m.setattr(torch.cuda, "is_available", lambda: True)
+        m.setattr(torch.cuda, "device_count", lambda: 2)
+        assert idc.infer.resolve_device("cuda:1") == torch.device("cuda", 1)
+        with pytest.raises(ValueError, match=r"--device cuda:2 was asked for, but this machine has 2 CUDA GPU\(s\)"):
+            idc.infer.resolve_device("cuda:2")
+    if not torch.cuda.is_available():
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+        assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--device", "cuda:1"]) == 2
+        assert "--device cuda:1 was asked for, but no CUDA GPU is available" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _device(text: str) -> str:
+    if text in {"auto", "cpu", "cuda", "mps"} or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"device must be auto, cpu, cuda, cuda:N (the N-th GPU) or mps, got {text!r}")
+
+
 def _tile(text: str) -> int | str:
     if text == "auto":
         return text
@@ -44,8 +51,10 @@ def _add_model_args(p: argparse.ArgumentParser, onnx: bool = False) -> None:
     p.add_argument(
         "--device",
         default="auto",
-        choices=["auto", "cpu", "cuda", "mps"],
-        help="where to run (default: auto: CUDA when available, else the CPU; mps: an Apple GPU, only when named)",
+        type=_device,
+        metavar="{auto,cpu,cuda,cuda:N,mps}",
+        help="where to run (default: auto: CUDA when available, else the CPU; cuda:N: the N-th GPU; mps: an Apple "
+        "GPU, only when named)",
     )
 
 

@@ -24,7 +24,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu or auto)")
+        raise ValueError(f"--device {name} was asked for, but no CUDA GPU is available (use --device cpu or auto)")
+    if name.startswith("cuda:") and name[5:].isdigit() and int(name[5:]) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"--device {name} was asked for, but this machine has {count} CUDA GPU(s), from cuda:0")
     if name == "mps" and not mps_available():
         raise ValueError(
             "--device mps was asked for, but no Apple GPU is available to PyTorch (it needs macOS 12.3+ on Apple "
