@@ -65,20 +65,16 @@ def device_name(device: torch.device) -> str:
     return f"{cpu_model()} CPU, {torch.get_num_threads()} threads"
 
 
-def _sync(device: torch.device) -> None:
-    synchronize(device)
-
-
 def median_ms(fn: Callable[[], object], device: torch.device, runs: int, warmup: int) -> float:
     """Median wall time of ``fn`` in ms over ``runs`` after ``warmup`` untimed calls, CUDA-synchronised."""
     for _ in range(warmup):
         fn()
-    _sync(device)
+    synchronize(device)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
-        _sync(device)
+        synchronize(device)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
