@@ -152,6 +152,21 @@ def test_apple_gpu_only_when_asked_and_present(monkeypatch: pytest.MonkeyPatch) 
     assert waits == [1]
 
 
+def test_deblur_on_a_mac_points_to_its_gpu_without_using_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(idc.infer, "mps_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    weights = save_weights(random_idc(), tmp_path / "w")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    base = ["deblur", str(tmp_path / "a.png"), "--weights", str(weights), "--backend", "torch"]
+    assert main([*base, "-o", str(tmp_path / "o.png")]) == 0
+    out = capsys.readouterr().out
+    assert "--device mps" in out and "deblurred 1 of 1 images on cpu" in out
+    assert main([*base, "-o", str(tmp_path / "p.png"), "--device", "cpu"]) == 0  # asked for the CPU: no note
+    assert "--device mps" not in capsys.readouterr().out
+
+
 def test_deblur_device_mps_without_an_apple_gpu_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -350,7 +350,7 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
 
     from idc.batch import collect_inputs, deblur_files, plan_jobs
     from idc.export import OnnxDeblurrer, is_onnx_file
-    from idc.infer import autocast_context, cast_for_speed, fast_precision, resolve_device
+    from idc.infer import autocast_context, cast_for_speed, fast_precision, mps_available, resolve_device
     from idc.io import set_max_pixels
     from idc.models import IDC
     from idc.weights import load_model
@@ -365,6 +365,8 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
         return text
 
     device = resolve_device(args.device)
+    if args.device == "auto" and device.type == "cpu" and mps_available():
+        print("note: this Mac's GPU can run it with --device mps (fp32; not tested by idc-deblur, docs/performance.md)")
     model: IDC | OnnxDeblurrer
     onnx_file = is_onnx_file(args.weights)
     if args.precision == "auto":
