@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+import idc
 import idc.batch
 import idc.infer
 from idc import tiling
@@ -236,3 +237,31 @@ def test_device_names_are_checked_before_any_work(
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
         assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--device", "cuda:1"]) == 2
         assert "--device cuda:1 was asked for, but no CUDA GPU is available" in capsys.readouterr().err
+
+
+def test_info_system_says_what_deblur_picks_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import idc.export
+
+    assert main(["info", "--system"]) == 0
+    lines = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["torch"].strip().startswith(torch.__version__)
+    expected_device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert lines["idc deblur device"].strip() == f"{expected_device} (--device auto)"
+    # A Mac with 1 GiB free and no onnxruntime: its GPU named but not chosen, tiles sized to half of 1 GiB.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(idc.infer, "mps_available", lambda: True)
+    monkeypatch.setattr(tiling, "system_memory_available", lambda: 2**30)
+    monkeypatch.setattr(idc.export, "onnx_available", lambda: False)
+    assert main(["info", "--system"]) == 0
+    out = capsys.readouterr().out
+    side = int((2**29 / tiling.bytes_per_pixel(idc.IDCConfig())) ** 0.5) // 64 * 64
+    for line in (
+        "Apple GPU (mps):       available: --device mps",
+        "idc deblur device:     cpu (--device auto)",
+        "memory available:      1.0 GiB",
+        f"tiles at 1280x720:     {side}x{side} tiles",
+        "idc deblur backend:    torch (onnxruntime not installed",
+    ):
+        assert line in out, out

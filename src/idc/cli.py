@@ -279,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--size", type=_size, nargs="+", default=[(256, 256), (720, 1280)], help="WxH sizes (default: 256x256 1280x720)"
     )
+    i.add_argument(
+        "--system",
+        action="store_true",
+        help="instead: this machine (torch, CPU, GPUs, memory) and what idc deblur picks here by default (device, "
+        "precision, engine, tiles); paste it into bug reports",
+    )
     return parser
 
 
@@ -660,6 +666,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    if args.system:
+        from idc.diagnostics import system_report
+
+        for label, value in system_report():
+            print(f"{label + ':':22} {value}")
+        return 0
     from idc.complexity import count_complexity
     from idc.models import IDCConfig, get_preset
     from idc.weights import read_weights_config

@@ -1,6 +1,9 @@
-"""Health checks of trained weights: is the network still able to learn, or has it collapsed onto the identity?"""
+"""Health checks: of trained weights (is the network still able to learn, or has it collapsed onto the identity?) and
+of the machine (what idc finds here and picks by default)."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -36,3 +39,60 @@ def fusion_activity(model: IDC, image: torch.Tensor | None = None) -> float:
         for h in handles:
             h.remove()
     return counts[0] / max(counts[1], 1.0)
+
+
+def system_report() -> list[tuple[str, str]]:
+    """What this machine offers idc and what ``idc deblur`` picks on it by default, as (label, value) lines: for
+    ``idc info --system`` and bug reports. Reads only; never exports or loads a network."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from idc import __version__
+    from idc.bench import cpu_model
+    from idc.export import cache_dir, cached_onnx_path, onnx_available
+    from idc.infer import fast_precision, mps_available, resolve_device
+    from idc.models import IDCConfig
+    from idc.tiling import auto_tile, memory_budget, system_memory_available
+
+    gib = 2**30
+    lines = [
+        ("idc-deblur", __version__),
+        ("python", f"{platform.python_version()} on {platform.platform()}"),
+        ("torch", f"{torch.__version__}" + (f" (CUDA {torch.version.cuda})" if torch.version.cuda else " (no CUDA)")),
+        ("CPU", f"{cpu_model()}, {torch.get_num_threads()} threads"),
+        ("CPU native bf16", "yes" if fast_precision(torch.device("cpu")) == "bf16" else "no (bf16 would be emulated)"),
+        ("memory available", f"{system_memory_available() / gib:.1f} GiB"),
+    ]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            lines.append((f"GPU cuda:{i}", f"{p.name}, {p.total_memory / gib:.1f} GiB"))
+    else:
+        lines.append(("CUDA GPU", "none"))
+    apple = "available: --device mps (fp32; not tested by idc-deblur)" if mps_available() else "none"
+    lines.append(("Apple GPU (mps)", apple))
+    device = resolve_device("auto")
+    precision = fast_precision(device)
+    lines.append(("idc deblur device", f"{device.type} (--device auto)"))
+    lines.append(("idc deblur precision", f"{precision} (--precision auto)"))
+    if not onnx_available():
+        backend = "torch (onnxruntime not installed: pip install 'idc-deblur[onnx]')"
+    elif device.type != "cpu" or precision != "fp32":
+        backend = f"torch (onnxruntime is chosen only on a CPU in fp32; here {device.type}, {precision})"
+    else:
+        cached = cached_onnx_path(None).is_file()
+        backend = (
+            "onnxruntime (export of the bundled weights cached)"
+            if cached
+            else ("torch for small jobs; onnxruntime once an export of the weights is cached or a job is large enough")
+        )
+        with contextlib.suppress(PackageNotFoundError):
+            backend += f"; onnxruntime {version('onnxruntime')}"
+    lines.append(("idc deblur backend", backend))
+    budget = memory_budget(device)
+    for w, h in ((1280, 720), (4000, 3000)):
+        tile = auto_tile(IDCConfig(), h, w, device)
+        lines.append((f"tiles at {w}x{h}", "whole image" if tile is None else f"{tile}x{tile} tiles"))
+    lines.append(("memory budget", f"{budget / gib:.2f} GiB per inference (min(half the free memory, 4 GiB))"))
+    lines.append(("cache", str(cache_dir())))
+    return lines
