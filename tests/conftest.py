@@ -49,7 +49,7 @@ class TinyExport:
 @pytest.fixture(scope="session")
 def tiny_export(_private_cache: None, tmp_path_factory: pytest.TempPathFactory) -> TinyExport:
     """One ONNX export shared by the tests that need one but do not test the making of it (an export takes
-    about a minute on a 2-core CPU, however small the network)."""
+    about half a minute on a 2-core CPU, however small the network)."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from idc.export import cached_onnx

@@ -23,7 +23,11 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     # No early return for ph == pw == 0: a branch on the size would fix the size when exporting with dynamic shapes.
-    return F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), mode="replicate")
+    # The padded side is written as ceil(side / m) * m rather than side + (-side) % m (the same number): traced with
+    # symbolic sizes, every later layer's size is then a plain multiple, which halves the time of an ONNX export.
+    ph = (h + multiple - 1) // multiple * multiple - h
+    pw = (w + multiple - 1) // multiple * multiple - w
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
 
 
 def scale_size(height: int, width: int, level: int) -> tuple[int, int]:
