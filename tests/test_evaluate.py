@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def test_identity_model_scores_like_its_input(tmp_path: Path) -> None:
     assert mean["psnr_blurred"] == pytest.approx(sum(r.psnr_blurred for r in report.rows) / 3)
     text = format_report(report)
     assert "mean of 3" in text and "31.11" in text and "uint8-rounded" in text and "warm-up excluded" in text
+    assert "synchronised" not in text  # the CPU runs synchronously: nothing to wait for
+    for device in ("cuda:0", "mps"):  # the report says the clock waited for the GPU
+        assert "GPU synchronised" in format_report(dataclasses.replace(report, device=device))
 
 
 def test_crop_csv_and_json(tmp_path: Path) -> None:

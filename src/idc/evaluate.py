@@ -200,7 +200,7 @@ def format_report(report: EvalReport, per_image: bool = True) -> str:
     lines.append(
         f"in = blurred input, out = IDC output; {PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; "
         f"mSSIM = {SSIM_MATLAB_CONVENTION}; s = network seconds per image on {report.device} "
-        f"(warm-up excluded{', CUDA synchronised' if report.device.startswith('cuda') else ''})"
+        f"(warm-up excluded{', GPU synchronised' if report.device.startswith(('cuda', 'mps')) else ''})"
         + (f"; centre {report.crop}x{report.crop} crops" if report.crop else "; full images")
         + (f"; self-ensemble of {report.ensemble} flipped/transposed copies" if report.ensemble > 1 else "")
     )
