@@ -428,7 +428,14 @@ AUTO_EXPORT_PIXELS = 10 * 1280 * 720
 
 def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
     """The OnnxDeblurrer ``idc deblur`` should use for torch weights, or None for PyTorch (see --backend)."""
-    from idc.export import OnnxDeblurrer, cached_int8_onnx, cached_onnx, cached_onnx_path, onnx_available
+    from idc.export import (
+        OnnxDeblurrer,
+        cached_int8_onnx,
+        cached_onnx,
+        cached_onnx_path,
+        onnx_available,
+        onnx_chosen_by_auto,
+    )
     from idc.io import image_size
 
     if args.backend == "torch":
@@ -440,7 +447,7 @@ def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
         if made:
             print(f"quantised the network to int8 once, cached as {path}")
         return OnnxDeblurrer(path, device.type)
-    usable = device.type == "cpu" and args.precision == "fp32" and onnx_available()
+    usable = onnx_chosen_by_auto(device.type, args.precision) and onnx_available()
     if args.backend == "onnx" and not onnx_available():
         raise ValueError("--backend onnx needs onnxruntime and onnxscript: pip install 'idc-deblur[onnx]'")
     cached = None

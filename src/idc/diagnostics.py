@@ -49,7 +49,7 @@ def system_report() -> list[tuple[str, str]]:
 
     from idc import __version__
     from idc.bench import cpu_model
-    from idc.export import cache_dir, cached_onnx_path, onnx_available
+    from idc.export import cache_dir, cached_onnx_path, onnx_available, onnx_chosen_by_auto
     from idc.infer import fast_precision, mps_available, resolve_device
     from idc.models import IDCConfig
     from idc.tiling import auto_tile, memory_budget, system_memory_available
@@ -77,7 +77,7 @@ def system_report() -> list[tuple[str, str]]:
     lines.append(("idc deblur precision", f"{precision} (--precision auto)"))
     if not onnx_available():
         backend = "torch (onnxruntime not installed: pip install 'idc-deblur[onnx]')"
-    elif device.type != "cpu" or precision != "fp32":
+    elif not onnx_chosen_by_auto(device.type, precision):
         backend = f"torch (onnxruntime is chosen only on a CPU in fp32; here {device.type}, {precision})"
     else:
         cached = cached_onnx_path(None).is_file()

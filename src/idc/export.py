@@ -133,6 +133,12 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript"))
 
 
+def onnx_chosen_by_auto(device_type: str, precision: str) -> bool:
+    """Whether ``idc deblur --backend auto`` may run onnxruntime for torch weights here: on a CPU in fp32, where it
+    is faster than PyTorch (docs/performance.md); it then also needs onnxruntime (:func:`onnx_available`)."""
+    return device_type == "cpu" and precision == "fp32"
+
+
 def cached_onnx_path(weights: str | Path | None, opset: int = DEFAULT_OPSET) -> Path:
     """The cache file for the ONNX export of ``weights`` (``None``: the bundled default), named by a hash of the
     weights and config files, the opset and the torch version, so changed weights never meet a stale export."""
