@@ -295,3 +295,30 @@ def test_bf16_precision_is_close_to_fp32_and_bad_combinations_are_refused(
     assert "fp16 inference needs a CUDA GPU" in capsys.readouterr().err
     assert main([*base[:-2], "--backend", "onnx", "--precision", "bf16"]) == 2
     assert "--precision applies to the torch backend" in capsys.readouterr().err
+
+
+def test_phone_formats_in_folders_and_through_pipes(tmp_path: Path, weights: Path) -> None:
+    pytest.importorskip("pillow_heif", reason="HEIC needs pillow-heif (idc-deblur[heif], in the dev extras)")
+    from idc.io import avif_available
+
+    if not avif_available():
+        pytest.skip("this Pillow has no AVIF (11.3 and newer, built with libavif)")
+    a = np.random.default_rng(4).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    photos = tmp_path / "phone"
+    photos.mkdir()
+    Image.fromarray(a).save(photos / "iphone.heic", quality=90)
+    Image.fromarray(a).save(photos / "pixel.avif", quality=90)
+    Image.fromarray(a).save(photos / "camera.jpg", format="MPO", save_all=True, append_images=[Image.fromarray(a)])
+    common = ["--weights", str(weights), "--device", "cpu", "--backend", "torch", "--precision", "fp32"]
+    assert main(["deblur", str(photos), "-o", str(tmp_path / "same"), "--format", "same", *common]) == 0
+    formats = {p.name: Image.open(p).format for p in sorted((tmp_path / "same").iterdir())}
+    assert formats == {"camera.jpg": "JPEG", "iphone.heic": "HEIF", "pixel.avif": "AVIF"}
+    assert main(["deblur", str(photos / "camera.jpg"), "-o", str(tmp_path / "heic"), "--format", "heic", *common]) == 0
+    assert Image.open(tmp_path / "heic" / "camera.heic").size == (32, 24)
+    # Standard input takes HEIC (and a camera's MPO JPEG) like a file: the same bytes come out.
+    assert main(["deblur", str(photos / "iphone.heic"), "-o", str(tmp_path / "file.png"), *common]) == 0
+    piped = _idc(["deblur", "-", "-o", "-", *common], (photos / "iphone.heic").read_bytes())
+    assert piped.returncode == 0, piped.stderr.decode()[-2000:]
+    assert piped.stdout == (tmp_path / "file.png").read_bytes()
+    mpo = _idc(["deblur", "-", "-o", "-", "--format", "same", *common], (photos / "camera.jpg").read_bytes())
+    assert mpo.returncode == 0 and mpo.stdout[:2] == b"\xff\xd8", mpo.stderr.decode()[-2000:]

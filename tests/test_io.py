@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +10,15 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from idc.io import ImageReadError, read_image, write_image
+from idc.io import (
+    ImageReadError,
+    avif_available,
+    heif_available,
+    missing_support,
+    read_image,
+    sniff_container,
+    write_image,
+)
 
 
 def _array(h: int = 6, w: int = 9, seed: int = 0) -> np.ndarray:
@@ -188,3 +198,129 @@ def test_exif_too_long_for_jpeg_is_left_out_not_fatal(tmp_path: Path, caplog: py
     write_image(tmp_path / "out.webp", loaded.rgb, exif=loaded.exif)  # other formats keep it
     with Image.open(tmp_path / "out.webp") as out:
         assert out.getexif()[0x010E] == "x" * 70_000
+
+
+def _corner_block(h: int = 16, w: int = 24) -> np.ndarray:
+    """Black with a white block in the top-left corner: survives lossy codecs and shows any rotation."""
+    a = np.zeros((h, w, 3), dtype=np.uint8)
+    a[:4, :6] = 255
+    return a
+
+
+def _require(fmt: str) -> None:
+    if fmt == "heic":
+        pytest.importorskip("pillow_heif", reason="HEIC needs pillow-heif (idc-deblur[heif], in the dev extras)")
+        assert heif_available()
+    elif not avif_available():
+        pytest.skip("this Pillow has no AVIF (11.3 and newer, built with libavif)")
+
+
+@pytest.mark.parametrize("ext", ["avif", "heic"])
+def test_avif_and_heic_are_read_upright_and_written_with_metadata(tmp_path: Path, ext: str) -> None:
+    _require(ext)
+    icc = _profile()
+    source = tmp_path / f"in.{ext}"
+    Image.fromarray(_corner_block()).save(source, icc_profile=icc, exif=_exif(6), quality=100)
+    loaded = read_image(source)
+    # Orientation 6 turns the stored 24x16 picture a quarter clockwise: 16 wide, 24 high, the block top right.
+    # (pillow-heif turns HEIC pixels upright itself and resets the tag; AVIF keeps the tag: both come out upright.)
+    assert loaded.rgb.shape == (3, 24, 16) and loaded.bit_depth == 8
+    assert loaded.rgb[:, :6, -4:].mean() > 0.9 and loaded.rgb[:, 8:, :].mean() < 0.1
+    assert loaded.icc == icc
+    carried = Image.Exif()
+    carried.load(loaded.exif or b"")
+    assert carried[0x010F] == "TestCam" and carried.get(0x0112, 1) == 1
+    alpha = torch.linspace(0, 1, 16).expand(24, 16).contiguous()
+    target = tmp_path / f"out.{ext}"
+    write_image(target, loaded.rgb, alpha=alpha, icc=loaded.icc, exif=loaded.exif)
+    with Image.open(target) as out:
+        assert out.format == ("AVIF" if ext == "avif" else "HEIF")
+        assert out.info.get("icc_profile") == icc and out.getexif()[0x010F] == "TestCam"
+        assert out.getexif().get(0x0112, 1) == 1 and out.size == (16, 24)  # written upright, nothing to rotate
+    again = read_image(target)
+    assert again.rgb.shape == (3, 24, 16) and (again.rgb - loaded.rgb).abs().mean() < 4 / 255
+    assert again.alpha is not None and (again.alpha - alpha).abs().max() < 4 / 255
+
+
+@pytest.mark.parametrize("ext", ["gif", "png", "webp"])
+def test_animations_are_refused_naming_the_file(tmp_path: Path, ext: str) -> None:
+    frames = [Image.fromarray(_array(seed=i)) for i in range(3)]
+    path = tmp_path / f"anim.{ext}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageReadError, match=rf"anim\.{ext}: an animation of 3 frames; idc deblur reads still"):
+        read_image(path)
+    frames[0].save(tmp_path / f"still.{ext}")  # one frame of the same format is an ordinary image
+    assert read_image(tmp_path / f"still.{ext}").rgb.shape == (3, 6, 9)
+
+
+def test_files_of_several_still_images_give_the_first(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    first, other = Image.fromarray(_array(seed=1)), Image.fromarray(_array(seed=2))
+    first.save(tmp_path / "pages.tif", save_all=True, append_images=[other, other])
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        pages = read_image(tmp_path / "pages.tif")
+    assert np.array_equal((pages.rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), _array(seed=1))
+    assert "pages.tif: a TIFF of 3 pages; only the first is deblurred" in caplog.text
+    caplog.clear()
+    # A camera's MPO JPEG (the photo, then previews or a depth map) is read as the photo, without a warning.
+    first.save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[other], quality=100)
+    first.save(tmp_path / "plain.jpg", quality=100)
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        mpo = read_image(tmp_path / "camera.jpg")
+    assert torch.equal(mpo.rgb, read_image(tmp_path / "plain.jpg").rgb) and not caplog.text
+
+
+def test_sniff_container_names_heif_and_avif_by_their_brands() -> None:
+    def ftyp(major: bytes, *compatible: bytes) -> bytes:
+        body = b"ftyp" + major + b"\0\0\0\0" + b"".join(compatible)
+        return (len(body) + 4).to_bytes(4, "big") + body + b"\0" * 32
+
+    assert sniff_container(ftyp(b"heic", b"mif1", b"heic")) == "HEIF"
+    assert sniff_container(ftyp(b"mif1", b"mif1", b"miaf")) == "HEIF"  # a generic HEIF still image
+    assert sniff_container(ftyp(b"avif", b"mif1", b"miaf")) == "AVIF"
+    assert sniff_container(ftyp(b"mif1", b"avif", b"mif1")) == "AVIF"  # AVIF named among the compatible brands
+    assert sniff_container(ftyp(b"isom", b"mp41")) is None  # an MP4 video
+    assert sniff_container(b"\x89PNG\r\n\x1a\n" + b"\0" * 40) is None and sniff_container(b"") is None
+
+
+def test_missing_avif_support_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import idc.io
+
+    monkeypatch.setattr(idc.io, "avif_available", lambda: False)
+    assert "AVIF needs Pillow 11.3 or newer" in (missing_support("AVIF") or "")
+    with pytest.raises(ValueError, match=r"out\.avif: AVIF needs Pillow 11\.3"):
+        write_image(tmp_path / "out.avif", torch.rand(3, 4, 5))
+    assert not list(tmp_path.iterdir())
+    assert missing_support("PNG") is None and missing_support("JPEG") is None
+
+
+def test_heic_without_pillow_heif_says_what_to_install(tmp_path: Path) -> None:
+    _require("heic")
+    Image.fromarray(_corner_block()).save(tmp_path / "photo.heic", quality=90)
+    (tmp_path / "renamed.jpg").write_bytes((tmp_path / "photo.heic").read_bytes())  # a HEIC under a JPEG name
+    # A child interpreter in which pillow-heif cannot be imported (this one has registered it with Pillow).
+    script = """
+import sys
+from pathlib import Path
+sys.modules["pillow_heif"] = None
+from idc.batch import PlanError, plan_jobs
+from idc.io import ImageReadError, read_image
+folder = Path(sys.argv[1])
+for name in ("photo.heic", "renamed.jpg"):
+    try:
+        read_image(folder / name)
+    except ImageReadError as e:
+        print(e)
+try:
+    plan_jobs([(folder / "photo.heic", Path("photo.heic"))], folder / "out", "same")
+except PlanError as e:
+    print(e)
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    hint = "HEIC/HEIF needs the pillow-heif package: pip install 'idc-deblur[heif]'"
+    assert done.stdout.splitlines() == [
+        f"{tmp_path / 'photo.heic'}: {hint}",
+        f"{tmp_path / 'renamed.jpg'}: {hint}",
+        f"{tmp_path / 'out' / 'photo.heic'}: {hint}",
+    ]
+    assert not (tmp_path / "out").exists()

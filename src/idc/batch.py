@@ -13,12 +13,20 @@ from tqdm import tqdm
 
 from idc.export import OnnxDeblurrer
 from idc.infer import deblur_image, model_device, synchronize
-from idc.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
+from idc.io import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    list_images,
+    missing_support,
+    output_format,
+    read_image,
+    write_image,
+)
 from idc.models import IDC
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("png", "same", "jpg", "tif", "webp")
+OUTPUT_FORMATS = ("png", "same", "jpg", "tif", "webp", "avif", "heic")
 
 
 class PlanError(ValueError):
@@ -84,8 +92,8 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", o
     folder (created if needed) that mirrors the inputs' relative paths.
 
     Raises:
-        PlanError: two inputs would write the same file, an output would replace an input, or an output exists
-            and ``overwrite`` is False.
+        PlanError: two inputs would write the same file, an output would replace an input, an output exists
+            and ``overwrite`` is False, or an output's format cannot be written here (HEIC without pillow-heif).
     """
     if fmt not in OUTPUT_FORMATS:
         raise PlanError(f"unknown output format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
@@ -107,6 +115,8 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", o
         seen[t] = job.source
         if job.target.exists() and not overwrite:
             raise PlanError(f"{job.target}: already exists (use --overwrite to replace it)")
+        if problem := missing_support(output_format(job.target)):
+            raise PlanError(f"{job.target}: {problem}")
     return jobs
 
 

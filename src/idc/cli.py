@@ -14,6 +14,8 @@ from typing import Any
 from idc import __version__
 
 EPILOG = "Docs: README.md and docs/ in the idc-deblur repository."
+# What idc deblur reads, for help and messages (AVIF: Pillow 11.3 and newer built with libavif).
+READABLE = "PNG, JPEG, TIFF, WebP, AVIF, and HEIC with idc-deblur[heif]"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image files or folders (PNG, JPEG, TIFF, WebP), or - for one image on standard input",
+        help=f"image files or folders ({READABLE}), or - for one image on standard input",
     )
     d.add_argument(
         "-o",
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--format",
         default="png",
-        choices=["png", "same", "jpg", "tif", "webp"],
+        choices=["png", "same", "jpg", "tif", "webp", "avif", "heic"],
         help="output format in a folder or on standard output: png (default), the input's (same), or a fixed one",
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
@@ -289,7 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 STDIO = "-"
-STDIN_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
+# Pillow format -> the extension standard input is stored under (MPO: a camera JPEG with previews after the photo).
+STDIN_FORMATS = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "TIFF": ".tif",
+    "WEBP": ".webp",
+    "AVIF": ".avif",
+    "HEIF": ".heic",
+}
 
 
 def _cmd_deblur(args: argparse.Namespace) -> int:
@@ -310,6 +321,7 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from idc.batch import collect_inputs, output_suffix
+    from idc.io import heif_available, missing_support, sniff_container
 
     if STDIO in args.inputs and len(args.inputs) > 1:
         raise ValueError("- (standard input) must be the only INPUT")
@@ -323,13 +335,16 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
             data = sys.stdin.buffer.read()
             if not data:
                 raise ValueError("standard input: no image data")
+            heif_available()
             try:
                 with Image.open(io.BytesIO(data)) as img:
                     kind = img.format
             except Exception:  # Pillow raises several types for data it cannot identify
-                raise ValueError("standard input: not an image Pillow can read (PNG, JPEG, TIFF, WebP)") from None
+                container = sniff_container(data[:64])
+                problem = missing_support(container) if container else None
+                raise ValueError(f"standard input: {problem or 'not an image Pillow can read'}") from None
             if kind not in STDIN_FORMATS:
-                raise ValueError(f"standard input: a {kind} image; idc deblur reads PNG, JPEG, TIFF and WebP")
+                raise ValueError(f"standard input: a {kind} image; idc deblur reads {READABLE}")
             source = folder / f"stdin{STDIN_FORMATS[kind]}"
             source.write_bytes(data)
             inputs, names = [str(source)], {str(source): "standard input"}

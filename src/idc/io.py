@@ -14,11 +14,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, TiffImagePlugin, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError, features
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+# Pillow format by file extension. AVIF is Pillow's own (11.3 and newer, where built with libavif); HEIC/HEIF (what
+# iPhones and many cameras save; .hif on Fujifilm and Canon) needs the optional pillow-heif plugin (idc-deblur[heif]).
+_FORMAT_BY_EXT = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".avif": "AVIF",
+    ".heic": "HEIF",
+    ".heif": "HEIF",
+    ".hif": "HEIF",
+}
+# Taken from folders whether or not this installation can decode them: a photo it cannot read is reported by name
+# with what to install, rather than silently left out.
+IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT)
 # Images larger than this are refused before decoding (a decompression-bomb guard); change with set_max_pixels.
 # The default is where Pillow itself refuses (twice its warning size), about 179 megapixels.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -38,7 +54,92 @@ def set_max_pixels(limit: int) -> None:
 # A JPEG holds EXIF in one APP1 marker segment: at most 65,533 bytes (Pillow refuses longer blocks).
 JPEG_MAX_EXIF = 65533
 
-_FORMAT_BY_EXT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+_heif_plugin: bool | None = None  # pillow-heif registered with Pillow (None: not tried yet)
+
+
+def heif_available() -> bool:
+    """Whether HEIC/HEIF files can be read and written: registers pillow-heif with Pillow on the first call.
+
+    Registering only adds formats to Pillow; it is done here, not at import, so importing idc changes nothing.
+    """
+    global _heif_plugin
+    if _heif_plugin is None:
+        try:
+            import pillow_heif
+        except ImportError:
+            _heif_plugin = False
+        else:
+            pillow_heif.register_heif_opener()
+            _heif_plugin = True
+    return _heif_plugin
+
+
+def avif_available() -> bool:
+    """Whether this Pillow reads and writes AVIF (11.3 and newer, built with libavif)."""
+    with warnings.catch_warnings():  # older Pillow warns that it does not know the feature name
+        warnings.simplefilter("ignore")
+        return bool(features.check("avif"))
+
+
+def missing_support(fmt: str) -> str | None:
+    """What this installation lacks to read and write the Pillow format ``fmt``, or None when it has it."""
+    if fmt == "HEIF" and not heif_available():
+        return "HEIC/HEIF needs the pillow-heif package: pip install 'idc-deblur[heif]'"
+    if fmt == "AVIF" and not avif_available():
+        return "AVIF needs Pillow 11.3 or newer built with libavif: pip install -U pillow"
+    return None
+
+
+# ISO base media brands (the ftyp box that opens HEIF and AVIF files).
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}
+
+
+def sniff_container(header: bytes) -> str | None:
+    """ "AVIF" or "HEIF" when ``header`` (a file's first bytes, 64 suffice) opens such a file, else None.
+
+    Used to say what is missing when Pillow cannot identify a file, whatever its extension.
+    """
+    if len(header) < 12 or header[4:8] != b"ftyp":
+        return None
+    size = int.from_bytes(header[:4], "big")
+    brands = [header[8:12]] + [header[i : i + 4] for i in range(16, min(size, len(header)) - 3, 4)]
+    if any(b in _AVIF_BRANDS for b in brands):
+        return "AVIF"
+    if any(b in _HEIF_BRANDS for b in brands):
+        return "HEIF"
+    return None
+
+
+def _unrecognised(path: Path) -> str:
+    """The reason to give for a file Pillow could not identify: a missing plugin when the header names one."""
+    try:
+        with open(path, "rb") as f:
+            fmt = sniff_container(f.read(64))
+    except OSError:
+        fmt = None
+    problem = missing_support(fmt) if fmt else None
+    return f"{path}: {problem}" if problem else f"{path}: not a recognised image"
+
+
+def _check_frames(img: Image.Image, path: Path) -> None:
+    """Refuses animations; a file that holds several still images gives its first (primary) one.
+
+    Raises:
+        ImageReadError: for an animated GIF, PNG, WebP or AVIF, whose frames one output image cannot hold.
+    """
+    frames = int(getattr(img, "n_frames", 1))
+    if frames < 2 or img.format == "MPO":  # MPO: a camera JPEG followed by previews or a depth map; the first is it
+        return
+    if img.format == "TIFF":
+        logger.warning("%s: a TIFF of %d pages; only the first is deblurred", path, frames)
+    elif img.format == "HEIF":
+        logger.warning("%s: holds %d images; only the primary one is deblurred", path, frames)
+    else:
+        raise ImageReadError(
+            f"{path}: an animation of {frames} frames; idc deblur reads still images (extract the frames, e.g. with "
+            "ffmpeg, and deblur those)"
+        )
 
 
 def publish(tmp: str | Path, path: str | Path) -> None:
@@ -177,11 +278,14 @@ def image_size(path: str | Path) -> tuple[int, int]:
         ImageReadError: the file is missing or not an image (the message names the file).
     """
     path = Path(path)
+    heif_available()
     try:
         with Image.open(path) as img:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{_unrecognised(path)} (cannot read image header)") from None
+    except (OSError, Image.DecompressionBombError) as e:
         raise ImageReadError(f"{path}: cannot read image header ({e})") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
@@ -191,13 +295,17 @@ def read_image(path: str | Path) -> LoadedImage:
 
     Grayscale is replicated to RGB, palette images are expanded, CMYK is converted, alpha is kept aside.
     16-bit PNG/TIFF (grayscale or colour) are read at full precision and reported as ``bit_depth == 16``.
-    An RGB ICC profile and the EXIF block (orientation reset) are kept for :func:`write_image`.
+    An RGB ICC profile and the EXIF block (orientation reset) are kept for :func:`write_image`. HEIC/HEIF is read
+    when pillow-heif is installed (8 bits per channel, upright), AVIF where Pillow has it. Of a multi-page TIFF or a
+    HEIF collection the first (primary) image is read, with a logged warning.
 
     Raises:
-        ImageReadError: naming the file, when it is missing, unreadable or not an image.
+        ImageReadError: naming the file, when it is missing, unreadable, not an image, an animation, or in a format
+            this installation cannot decode (the message says what to install).
     """
     path = Path(path)
     alpha_np: np.ndarray | None = None
+    heif_available()
     try:
         # Pillow warns about corrupt EXIF data and from half its own pixel limit up; the image still decodes (and the
         # limit checked below is the one that decides), so its warnings are not the user's business.
@@ -210,6 +318,7 @@ def read_image(path: str | Path) -> LoadedImage:
                         f"{path}: {img.size[0]}x{img.size[1]} is {pixels:,} pixels, over the limit of {_max_pixels:,} "
                         "(raise it with --max-pixels)"
                     )
+                _check_frames(img, path)
                 orientation = int(img.getexif().get(274, 1))
                 icc, exif = _rgb_icc(img.info.get("icc_profile")), _upright_exif(img, path)
                 if _is_16bit_colour(img, path):
@@ -236,7 +345,7 @@ def read_image(path: str | Path) -> LoadedImage:
     except PermissionError:
         raise ImageReadError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not a recognised image") from None
+        raise ImageReadError(_unrecognised(path)) from None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"{path}: too many pixels ({e})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -278,11 +387,16 @@ def write_image(
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
     16-bit output is kept for PNG and TIFF (other formats are 8-bit). Alpha, when given, is written where the
-    format supports it. ``icc`` (an ICC profile) and ``exif`` (an EXIF block) are embedded in every format but
-    16-bit TIFF, which OpenCV writes without them.
+    format supports it (all but JPEG). ``icc`` (an ICC profile) and ``exif`` (an EXIF block) are embedded in every
+    format but 16-bit TIFF, which OpenCV writes without them. ``quality`` applies to JPEG, WebP, AVIF and HEIC.
+
+    Raises:
+        ValueError: an unknown extension, or a format this installation cannot write (the message says why).
     """
     path = Path(path)
     fmt = output_format(path)
+    if problem := missing_support(fmt):
+        raise ValueError(f"{path}: {problem}")
     depth = bit_depth if fmt in {"PNG", "TIFF"} else 8
     arr = to_uint(rgb, depth)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
@@ -296,9 +410,9 @@ def write_image(
                 logger.info("%s: 16-bit TIFF written without the input's colour profile and EXIF", path)
         else:
             img = Image.fromarray(arr, "RGB")
-            if alpha is not None and fmt in {"PNG", "TIFF", "WEBP"}:
+            if alpha is not None and fmt != "JPEG":
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
-            options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP"} else {}
+            options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP", "AVIF", "HEIF"} else {}
             if fmt == "JPEG" and exif and len(exif) > JPEG_MAX_EXIF:
                 logger.warning(
                     "%s: the input's EXIF (%d bytes) is too long for JPEG; written without it", path, len(exif)
