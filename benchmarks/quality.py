@@ -16,10 +16,11 @@ Usage:
   python benchmarks/quality.py --by-blur RESULT.json [...] [--parts 3]
   python benchmarks/quality.py --sharp-in [--weights DIR] [--sets ...] [--json OUT]
 
---compare reads two JSONs this script wrote and compares them image by image (restored PSNR, matched by name): per
-set the mean change, how many images got better and worse, how sure the mean is (a 95 % bootstrap interval over the
-images and the sign-flip p-value of "no change"; with 5 images p cannot go below 0.0625), and the images that lost
-most, with their blurred PSNR.
+--compare reads two JSONs this script wrote, or two of `idc eval --json` (its set is called "idc eval"; with
+`idc eval --restored` any method's outputs are scored so), and compares them image by image (restored PSNR, matched
+by name): per set the mean change, how many images got better and worse, how sure the mean is (a 95 % bootstrap
+interval over the images and the sign-flip p-value of "no change"; with 5 images p cannot go below 0.0625), and the
+images that lost most, with their blurred PSNR.
 A new default must win on the means; this shows where it loses (run 4 lost only on the least blurred frames).
 --sharp-in feeds each set's sharp images instead of the blurred ones and scores the output against them: a network
 that deblurs well leaves an image without blur almost unchanged, and one that has learnt to treat fine detail as
@@ -47,9 +48,16 @@ from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION
 from idc.weights import load_model
 
 
+def as_sets(result: dict[str, Any]) -> dict[str, Any]:
+    """A result in this script's form: an ``idc eval --json`` result (one dataset) becomes the set "idc eval"."""
+    return result if "sets" in result else {"sets": {"idc eval": result}}
+
+
 def compare(old: dict[str, Any], new: dict[str, Any], worst: int = 3) -> list[str]:
-    """Lines comparing two quality.py results image by image (restored PSNR, new minus old), per set they share."""
-    lines = ["PSNR IDC, new minus old, image by image (same names in both):"]
+    """Lines comparing two results image by image (restored PSNR, new minus old), per set they share; each result is
+    this script's or ``idc eval``'s (:func:`as_sets`)."""
+    old, new = as_sets(old), as_sets(new)
+    lines = ["PSNR of the restored images, new minus old, image by image (same names in both):"]
     for name, new_set in new["sets"].items():
         if name not in old["sets"]:
             continue
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.by_blur:
         for path in args.by_blur:
             print(f"{path}:")
-            print("\n".join("  " + line for line in by_blur(json.loads(path.read_text()), args.parts)[1:]))
+            print("\n".join("  " + line for line in by_blur(as_sets(json.loads(path.read_text())), args.parts)[1:]))
         return 0
     if args.compare:
         old, new = (json.loads(f.read_text()) for f in args.compare)

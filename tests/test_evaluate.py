@@ -16,6 +16,7 @@ from idc.evaluate import (
     center_crop,
     evaluate,
     format_report,
+    match_restored,
     measurement_record,
     read_pairs,
     write_csv,
@@ -96,3 +97,90 @@ def test_measurement_record_names_weights_machine_and_conventions(tmp_path: Path
     assert record["torch_threads"] == torch.get_num_threads() and record["machine"]
     assert set(record["conventions"]) == {"psnr", "ssim", "ssim_matlab"}
     assert measurement_record(None, torch.device("cpu"), "fp32")["weights"] == "bundled default"
+
+
+def _gopro_set(root: Path, sequences: tuple[str, ...] = ("GOPR01", "GOPR02"), n: int = 2) -> list[Path]:
+    """A GOPRO-layout test split whose sequences reuse frame names, as GOPRO's do; returns the blurred files."""
+    rng = np.random.default_rng(5)
+    blurred = []
+    for seq in sequences:
+        for sub in ("blur", "sharp"):
+            (root / "test" / seq / sub).mkdir(parents=True)
+        for i in range(n):
+            for sub in ("blur", "sharp"):
+                a = rng.integers(0, 256, (24, 30, 3), dtype=np.uint8)
+                Image.fromarray(a).save(root / "test" / seq / sub / f"{i:06d}.png")
+            blurred.append(root / "test" / seq / "blur" / f"{i:06d}.png")
+    return blurred
+
+
+def test_restored_images_are_scored_as_eval_scores_its_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _gopro_set(tmp_path / "data")
+    weights = save_weights(random_idc().eval(), tmp_path / "w")
+    data = ["eval", "--data", str(tmp_path / "data"), "--no-progress"]
+    saved = tmp_path / "saved"
+    assert (
+        main([*data, "--weights", str(weights), "--save-images", str(saved), "--json", str(tmp_path / "a.json")]) == 0
+    )
+    assert sorted(p.name for p in saved.iterdir())[0] == "GOPR01__000000.png"
+    capsys.readouterr()
+    assert (
+        main([*data, "--restored", str(saved), "--json", str(tmp_path / "b.json"), "--csv", str(tmp_path / "b.csv")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"out = the images in {saved}" in out and "no network ran here" in out and "Paper" not in out
+    ran, scored = (json.loads((tmp_path / f"{x}.json").read_text()) for x in ("a", "b"))
+    assert scored["restored"] == str(saved) and "paper" not in scored and scored["mean"]["seconds"] is None
+    assert [r["name"] for r in scored["per_image"]] == [r["name"] for r in ran["per_image"]]
+    for mine, theirs in zip(ran["per_image"], scored["per_image"], strict=True):
+        for key in ("psnr_blurred", "psnr_restored", "ssim_restored", "ssim_matlab_restored"):
+            assert theirs[key] == pytest.approx(mine[key], abs=1e-9)  # both on uint8-rounded RGB
+        assert theirs["seconds"] is None
+    assert theirs["psnr_restored"] != pytest.approx(theirs["psnr_blurred"])  # the network did change the images
+    # A missing image and one of the wrong size fail alone; model options do not apply.
+    (saved / "GOPR01__000000.png").unlink()
+    Image.new("RGB", (31, 24)).save(saved / "GOPR02__000001.png")
+    assert main([*data, "--restored", str(saved), "--json", str(tmp_path / "c.json")]) == 1
+    err = capsys.readouterr().err
+    assert "000000.png: no restored image for it in" in err
+    assert f"{saved / 'GOPR02__000001.png'}: 31x24, but the sharp image" in err and "2 of 4 pairs could not" in err
+    assert len(json.loads((tmp_path / "c.json").read_text())["failed"]) == 2
+    assert main([*data, "--restored", str(saved), "--ensemble", "2", "--device", "cpu"]) == 2
+    assert "--device, --ensemble apply to running IDC" in capsys.readouterr().err
+
+
+def test_restored_images_are_found_by_name_in_any_layout(tmp_path: Path) -> None:
+    blurred = _gopro_set(tmp_path / "data")
+    pairs = [(b, b.parent.parent / "sharp" / b.name) for b in blurred]
+    layouts = {
+        "mirror": lambda b: f"GOPR0x/{b.parent.parent.name}/blur/{b.stem}.jpg",  # idc deblur of the split folder
+        "sequences": lambda b: f"{b.parent.parent.name}/{b.stem}.webp",
+        "flattened": lambda b: f"{b.parent.parent.name}__{b.stem}.png",
+    }
+    for layout, name in layouts.items():
+        for b in blurred:
+            path = tmp_path / layout / name(b).replace("GOPR0x/", "test/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (30, 24)).save(path)
+        matched = match_restored(pairs, tmp_path / layout)
+        assert [(p[0], r.relative_to(tmp_path / layout).as_posix() if r else None) for p, r in matched] == [
+            (b, name(b).replace("GOPR0x/", "test/")) for b in blurred
+        ], layout
+    # The sequences reuse frame names: a flat folder of frame names cannot say which is which.
+    (tmp_path / "flat").mkdir()
+    for b in blurred[:2]:
+        Image.new("RGB", (30, 24)).save(tmp_path / "flat" / b.name)
+    with pytest.raises(ValueError, match=r"000000\.png: matches both .*GOPR01.* and .*GOPR02"):
+        match_restored(pairs, tmp_path / "flat")
+    # Unique frame names in a flat folder are fine; two files for one image are not.
+    assert match_restored(pairs[:2], tmp_path / "flat")[1][1] == tmp_path / "flat" / "000001.png"
+    Image.new("RGB", (30, 24)).save(tmp_path / "flat" / "000001.jpg")
+    with pytest.raises(ValueError, match=r"several restored images match it"):
+        match_restored(pairs[:2], tmp_path / "flat")
+    (tmp_path / "other").mkdir()
+    Image.new("RGB", (30, 24)).save(tmp_path / "other" / "unrelated.png")
+    with pytest.raises(ValueError, match=r"no restored image is named after a blurred image of the dataset"):
+        match_restored(pairs, tmp_path / "other")
+    with pytest.raises(ValueError, match=r"no such folder of restored images"):
+        match_restored(pairs, tmp_path / "missing")

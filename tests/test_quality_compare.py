@@ -45,3 +45,22 @@ def test_by_blur_gives_the_gain_per_blur_strength_group(tmp_path: Path) -> None:
     # Sorted by blurred PSNR: (20, +0.1), (22, +0.3) | (25, +0.5), (26, +0.4) | (28, +0.8), (30, +1.0)
     assert lines[1] == "  kodak: 2 at 21.00 dB: +0.20; 2 at 25.50 dB: +0.45; 2 at 29.00 dB: +0.90"
     assert lines[2] == "  two: 1 at 20.00 dB: +0.10; 1 at 30.00 dB: +1.00"
+
+
+def test_compare_takes_idc_eval_results(tmp_path: Path) -> None:
+    # Two `idc eval --json` results (IDC's, and another method's outputs scored with --restored): one set each.
+    for name, restored in (("idc", [26.0, 27.0]), ("other", [26.5, 28.0])):
+        rows = [{"name": f"{i}.png", "psnr_blurred": 25.0, "psnr_restored": v} for i, v in enumerate(restored)]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"data": "set", "per_image": rows, "mean": {}}))
+    cmd = [
+        sys.executable,
+        "benchmarks/quality.py",
+        "--compare",
+        str(tmp_path / "idc.json"),
+        str(tmp_path / "other.json"),
+    ]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "idc eval: 2 images, mean +0.750 dB, 2 better, 0 worse" in out.splitlines()
+    by_blur = [sys.executable, "benchmarks/quality.py", "--by-blur", str(tmp_path / "other.json"), "--parts", "2"]
+    out = subprocess.run(by_blur, cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "  idc eval: 1 at 25.00 dB: +1.50; 1 at 25.00 dB: +3.00" in out.splitlines()

@@ -9,9 +9,12 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idc import __version__
+
+if TYPE_CHECKING:
+    from idc.data.datasets import Pair
 
 EPILOG = "Docs: README.md and docs/ in the idc-deblur repository."
 # What idc deblur reads, for help and messages (AVIF: Pillow 11.3 and newer built with libavif).
@@ -182,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="PSNR/SSIM of weights on a paired dataset, blurred baseline beside each number",
         description=(
             "Deblur every pair of a dataset and score input and output against the sharp image: PSNR on "
-            "uint8-rounded RGB, skimage-style SSIM and MATLAB-style SSIM, with network time per image."
+            "uint8-rounded RGB, skimage-style SSIM and MATLAB-style SSIM, with network time per image. With "
+            "--restored, score images restored elsewhere (another method's, or IDC's saved earlier) the same way."
         ),
     )
     e.add_argument("--data", type=Path, required=True, help="dataset folder, or a list file (RealBlur)")
@@ -195,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--csv", type=Path, default=None, help="write per-image results (and the mean) as CSV")
     e.add_argument("--save-images", type=Path, default=None, help="write restored images to this folder")
     e.add_argument("--mean-only", action="store_true", help="print the mean row only")
+    e.add_argument(
+        "--restored",
+        type=Path,
+        default=None,
+        help="score the images in this folder instead of running IDC: each named after its blurred image, whatever "
+        "the extension (<name>.png, <sequence>/<name>.png or <sequence>__<name>.png as --save-images writes)",
+    )
     _add_ensemble_arg(e)
     e.add_argument("--no-progress", action="store_true")
     _add_model_args(e)
@@ -550,6 +561,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from idc.weights import load_model, read_weights_config
 
     pairs = find_pairs(args.data, args.layout, args.split, args.blur_folder)[: args.limit]
+    if args.restored is not None:
+        return _eval_restored(args, pairs)
     device = resolve_device(args.device)
     model = load_model(args.weights, device=device)
     failures: list[str] = []
@@ -576,6 +589,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"idc: error: {reason}", file=sys.stderr)
     if failures:
         print(f"{len(failures)} of {len(pairs)} pairs could not be read and were left out", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _eval_restored(args: argparse.Namespace, pairs: list[Pair]) -> int:
+    """``idc eval --restored``: scores images restored elsewhere; no network, so no model options."""
+    from idc.evaluate import format_report, match_restored, score_restored, write_csv, write_json
+
+    model_options = {
+        "--weights": args.weights is not None,
+        "--device": args.device != "auto",
+        "--ensemble": args.ensemble != 1,
+        "--save-images": args.save_images is not None,
+    }
+    if given := [name for name, on in model_options.items() if on]:
+        raise ValueError(f"--restored scores existing images; {', '.join(given)} apply to running IDC")
+    failures: list[str] = []
+    matched = match_restored(pairs, args.restored)
+    report = score_restored(matched, args.crop, failures, not args.no_progress, str(args.restored))
+    print(format_report(report, per_image=not args.mean_only))
+    if args.csv:
+        write_csv(report, args.csv)
+    if args.json:
+        write_json(report, args.json, {"data": str(args.data), "failed": failures})
+    for reason in failures:
+        print(f"idc: error: {reason}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} of {len(pairs)} pairs could not be scored and were left out", file=sys.stderr)
         return 1
     return 0
 

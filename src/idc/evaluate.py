@@ -2,12 +2,16 @@
 
 Runtime per image covers the network only (reading and scoring excluded; every run of a self-ensemble included),
 after a warm-up run that is not counted, with CUDA synchronisation before the clock is read.
+
+Images restored elsewhere (another method's outputs, or IDC's saved earlier) are scored the same way with
+:func:`match_restored` and :func:`score_restored`, so any two methods can be compared under one convention.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import platform
 import time
 from collections.abc import Iterable, Iterator
@@ -21,7 +25,7 @@ from tqdm import tqdm
 from idc.data.datasets import Pair
 from idc.ensemble import ensemble_mean, ensemble_views
 from idc.infer import deblur_tensor, synchronize
-from idc.io import ImageReadError, read_image, write_image
+from idc.io import ImageReadError, list_images, read_image, write_image
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, psnr, ssim, ssim_matlab
 from idc.models import IDC
 
@@ -43,17 +47,21 @@ class PairScore:
     ssim_restored: float
     ssim_matlab_blurred: float
     ssim_matlab_restored: float
-    seconds: float
+    seconds: float  # NaN for images restored elsewhere (no network ran)
 
 
 @dataclass
 class EvalReport:
-    """All scores of one evaluation, with how they were measured."""
+    """All scores of one evaluation, with how they were measured.
+
+    ``restored``: the folder the restored images were read from, when no network ran here (``device`` is then "").
+    """
 
     rows: list[PairScore]
     device: str
     crop: int | None
     ensemble: int = 1
+    restored: str | None = None
     conventions: dict[str, str] = field(
         default_factory=lambda: {
             "psnr": PSNR_CONVENTION,
@@ -180,6 +188,105 @@ def evaluate(
     return EvalReport(rows=rows, device=str(device), crop=crop, ensemble=ensemble)
 
 
+_BLUR_FOLDERS = {"blur", "blur_gamma"}
+
+
+def _name_parts(relative: Path) -> list[tuple[str, ...]]:
+    """The keys a file may be known by: its path parts without extension and without a ``blur`` folder, and the
+    same with a ``SEQ__name`` file name (``idc eval --save-images``) split at the ``__``."""
+    parts = list(relative.with_suffix("").parts)
+    if len(parts) >= 2 and parts[-2] in _BLUR_FOLDERS:
+        del parts[-2]
+    keys = [tuple(parts)]
+    if "__" in parts[-1]:
+        keys.append((*parts[:-1], *parts[-1].split("__")))
+    return keys
+
+
+def match_restored(pairs: list[Pair], folder: str | Path) -> list[tuple[Pair, Path | None]]:
+    """Finds each pair's restored image in ``folder`` by name, whatever its image extension.
+
+    A restored file matches the blurred file whose path ends with the restored file's path below ``folder`` (a
+    ``blur``/``blur_gamma`` folder and the extension ignored); the longest such match wins. So a flat folder of
+    ``<name>.png``, a mirror of the dataset (``<sequence>/[blur/]<name>.png``, as ``idc deblur`` writes one) and
+    ``idc eval --save-images``' ``<sequence>__<name>.png`` all match. A pair with no match gets None.
+
+    Raises:
+        ValueError: ``folder`` holds no images, two of its files match one pair equally well (``x.png`` and
+            ``x.jpg``), or one file would be scored against two pairs (``000047.png`` for two GOPRO sequences).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such folder of restored images")
+    files = list_images(folder, recursive=True)
+    if not files:
+        raise ValueError(f"{folder}: folder holds no images")
+    known: dict[tuple[str, ...], list[Path]] = {}
+    for f in files:
+        for key in _name_parts(f.relative_to(folder)):
+            known.setdefault(key, []).append(f)
+    matched: list[tuple[Pair, Path | None]] = []
+    used: dict[Path, Path] = {}
+    for pair in pairs:
+        wanted = _name_parts(Path(*pair[0].parts[-4:]))[0]
+        found: Path | None = None
+        for k in range(len(wanted), 0, -1):
+            candidates = known.get(wanted[-k:], [])
+            if len(candidates) > 1:
+                names = ", ".join(str(c) for c in sorted(candidates))
+                raise ValueError(f"{pair[0]}: several restored images match it ({names})")
+            if candidates:
+                found = candidates[0]
+                break
+        if found is not None:
+            if found in used:
+                raise ValueError(
+                    f"{found}: matches both {used[found]} and {pair[0]}; name restored images by sequence too "
+                    "(<sequence>/<name> or <sequence>__<name>)"
+                )
+            used[found] = pair[0]
+        matched.append((pair, found))
+    if not used:
+        hint = f" (for {pairs[0][0]}: {pairs[0][0].stem}.png, or <sequence>/{pairs[0][0].stem}.png)" if pairs else ""
+        raise ValueError(f"{folder}: no restored image is named after a blurred image of the dataset{hint}")
+    return matched
+
+
+def score_restored(
+    matched: list[tuple[Pair, Path | None]],
+    crop: int | None = None,
+    failures: list[str] | None = None,
+    progress: bool = True,
+    restored: str = "",
+) -> EvalReport:
+    """Scores restored images read from files (see :func:`match_restored`) against each pair's sharp image, beside
+    the blurred input, exactly as :func:`evaluate` scores IDC's outputs; no network runs (seconds are NaN).
+
+    With ``failures`` given, a pair without a restored image, or one that cannot be read or whose size differs from
+    the sharp image, is left out and its one-line reason appended there; without it the error is raised.
+    """
+    rows = []
+    for (b, s), r in tqdm(matched, desc="score", unit="img", disable=not progress):
+        try:
+            if r is None:
+                raise ImageReadError(f"{b}: no restored image for it in {restored or 'the folder'}")
+            for name, blurred, sharp in read_pairs([(b, s)]):
+                out = read_image(r).rgb
+                if out.shape != sharp.shape:
+                    h, w = sharp.shape[-2:]
+                    raise ImageReadError(f"{r}: {out.shape[-1]}x{out.shape[-2]}, but the sharp image {s} is {w}x{h}")
+                if crop is not None:
+                    blurred, sharp, out = (center_crop(x, crop) for x in (blurred, sharp, out))
+                rows.append(score_pair(name, blurred, sharp, out, math.nan))
+        except ImageReadError as e:
+            if failures is None:
+                raise
+            failures.append(str(e))
+    if not rows:
+        raise ValueError("no pairs to score")
+    return EvalReport(rows=rows, device="", crop=crop, restored=restored)
+
+
 def format_report(report: EvalReport, per_image: bool = True) -> str:
     """Per-image and mean table, the conventions used, and the paper's result beside the measured one."""
     lines = []
@@ -187,23 +294,33 @@ def format_report(report: EvalReport, per_image: bool = True) -> str:
     lines.append(f"{'image':<36}" + "".join(f"{c:>{w}}" for c, w in columns) + f"{'s':>8}")
 
     def row(name: str, v: dict[str, float]) -> str:
+        seconds = "-" if math.isnan(v["seconds"]) else f"{v['seconds']:.3f}"
         return (
             f"{name[:35]:<36}{v['psnr_blurred']:>9.2f}{v['psnr_restored']:>10.2f}{v['ssim_blurred']:>9.4f}"
             f"{v['ssim_restored']:>10.4f}{v['ssim_matlab_blurred']:>10.4f}{v['ssim_matlab_restored']:>11.4f}"
-            f"{v['seconds']:>8.3f}"
+            f"{seconds:>8}"
         )
 
     if per_image:
         lines.extend(row(r.name, asdict(r)) for r in report.rows)
     mean = report.mean()
     lines.append(row(f"mean of {len(report.rows)}", mean))
+    if report.restored is not None:
+        out, timing = f"the images in {report.restored}", "no network ran here, so no time"
+    else:
+        out = "IDC output"
+        timing = (
+            f"s = network seconds per image on {report.device} "
+            f"(warm-up excluded{', GPU synchronised' if report.device.startswith(('cuda', 'mps')) else ''})"
+        )
     lines.append(
-        f"in = blurred input, out = IDC output; {PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; "
-        f"mSSIM = {SSIM_MATLAB_CONVENTION}; s = network seconds per image on {report.device} "
-        f"(warm-up excluded{', GPU synchronised' if report.device.startswith(('cuda', 'mps')) else ''})"
+        f"in = blurred input, out = {out}; {PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; "
+        f"mSSIM = {SSIM_MATLAB_CONVENTION}; {timing}"
         + (f"; centre {report.crop}x{report.crop} crops" if report.crop else "; full images")
         + (f"; self-ensemble of {report.ensemble} flipped/transposed copies" if report.ensemble > 1 else "")
     )
+    if report.restored is not None:
+        return "\n".join(lines)
     lines.append("")
     lines.append("Paper's Table 2 result beside this measurement (different test data unless the data is GOPRO test):")
     lines.append(f"  {'method':<44}{'PSNR':>8}{'SSIM':>8}  runtime")
@@ -225,6 +342,11 @@ def write_csv(report: EvalReport, path: str | Path) -> None:
         writer.writerow({"name": "mean", **report.mean()})
 
 
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with NaN (no time measured) as None: JSON has no NaN."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
+
+
 def write_json(report: EvalReport, path: str | Path, meta: dict[str, Any] | None = None) -> None:
     data = {
         **(meta or {}),
@@ -232,8 +354,11 @@ def write_json(report: EvalReport, path: str | Path, meta: dict[str, Any] | None
         "crop": report.crop,
         "ensemble": report.ensemble,
         "conventions": report.conventions,
-        "mean": report.mean(),
-        "per_image": [asdict(r) for r in report.rows],
-        "paper": PAPER_RESULT,
+        "mean": _finite(report.mean()),
+        "per_image": [_finite(asdict(r)) for r in report.rows],
     }
+    if report.restored is not None:
+        data["restored"] = report.restored
+    else:
+        data["paper"] = PAPER_RESULT
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
