@@ -324,3 +324,44 @@ except PlanError as e:
         f"{tmp_path / 'out' / 'photo.heic'}: {hint}",
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_page_pointer_or_a_corrupt_avif_is_not_a_crash(tmp_path: Path) -> None:
+    # Both found by benchmarks/fuzz.py on 2026-11-27. A TIFF whose "next page" pointer leads into its pixels: counting
+    # the pages raised TypeError ("Missing dimensions") out of read_image; its first page is intact and is read.
+    import io
+    import struct
+
+    a = _array(seed=4)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="TIFF")
+    data = bytearray(buf.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    entries = struct.unpack_from("<H", data, ifd)[0]
+    struct.pack_into("<I", data, ifd + 2 + 12 * entries, len(data) - 40)
+    (tmp_path / "next.tif").write_bytes(bytes(data))
+    with Image.open(tmp_path / "next.tif") as img, pytest.raises(TypeError):
+        _ = img.n_frames  # what Pillow does with it
+    loaded = read_image(tmp_path / "next.tif")
+    assert np.array_equal((loaded.rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), a)
+    # Pillow's AVIF decoder reports some corrupt files with RuntimeError, which escaped read_image (and ended an
+    # idc deblur folder run); now it is the usual one-line error.
+    if not avif_available():
+        pytest.skip("this Pillow has no AVIF (11.3 and newer, built with libavif)")
+    Image.fromarray(_corner_block()).save(tmp_path / "ok.avif")
+    good = (tmp_path / "ok.avif").read_bytes()
+    for i in range(12, len(good)):  # damage one byte at a time until the decoder raises RuntimeError
+        damaged = bytearray(good)
+        damaged[i] ^= 0xFF
+        try:
+            with Image.open(io.BytesIO(bytes(damaged))) as img:
+                img.load()
+        except RuntimeError:
+            (tmp_path / "bad.avif").write_bytes(bytes(damaged))
+            break
+        except Exception:  # other damage gives other errors, which read_image always turned into its own
+            continue
+    else:
+        pytest.skip("no one-byte damage makes this Pillow's AVIF decoder raise RuntimeError")
+    with pytest.raises(ImageReadError, match=r"bad\.avif: corrupt or truncated image \(.*\)$"):
+        read_image(tmp_path / "bad.avif")

@@ -8,20 +8,29 @@ import random
 import numpy as np
 from PIL import Image
 
+from idc.io import missing_support
+
 MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16")
-FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP"}
+FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
 # Which modes each format can store.
 STORABLE = {
     "png": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},
     "jpg": {"L", "RGB", "CMYK"},
     "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"},
     "webp": {"RGB", "RGBA"},
+    "avif": {"L", "RGB", "RGBA"},
+    "heic": {"L", "LA", "RGB", "RGBA", "I;16"},
 }
+
+
+def formats() -> list[str]:
+    """The extensions of FORMATS this installation can write: AVIF where Pillow has it, HEIC with pillow-heif."""
+    return sorted(ext for ext, fmt in FORMATS.items() if missing_support(fmt) is None)
 
 
 def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
     """A valid but unusual image file: (extension, bytes, (width, height) before EXIF orientation)."""
-    ext = rng.choice(sorted(FORMATS))
+    ext = rng.choice(formats())
     mode = rng.choice(sorted(STORABLE[ext]))
     w, h = rng.randint(1, 40), rng.randint(1, 40)
     nprng = np.random.default_rng(rng.randrange(2**32))
@@ -31,7 +40,7 @@ def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
         img = Image.fromarray(nprng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
     buf = io.BytesIO()
     kwargs = {}
-    if ext in {"jpg", "png", "tif", "webp"} and rng.random() < 0.5:
+    if rng.random() < 0.5:
         exif = Image.Exif()
         exif[274] = rng.randint(1, 8)
         kwargs["exif"] = exif.tobytes()
@@ -41,7 +50,7 @@ def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
 
 def broken_file(rng: random.Random) -> tuple[str, bytes]:
     """A file with an image extension that is empty, random, truncated or corrupted."""
-    ext = rng.choice(sorted(FORMATS))
+    ext = rng.choice(formats())
     kind = rng.randrange(4)
     if kind == 0:
         return ext, b""

@@ -128,7 +128,10 @@ def _check_frames(img: Image.Image, path: Path) -> None:
     Raises:
         ImageReadError: for an animated GIF, PNG, WebP or AVIF, whose frames one output image cannot hold.
     """
-    frames = int(getattr(img, "n_frames", 1))
+    try:
+        frames = int(getattr(img, "n_frames", 1))
+    except Exception:  # counting walks every frame; a corrupt later one is the decoder's to report, if it matters
+        frames = 1
     if frames < 2 or img.format == "MPO":  # MPO: a camera JPEG followed by previews or a depth map; the first is it
         return
     if img.format == "TIFF":
@@ -285,7 +288,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
             orientation = img.getexif().get(0x0112, 1)
     except UnidentifiedImageError:
         raise ImageReadError(f"{_unrecognised(path)} (cannot read image header)") from None
-    except (OSError, Image.DecompressionBombError) as e:
+    except (OSError, RuntimeError, Image.DecompressionBombError) as e:
         raise ImageReadError(f"{path}: cannot read image header ({e})") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
@@ -348,7 +351,8 @@ def read_image(path: str | Path) -> LoadedImage:
         raise ImageReadError(_unrecognised(path)) from None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"{path}: too many pixels ({e})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as e:
+        # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ...").
         raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
 
     if array.shape[-1] == 1:
