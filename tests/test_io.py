@@ -365,3 +365,15 @@ def test_a_broken_page_pointer_or_a_corrupt_avif_is_not_a_crash(tmp_path: Path) 
         pytest.skip("no one-byte damage makes this Pillow's AVIF decoder raise RuntimeError")
     with pytest.raises(ImageReadError, match=r"bad\.avif: corrupt or truncated image \(.*\)$"):
         read_image(tmp_path / "bad.avif")
+
+
+def test_decoder_messages_are_one_line(tmp_path: Path) -> None:
+    # libheif's messages end in a newline; read_image's errors are one line (found by benchmarks/fuzz.py).
+    _require("heic")
+    Image.fromarray(_corner_block()).save(tmp_path / "ok.heic")
+    data = (tmp_path / "ok.heic").read_bytes()
+    (tmp_path / "cut.heic").write_bytes(data[: len(data) - 20])
+    with pytest.raises(ImageReadError) as caught:
+        read_image(tmp_path / "cut.heic")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'cut.heic'}: corrupt or truncated image (") and "\n" not in message

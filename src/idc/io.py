@@ -111,6 +111,11 @@ def sniff_container(header: bytes) -> str | None:
     return None
 
 
+def _one_line(error: BaseException) -> str:
+    """A decoder's message on one line (libheif's end in a newline)."""
+    return " ".join(str(error).split())
+
+
 def _unrecognised(path: Path) -> str:
     """The reason to give for a file Pillow could not identify: a missing plugin when the header names one."""
     try:
@@ -289,7 +294,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     except UnidentifiedImageError:
         raise ImageReadError(f"{_unrecognised(path)} (cannot read image header)") from None
     except (OSError, RuntimeError, Image.DecompressionBombError) as e:
-        raise ImageReadError(f"{path}: cannot read image header ({e})") from None
+        raise ImageReadError(f"{path}: cannot read image header ({_one_line(e)})") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
@@ -350,10 +355,10 @@ def read_image(path: str | Path) -> LoadedImage:
     except UnidentifiedImageError:
         raise ImageReadError(_unrecognised(path)) from None
     except Image.DecompressionBombError as e:
-        raise ImageReadError(f"{path}: too many pixels ({e})") from None
+        raise ImageReadError(f"{path}: too many pixels ({_one_line(e)})") from None
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as e:
         # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ...").
-        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+        raise ImageReadError(f"{path}: corrupt or truncated image ({_one_line(e)})") from None
 
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
