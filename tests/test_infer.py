@@ -59,6 +59,29 @@ def test_pil_images_keep_their_mode(model: idc.IDC) -> None:
         idc.deblur(rgb.convert("CMYK"), model)
 
 
+def test_pil_images_are_deblurred_upright_with_their_metadata(model: idc.IDC, tmp_path: Path) -> None:
+    # A phone photo stored sideways (EXIF orientation 6) comes back upright, as idc deblur writes it.
+    from PIL import ImageCms, ImageOps
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "PhoneCam"
+    Image.fromarray(_photo()).save(tmp_path / "phone.jpg", exif=exif, icc_profile=icc, quality=95)
+    opened = Image.open(tmp_path / "phone.jpg")
+    out = idc.deblur(opened, model, precision="fp32")
+    upright = ImageOps.exif_transpose(Image.open(tmp_path / "phone.jpg"))
+    assert out.size == upright.size == (30, 41)
+    assert np.array_equal(np.asarray(out), idc.deblur(np.asarray(upright), model, precision="fp32"))
+    assert opened.size == (41, 30) and opened.getexif()[0x0112] == 6  # the caller's image is left as it was
+    assert out.info["icc_profile"] == icc
+    carried = Image.Exif()
+    carried.load(out.info["exif"])
+    assert carried[0x010F] == "PhoneCam" and carried.get(0x0112, 1) == 1
+    out.save(tmp_path / "sharp.jpg", exif=out.info["exif"], icc_profile=out.info["icc_profile"])
+    with Image.open(tmp_path / "sharp.jpg") as saved:
+        assert ImageOps.exif_transpose(saved).size == (30, 41) and saved.getexif()[0x010F] == "PhoneCam"
+
+
 def test_tensors_single_and_batched(model: idc.IDC) -> None:
     x = torch.rand(2, 3, 24, 37, generator=torch.Generator().manual_seed(1))
     out = idc.deblur(x, model, precision="fp32")

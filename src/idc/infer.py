@@ -257,7 +257,10 @@ def deblur(
     Args:
         image: a PIL image (RGB, RGBA, L, LA or P; returned as RGB, or RGBA when it has alpha), a NumPy array
             (H, W, 3) or (H, W, 4) of uint8, uint16 or floats in [0, 1], or a torch tensor (3, H, W) or
-            (N, 3, H, W) in [0, 1]. Alpha is passed through untouched.
+            (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. A PIL image is deblurred as it is displayed,
+            as ``idc deblur`` reads files: its EXIF orientation is applied, so a phone photo stored sideways comes
+            back upright; its EXIF (orientation reset) and ICC profile are in the result's ``info`` (pass them to
+            ``save`` as ``exif=`` and ``icc_profile=`` to keep them; Pillow does not by itself).
         model: a loaded IDC or :class:`idc.export.OnnxDeblurrer`, a weights folder, a ``.safetensors`` or ``.onnx``
             file, or ``None`` for the bundled default weights (loaded on first use and kept).
         device: ``cpu``, ``cuda`` or ``None`` (a given model's own device; otherwise CUDA when available).
@@ -288,6 +291,10 @@ def deblur(
         out = torch.stack([restore(x) for x in rgb]) if image.ndim == 4 else restore(rgb)
         return out.to(image.device, image.dtype)
     if isinstance(image, Image.Image):
+        from PIL import ImageOps
+
+        image = ImageOps.exif_transpose(image)  # a copy, upright, its EXIF orientation removed
+        carried = {k: image.info[k] for k in ("exif", "icc_profile") if image.info.get(k)}
         mode = image.mode
         if mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -296,7 +303,9 @@ def deblur(
         if image.mode not in {"RGB", "RGBA"}:
             raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, L, LA or P")
         result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
-        return Image.fromarray(result, image.mode)
+        sharp = Image.fromarray(result, image.mode)
+        sharp.info.update(carried)
+        return sharp
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] not in (3, 4):
             raise ValueError(f"image array must be (H, W, 3) or (H, W, 4), got {image.shape}")
