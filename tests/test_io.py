@@ -326,6 +326,7 @@ except PlanError as e:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.filterwarnings("ignore:.*:UserWarning")  # Pillow warns about the broken page it reads
 def test_a_broken_page_pointer_or_a_corrupt_avif_is_not_a_crash(tmp_path: Path) -> None:
     # Both found by benchmarks/fuzz.py on 2026-11-27. A TIFF whose "next page" pointer leads into its pixels: counting
     # the pages raised TypeError ("Missing dimensions") out of read_image; its first page is intact and is read.

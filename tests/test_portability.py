@@ -18,6 +18,7 @@ from PIL import Image
 import idc
 import idc.batch
 import idc.infer
+import idc.io
 from idc import tiling
 from idc.cli import main
 from idc.weights import save_weights
@@ -254,6 +255,7 @@ def test_info_system_says_what_deblur_picks_here(
     monkeypatch.setattr(idc.infer, "mps_available", lambda: True)
     monkeypatch.setattr(tiling, "system_memory_available", lambda: 2**30)
     monkeypatch.setattr(idc.export, "onnx_available", lambda: False)
+    monkeypatch.setattr(idc.io, "heif_available", lambda: False)
     assert main(["info", "--system"]) == 0
     out = capsys.readouterr().out
     side = int((2**29 / tiling.bytes_per_pixel(idc.IDCConfig())) ** 0.5) // 64 * 64
@@ -263,5 +265,6 @@ def test_info_system_says_what_deblur_picks_here(
         "memory available:      1.0 GiB",
         f"tiles at 1280x720:     {side}x{side} tiles",
         "idc deblur backend:    torch (onnxruntime not installed",
+        "HEIC images:           no: HEIC/HEIF needs the pillow-heif package: pip install 'idc-deblur[heif]'",
     ):
         assert line in out, out

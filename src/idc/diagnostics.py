@@ -51,6 +51,7 @@ def system_report() -> list[tuple[str, str]]:
     from idc.bench import cpu_model
     from idc.export import cache_dir, cached_onnx_path, onnx_available, onnx_chosen_by_auto
     from idc.infer import fast_precision, mps_available, resolve_device
+    from idc.io import missing_support
     from idc.models import IDCConfig
     from idc.tiling import auto_tile, memory_budget, system_memory_available
 
@@ -95,4 +96,7 @@ def system_report() -> list[tuple[str, str]]:
         lines.append((f"tiles at {w}x{h}", "whole image" if tile is None else f"{tile}x{tile} tiles"))
     lines.append(("memory budget", f"{budget / gib:.2f} GiB per inference (min(half the free memory, 4 GiB))"))
     lines.append(("cache", str(cache_dir())))
+    avif, heif = missing_support("AVIF"), missing_support("HEIF")
+    lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
+    lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
     return lines
