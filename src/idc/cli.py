@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): fp16 autocast on CUDA GPUs with tensor cores, bf16 autocast on CPUs with native bf16 "
         "(AVX-512 BF16 or AMX; 2.2x faster than fp32, docs/performance.md), fp32 elsewhere and for ONNX models; "
         "fp32; bf16 autocast; fp16 autocast (CUDA only); int8: onnxruntime static quantisation on the CPU (3.4x "
-        "faster than fp32 onnxruntime on an AVX-512 VNNI CPU; quantised once and cached; needs idc-deblur[onnx])",
+        "faster than fp32 onnxruntime on an AVX-512 VNNI CPU, 1.7x on an AVX2 one; quantised once and cached; needs "
+        "idc-deblur[onnx])",
     )
     d.add_argument(
         "--backend",
