@@ -322,3 +322,53 @@ def test_phone_formats_in_folders_and_through_pipes(tmp_path: Path, weights: Pat
     assert piped.stdout == (tmp_path / "file.png").read_bytes()
     mpo = _idc(["deblur", "-", "-o", "-", "--format", "same", *common], (photos / "camera.jpg").read_bytes())
     assert mpo.returncode == 0 and mpo.stdout[:2] == b"\xff\xd8", mpo.stderr.decode()[-2000:]
+
+
+def test_suffix_writes_beside_the_inputs_and_quality_sets_the_compression(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shots = tmp_path / "shots"
+    for name in ("a.jpg", "sub/b.jpg"):
+        (shots / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.random.default_rng(7).integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(shots / name)
+    before = {p: p.read_bytes() for p in shots.rglob("*.jpg")}
+    common = [
+        "--weights",
+        str(weights),
+        "--device",
+        "cpu",
+        "--backend",
+        "torch",
+        "--precision",
+        "fp32",
+        "--no-progress",
+    ]
+    # Without a suffix, --format same into the inputs' own folder would replace them: refused, nothing written.
+    assert main(["deblur", str(shots), "-o", str(shots), "--format", "same", *common]) == 2
+    assert "would overwrite an input image" in capsys.readouterr().err
+    assert main(["deblur", str(shots), "-o", str(shots), "--format", "same", "--suffix", "_sharp", *common]) == 0
+    assert sorted(p.relative_to(shots).as_posix() for p in shots.rglob("*")) == [
+        "a.jpg",
+        "a_sharp.jpg",
+        "sub",
+        "sub/b.jpg",
+        "sub/b_sharp.jpg",
+    ]
+    assert all(p.read_bytes() == data for p, data in before.items())  # the inputs are untouched
+    # --quality: the same image at a lower JPEG quality is smaller; an explicit file name takes no suffix.
+    sizes = {}
+    for q in (40, 95):
+        target = tmp_path / f"q{q}.jpg"
+        assert (
+            main(["deblur", str(shots / "a.jpg"), "-o", str(target), "--quality", str(q), "--suffix", "_x", *common])
+            == 0
+        )
+        sizes[q] = target.stat().st_size
+    assert sizes[40] < 0.8 * sizes[95]
+    assert (tmp_path / "q95.jpg").read_bytes() == (shots / "a_sharp.jpg").read_bytes()  # 95 is the default
+    for bad, message in (("0", "quality must be from 1 to 100"), ("high", "quality must be a whole number")):
+        with pytest.raises(SystemExit):
+            main(["deblur", str(shots / "a.jpg"), "-o", str(tmp_path / "x.jpg"), "--quality", bad])
+        assert message in capsys.readouterr().err
+    assert main(["deblur", str(shots), "-o", str(tmp_path / "o"), "--suffix", "x/y", *common]) == 2
+    assert "--suffix 'x/y': must be part of a file name" in capsys.readouterr().err

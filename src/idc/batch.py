@@ -85,11 +85,14 @@ def output_suffix(source: Path, fmt: str) -> str:
     return "." + fmt
 
 
-def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", overwrite: bool = False) -> list[Job]:
+def plan_jobs(
+    inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", overwrite: bool = False, suffix: str = ""
+) -> list[Job]:
     """Decides every output path before anything runs.
 
     ``output`` is a file when there is exactly one input and ``output`` has an image extension; otherwise it is a
-    folder (created if needed) that mirrors the inputs' relative paths.
+    folder (created if needed) that mirrors the inputs' relative paths, each name with ``suffix`` added before its
+    extension (``_sharp``: ``a/photo.jpg`` -> ``OUTPUT/a/photo_sharp.png``).
 
     Raises:
         PlanError: two inputs would write the same file, an output would replace an input, an output exists
@@ -97,13 +100,15 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", o
     """
     if fmt not in OUTPUT_FORMATS:
         raise PlanError(f"unknown output format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
+    if any(c in suffix for c in "/\\\0"):
+        raise PlanError(f"--suffix {suffix!r}: must be part of a file name (no folder separators)")
     single_file = len(inputs) == 1 and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir()
     if single_file:
         jobs = [Job(inputs[0][0], output)]
     else:
         if output.exists() and not output.is_dir():
             raise PlanError(f"{output}: exists and is not a folder (several inputs need an output folder)")
-        jobs = [Job(src, output / rel.with_suffix(output_suffix(src, fmt))) for src, rel in inputs]
+        jobs = [Job(src, output / rel.with_name(rel.stem + suffix + output_suffix(src, fmt))) for src, rel in inputs]
     sources = {j.source.resolve() for j in jobs}
     seen: dict[Path, Path] = {}
     for job in jobs:
@@ -137,13 +142,15 @@ def deblur_files(
     precision: str = "fp32",
     metadata: bool = True,
     ensemble: int = 1,
+    quality: int = 95,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
     and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
     ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in :func:`idc.infer.deblur_image`. ``metadata``:
-    carry each input's RGB colour profile and EXIF (orientation reset) over to its output.
+    carry each input's RGB colour profile and EXIF (orientation reset) over to its output. ``quality``: of JPEG,
+    WebP, AVIF and HEIC outputs (:func:`idc.io.write_image`).
     """
     report = Report()
     device = model_device(model)
@@ -158,7 +165,7 @@ def deblur_files(
             synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)
             icc, exif = (image.icc, image.exif) if metadata else (None, None)
-            write_image(job.target, restored, image.bit_depth, image.alpha, icc=icc, exif=exif)
+            write_image(job.target, restored, image.bit_depth, image.alpha, quality, icc=icc, exif=exif)
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))
             continue

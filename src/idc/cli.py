@@ -50,6 +50,16 @@ def _tile(text: str) -> int | str:
     return value
 
 
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"quality must be a whole number from 1 to 100, got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"quality must be from 1 to 100, got {value}")
+    return value
+
+
 def _add_model_args(p: argparse.ArgumentParser, onnx: bool = False) -> None:
     what = "weights folder, .safetensors file or .onnx export" if onnx else "weights folder or .safetensors file"
     p.add_argument("--weights", default=None, help=f"{what} (default: bundled weights)")
@@ -104,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="png",
         choices=["png", "same", "jpg", "tif", "webp", "avif", "heic"],
         help="output format in a folder or on standard output: png (default), the input's (same), or a fixed one",
+    )
+    d.add_argument(
+        "--suffix",
+        default="",
+        help="added to each output's name before the extension, e.g. _sharp: photo.jpg -> photo_sharp.png, so "
+        "outputs can go beside their inputs (-o the inputs' folder); not applied to an output named as a file",
+    )
+    d.add_argument(
+        "--quality",
+        type=_quality,
+        default=95,
+        help="quality of JPEG, WebP, AVIF and HEIC outputs, 1-100 (default: 95)",
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     d.add_argument(
@@ -390,7 +412,7 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
 
     if args.max_pixels is not None:
         set_max_pixels(args.max_pixels)
-    jobs = plan_jobs(collect_inputs(inputs), output, args.format, args.overwrite)
+    jobs = plan_jobs(collect_inputs(inputs), output, args.format, args.overwrite, args.suffix)
 
     def named(text: str) -> str:
         for path, name in (names or {}).items():
@@ -434,6 +456,7 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
         overlap=args.overlap,
         precision=precision,
         metadata=not args.no_metadata,
+        quality=args.quality,
         ensemble=args.ensemble,
     )
     for _, reason in report.failed:
