@@ -144,7 +144,9 @@ def test_restored_images_are_scored_as_eval_scores_its_own(tmp_path: Path, capsy
     assert main([*data, "--restored", str(saved), "--json", str(tmp_path / "c.json")]) == 1
     err = capsys.readouterr().err
     assert "000000.png: no restored image for it in" in err
-    assert f"{saved / 'GOPR02__000001.png'}: 31x24, but the sharp image" in err and "2 of 4 pairs could not" in err
+    assert (
+        f"{saved / 'GOPR02__000001.png'}: 31x24, but the sharp image" in err and "2 of 4 pairs could not be read" in err
+    )
     assert len(json.loads((tmp_path / "c.json").read_text())["failed"]) == 2
     assert main([*data, "--restored", str(saved), "--ensemble", "2", "--device", "cpu"]) == 2
     assert "--device, --ensemble apply to running IDC" in capsys.readouterr().err

@@ -9,12 +9,9 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from idc import __version__
-
-if TYPE_CHECKING:
-    from idc.data.datasets import Pair
 
 EPILOG = "Docs: README.md and docs/ in the idc-deblur repository."
 # What idc deblur reads, for help and messages (AVIF: Pillow 11.3 and newer built with libavif).
@@ -580,67 +577,46 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from idc.data.datasets import find_pairs
-    from idc.evaluate import evaluate, format_report, read_pairs, write_csv, write_json
+    from idc.evaluate import evaluate, format_report, match_restored, read_pairs, score_restored, write_csv, write_json
     from idc.infer import resolve_device
     from idc.weights import load_model, read_weights_config
 
     pairs = find_pairs(args.data, args.layout, args.split, args.blur_folder)[: args.limit]
-    if args.restored is not None:
-        return _eval_restored(args, pairs)
-    device = resolve_device(args.device)
-    model = load_model(args.weights, device=device)
     failures: list[str] = []
-    report = evaluate(
-        model,
-        read_pairs(pairs, failures),
-        args.crop,
-        args.save_images,
-        progress=not args.no_progress,
-        total=len(pairs),
-        ensemble=args.ensemble,
-    )
+    meta: dict[str, Any] = {"data": str(args.data)}
+    if args.restored is not None:  # images restored elsewhere: no network, so no model options
+        model_options = {
+            "--weights": args.weights is not None,
+            "--device": args.device != "auto",
+            "--ensemble": args.ensemble != 1,
+            "--save-images": args.save_images is not None,
+        }
+        if given := [name for name, on in model_options.items() if on]:
+            raise ValueError(f"--restored scores existing images; {', '.join(given)} apply to running IDC")
+        matched = match_restored(pairs, args.restored)
+        report = score_restored(matched, args.crop, failures, not args.no_progress, str(args.restored))
+    else:
+        model = load_model(args.weights, device=resolve_device(args.device))
+        report = evaluate(
+            model,
+            read_pairs(pairs, failures),
+            args.crop,
+            args.save_images,
+            progress=not args.no_progress,
+            total=len(pairs),
+            ensemble=args.ensemble,
+        )
+        meta["weights"] = str(args.weights or "bundled default")
+        meta["weights_description"] = read_weights_config(args.weights).get("description", "")
     print(format_report(report, per_image=not args.mean_only))
     if args.csv:
         write_csv(report, args.csv)
     if args.json:
-        meta = {
-            "data": str(args.data),
-            "weights": str(args.weights or "bundled default"),
-            "weights_description": read_weights_config(args.weights).get("description", ""),
-        }
         write_json(report, args.json, meta | {"failed": failures})
     for reason in failures:
         print(f"idc: error: {reason}", file=sys.stderr)
     if failures:
         print(f"{len(failures)} of {len(pairs)} pairs could not be read and were left out", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _eval_restored(args: argparse.Namespace, pairs: list[Pair]) -> int:
-    """``idc eval --restored``: scores images restored elsewhere; no network, so no model options."""
-    from idc.evaluate import format_report, match_restored, score_restored, write_csv, write_json
-
-    model_options = {
-        "--weights": args.weights is not None,
-        "--device": args.device != "auto",
-        "--ensemble": args.ensemble != 1,
-        "--save-images": args.save_images is not None,
-    }
-    if given := [name for name, on in model_options.items() if on]:
-        raise ValueError(f"--restored scores existing images; {', '.join(given)} apply to running IDC")
-    failures: list[str] = []
-    matched = match_restored(pairs, args.restored)
-    report = score_restored(matched, args.crop, failures, not args.no_progress, str(args.restored))
-    print(format_report(report, per_image=not args.mean_only))
-    if args.csv:
-        write_csv(report, args.csv)
-    if args.json:
-        write_json(report, args.json, {"data": str(args.data), "failed": failures})
-    for reason in failures:
-        print(f"idc: error: {reason}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} of {len(pairs)} pairs could not be scored and were left out", file=sys.stderr)
         return 1
     return 0
 
