@@ -139,7 +139,7 @@ def test_inputs_are_never_overwritten_and_outputs_only_with_overwrite(
     out = tmp_path / "out.png"
     out.write_bytes(b"keep me")
     assert main(["deblur", str(src), "-o", str(out), "--weights", str(weights)]) == 2
-    assert "already exists (use --overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert "already exists (--overwrite replaces it" in capsys.readouterr().err and out.read_bytes() == b"keep me"
     assert main(["deblur", str(src), "-o", str(out), "--overwrite", "--weights", str(weights)]) == 0
     assert Image.open(out).size == (27, 20)
 
@@ -372,3 +372,41 @@ def test_suffix_writes_beside_the_inputs_and_quality_sets_the_compression(
         assert message in capsys.readouterr().err
     assert main(["deblur", str(shots), "-o", str(tmp_path / "o"), "--suffix", "x/y", *common]) == 2
     assert "--suffix 'x/y': must be part of a file name" in capsys.readouterr().err
+
+
+def test_skip_existing_continues_an_interrupted_folder(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(3):
+        _png(tmp_path / "in" / f"{i}.png", seed=i)
+    common = [
+        "--weights",
+        str(weights),
+        "--device",
+        "cpu",
+        "--backend",
+        "torch",
+        "--precision",
+        "fp32",
+        "--no-progress",
+    ]
+    assert main(["deblur", str(tmp_path / "in" / "1.png"), "-o", str(tmp_path / "out" / "1.png"), *common]) == 0
+    done_first = (tmp_path / "out" / "1.png").read_bytes()
+    (tmp_path / "out" / "1.png").touch()
+    mtime = (tmp_path / "out" / "1.png").stat().st_mtime_ns
+    capsys.readouterr()
+    # As if a run had stopped after one image: the plain command refuses, --skip-existing does the other two.
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *common]) == 2
+    assert "--skip-existing keeps it and goes on" in capsys.readouterr().err
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--skip-existing", *common]) == 0
+    out = capsys.readouterr().out
+    assert "skipping 1 of 3 images whose output exists" in out and "deblurred 2 of 2 images" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
+    assert (tmp_path / "out" / "1.png").stat().st_mtime_ns == mtime  # the finished output was not written again
+    assert (tmp_path / "out" / "1.png").read_bytes() == done_first
+    # Everything done: nothing runs (not even the network's loading); the two options exclude each other.
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--skip-existing", *common]) == 0
+    out = capsys.readouterr().out
+    assert "skipping 3 of 3 images" in out and "backend" not in out
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--skip-existing", "--overwrite"]) == 2
+    assert "--overwrite and --skip-existing exclude each other" in capsys.readouterr().err

@@ -86,18 +86,28 @@ def output_suffix(source: Path, fmt: str) -> str:
 
 
 def plan_jobs(
-    inputs: list[tuple[Path, Path]], output: Path, fmt: str = "png", overwrite: bool = False, suffix: str = ""
+    inputs: list[tuple[Path, Path]],
+    output: Path,
+    fmt: str = "png",
+    overwrite: bool = False,
+    suffix: str = "",
+    skip_existing: bool = False,
 ) -> list[Job]:
     """Decides every output path before anything runs.
 
     ``output`` is a file when there is exactly one input and ``output`` has an image extension; otherwise it is a
     folder (created if needed) that mirrors the inputs' relative paths, each name with ``suffix`` added before its
-    extension (``_sharp``: ``a/photo.jpg`` -> ``OUTPUT/a/photo_sharp.png``).
+    extension (``_sharp``: ``a/photo.jpg`` -> ``OUTPUT/a/photo_sharp.png``). With ``skip_existing`` the jobs whose
+    output exists are left out (outputs appear whole, by rename, so an existing one is finished: an interrupted run
+    continues where it stopped).
 
     Raises:
         PlanError: two inputs would write the same file, an output would replace an input, an output exists
-            and ``overwrite`` is False, or an output's format cannot be written here (HEIC without pillow-heif).
+            and neither ``overwrite`` nor ``skip_existing`` is given, or an output's format cannot be written here
+            (HEIC without pillow-heif).
     """
+    if overwrite and skip_existing:
+        raise PlanError("--overwrite and --skip-existing exclude each other")
     if fmt not in OUTPUT_FORMATS:
         raise PlanError(f"unknown output format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
     if any(c in suffix for c in "/\\\0"):
@@ -118,11 +128,13 @@ def plan_jobs(
         if t in seen:
             raise PlanError(f"{job.target}: both {seen[t]} and {job.source} would be written there")
         seen[t] = job.source
-        if job.target.exists() and not overwrite:
-            raise PlanError(f"{job.target}: already exists (use --overwrite to replace it)")
+        if job.target.exists() and not (overwrite or skip_existing):
+            raise PlanError(
+                f"{job.target}: already exists (--overwrite replaces it, --skip-existing keeps it and goes on)"
+            )
         if problem := missing_support(output_format(job.target)):
             raise PlanError(f"{job.target}: {problem}")
-    return jobs
+    return [job for job in jobs if not (skip_existing and job.target.exists())]
 
 
 def is_out_of_memory(error: BaseException) -> bool:

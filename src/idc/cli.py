@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     d.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave out inputs whose output exists: run the same command again to continue an interrupted folder",
+    )
+    d.add_argument(
         "--no-metadata",
         action="store_true",
         help="write outputs without the inputs' EXIF (camera, date, GPS) and colour profile (kept by default; "
@@ -409,7 +414,12 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
 
     if args.max_pixels is not None:
         set_max_pixels(args.max_pixels)
-    jobs = plan_jobs(collect_inputs(inputs), output, args.format, args.overwrite, args.suffix)
+    found = collect_inputs(inputs)
+    jobs = plan_jobs(found, output, args.format, args.overwrite, args.suffix, args.skip_existing)
+    if skipped := len(found) - len(jobs):
+        print(f"skipping {skipped} of {len(found)} images whose output exists (--skip-existing)")
+    if not jobs:
+        return 0
 
     def named(text: str) -> str:
         for path, name in (names or {}).items():
