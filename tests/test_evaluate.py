@@ -186,3 +186,32 @@ def test_restored_images_are_found_by_name_in_any_layout(tmp_path: Path) -> None
         match_restored(pairs, tmp_path / "other")
     with pytest.raises(ValueError, match=r"no such folder of restored images"):
         match_restored(pairs, tmp_path / "missing")
+
+
+def test_realblur_protocol_in_idc_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # RealBlur-like pairs: the "restored" images are the sharp ones moved by two pixels, as a second camera's are.
+    import cv2
+    from skimage import data
+
+    photo = np.ascontiguousarray(data.astronaut()[::2, ::2][:160, :200])
+    for sub in ("blur", "sharp", "restored"):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+    moved = cv2.warpAffine(photo, np.float32([[1, 0, 2], [0, 1, 1]]), (200, 160), borderMode=cv2.BORDER_REFLECT)
+    for i in range(2):
+        Image.fromarray(cv2.GaussianBlur(photo, (0, 0), 1.5 + i)).save(tmp_path / "set" / "blur" / f"{i}.png")
+        Image.fromarray(photo).save(tmp_path / "set" / "sharp" / f"{i}.png")
+        Image.fromarray(moved).save(tmp_path / "set" / "restored" / f"{i}.png")
+    base = ["eval", "--data", str(tmp_path / "set"), "--restored", str(tmp_path / "set" / "restored"), "--no-progress"]
+    assert main([*base, "--json", str(tmp_path / "gopro.json")]) == 0
+    assert main([*base, "--protocol", "realblur", "--json", str(tmp_path / "realblur.json")]) == 0
+    out = capsys.readouterr().out
+    assert "PSNR and SSIM by the RealBlur protocol: image scaled" in out and "mSSIM is not part of it" in out
+    gopro, realblur = (json.loads((tmp_path / f"{x}.json").read_text()) for x in ("gopro", "realblur"))
+    assert realblur["protocol"] == "realblur" and gopro["protocol"] == "gopro"
+    assert realblur["conventions"]["psnr"].startswith("RealBlur protocol")
+    # Misregistration is forgiven, blur is not: the moved sharp image gains, the blurred input hardly changes.
+    assert realblur["mean"]["psnr_restored"] > gopro["mean"]["psnr_restored"] + 10
+    assert abs(realblur["mean"]["psnr_blurred"] - gopro["mean"]["psnr_blurred"]) < 1.0
+    assert realblur["mean"]["ssim_matlab_restored"] is None and realblur["per_image"][0]["ssim_matlab_blurred"] is None
+    with pytest.raises(ValueError, match="unknown protocol 'kohler'"):
+        evaluate(_identity_model(), _pairs(1), progress=False, protocol="kohler")

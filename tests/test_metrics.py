@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from idc.metrics import best_shift_psnr, paired_change_uncertainty, psnr, shift_image, ssim
+from idc.metrics import best_shift_psnr, paired_change_uncertainty, psnr, realblur_scores, shift_image, ssim
 from tests.conftest import rand_image
 
 
@@ -118,3 +118,62 @@ def test_paired_change_uncertainty_random_flips_for_many_images() -> None:
     assert noise[2] > 0.9 and noise[0] < 0 < noise[1]
     with pytest.raises(ValueError, match="one change per image"):
         paired_change_uncertainty([])
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[100:292, 120:376])  # 192 x 256, uint8 RGB
+
+
+def test_realblur_protocol_forgives_misregistration_and_exposure_not_blur() -> None:
+    import cv2
+
+    sharp = _astronaut()
+    # Two cameras' images: moved by 3.5 px and darker by 10 %. The protocol undoes both; plain PSNR punishes both.
+    moved = cv2.warpAffine(sharp, np.float32([[1, 0, 3.5], [0, 1, -1]]), (256, 192), borderMode=cv2.BORDER_REFLECT)
+    moved = np.round(moved * 0.9).astype(np.uint8)
+    aligned_psnr, aligned_ssim = realblur_scores(moved, sharp)
+    assert psnr(moved, sharp) < 25 and aligned_psnr > 33
+    assert ssim(moved, sharp) < 0.6 and aligned_ssim > 0.97  # (a half-pixel move interpolates: a little blur)
+    # Blur is not forgiven: a blurred copy in place scores about as it does without alignment.
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 2.0)
+    blur_psnr, blur_ssim = realblur_scores(blurred, sharp)
+    assert blur_psnr < 30 and abs(blur_psnr - psnr(blurred, sharp)) < 0.6 and blur_ssim < 0.9
+    p, s = realblur_scores(torch.from_numpy(sharp).permute(2, 0, 1).float() / 255, sharp)  # tensors too
+    assert p > 60 and s == pytest.approx(1.0, abs=1e-6)
+
+
+def test_realblur_protocol_matches_its_definition_where_nothing_moves() -> None:
+    # A flat estimate gives ECC nothing to align on, so the warp stays the identity and covers every pixel: what is
+    # left is the definition, scale to the sharp image's intensity, then PSNR (peak 1) and skimage's Gaussian SSIM.
+    from skimage.metrics import structural_similarity
+
+    sharp = _astronaut()
+    x = sharp.astype(np.float64) / 255
+    grey = 128 / 255
+    matched = np.float32(np.sum(x * grey) / (grey * grey * x.size) * grey)  # the intensity-matched flat image
+    p, s = realblur_scores(np.full_like(sharp, 128), sharp)
+    assert p == pytest.approx(10 * math.log10(1 / np.mean((x.astype(np.float32) - matched) ** 2)), abs=1e-4)
+    expected_ssim = structural_similarity(
+        x.astype(np.float32),
+        np.full(x.shape, matched, np.float32),
+        channel_axis=2,
+        data_range=1.0,
+        gaussian_weights=True,
+        use_sample_covariance=False,
+    )
+    assert s == pytest.approx(expected_ssim, abs=1e-5)
+
+
+def test_realblur_protocol_scores_only_what_the_warp_covers() -> None:
+    import cv2
+
+    from idc.metrics import _realblur_align
+
+    sharp = _astronaut()
+    moved = cv2.warpAffine(sharp, np.float32([[1, 0, 4], [0, 1, 0]]), (256, 192), borderMode=cv2.BORDER_REFLECT)
+    aligned, target, mask = _realblur_align(moved.astype(np.float32) / 255, sharp.astype(np.float32) / 255)
+    columns = mask[..., 0].mean(axis=0)
+    assert set(columns[:-6].tolist()) == {1.0} and set(columns[-4:].tolist()) == {0.0}  # 4 columns uncovered
+    assert not aligned[:, -4:].any() and not target[:, -4:].any()  # masked on both sides

@@ -225,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--save-images", type=Path, default=None, help="write restored images to this folder")
     e.add_argument("--mean-only", action="store_true", help="print the mean row only")
     e.add_argument(
+        "--protocol",
+        default="gopro",
+        choices=["gopro", "realblur"],
+        help="gopro (default): PSNR on uint8-rounded RGB and two SSIMs of the images as they are; realblur: "
+        "RealBlur's protocol, each image aligned to the sharp one (ECC homography) before PSNR and SSIM, for "
+        "RealBlur-J/R numbers comparable with papers that report on them",
+    )
+    e.add_argument(
         "--restored",
         type=Path,
         default=None,
@@ -604,7 +612,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if given := [name for name, on in model_options.items() if on]:
             raise ValueError(f"--restored scores existing images; {', '.join(given)} apply to running IDC")
         matched = match_restored(pairs, args.restored)
-        report = score_restored(matched, args.crop, failures, not args.no_progress, str(args.restored))
+        report = score_restored(matched, args.crop, failures, not args.no_progress, str(args.restored), args.protocol)
     else:
         model = load_model(args.weights, device=resolve_device(args.device))
         report = evaluate(
@@ -615,6 +623,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             total=len(pairs),
             ensemble=args.ensemble,
+            protocol=args.protocol,
         )
         meta["weights"] = str(args.weights or "bundled default")
         meta["weights_description"] = read_weights_config(args.weights).get("description", "")

@@ -15,7 +15,7 @@ import math
 import platform
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,16 @@ from idc.data.datasets import Pair
 from idc.ensemble import ensemble_mean, ensemble_views
 from idc.infer import deblur_tensor, synchronize
 from idc.io import ImageReadError, list_images, read_image, write_image
-from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, SSIM_MATLAB_CONVENTION, psnr, ssim, ssim_matlab
+from idc.metrics import (
+    PSNR_CONVENTION,
+    REALBLUR_CONVENTION,
+    SSIM_CONVENTION,
+    SSIM_MATLAB_CONVENTION,
+    psnr,
+    realblur_scores,
+    ssim,
+    ssim_matlab,
+)
 from idc.models import IDC
 
 NamedPair = tuple[str, torch.Tensor, torch.Tensor]  # (name, blurred, sharp)
@@ -34,6 +43,8 @@ NamedPair = tuple[str, torch.Tensor, torch.Tensor]  # (name, blurred, sharp)
 # The paper's reported result on the GOPRO test set (Table 2 and its runtime).
 PAPER_RESULT = {"method": "IDC (paper, GOPRO test set)", "psnr": 31.11, "ssim": 0.948, "runtime": "0.4 s, GTX 1080Ti"}
 METRICS = ("psnr", "ssim", "ssim_matlab")
+# How pairs are scored: the GOPRO way (whole images as they are) or RealBlur's (aligned first; idc.metrics).
+PROTOCOLS = ("gopro", "realblur")
 
 
 @dataclass
@@ -62,13 +73,13 @@ class EvalReport:
     crop: int | None
     ensemble: int = 1
     restored: str | None = None
-    conventions: dict[str, str] = field(
-        default_factory=lambda: {
-            "psnr": PSNR_CONVENTION,
-            "ssim": SSIM_CONVENTION,
-            "ssim_matlab": SSIM_MATLAB_CONVENTION,
-        }
-    )
+    protocol: str = "gopro"
+
+    @property
+    def conventions(self) -> dict[str, str]:
+        if self.protocol == "realblur":
+            return {"psnr": REALBLUR_CONVENTION, "ssim": REALBLUR_CONVENTION, "ssim_matlab": "not part of it"}
+        return {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION, "ssim_matlab": SSIM_MATLAB_CONVENTION}
 
     def mean(self) -> dict[str, float]:
         keys = [k for k in asdict(self.rows[0]) if k != "name"]
@@ -120,17 +131,34 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def score_pair(
-    name: str, blurred: torch.Tensor, sharp: torch.Tensor, restored: torch.Tensor, seconds: float
+    name: str,
+    blurred: torch.Tensor,
+    sharp: torch.Tensor,
+    restored: torch.Tensor,
+    seconds: float,
+    protocol: str = "gopro",
 ) -> PairScore:
-    """Every metric of the blurred input and of the restored output against ``sharp`` (all (3, H, W) in [0, 1])."""
+    """Every metric of the blurred input and of the restored output against ``sharp`` (all (3, H, W) in [0, 1]).
+
+    ``protocol``: ``gopro`` (PSNR and both SSIMs of the images as they are) or ``realblur`` (each image aligned to
+    ``sharp`` first, :func:`idc.metrics.realblur_scores`; the MATLAB-style SSIM is not part of it and is NaN).
+    """
+    if protocol == "realblur":
+        (psnr_in, ssim_in), (psnr_out, ssim_out) = realblur_scores(blurred, sharp), realblur_scores(restored, sharp)
+        matlab_in = matlab_out = math.nan
+    elif protocol == "gopro":
+        psnr_in, ssim_in, matlab_in = psnr(blurred, sharp), ssim(blurred, sharp), ssim_matlab(blurred, sharp)
+        psnr_out, ssim_out, matlab_out = psnr(restored, sharp), ssim(restored, sharp), ssim_matlab(restored, sharp)
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     return PairScore(
         name=name,
-        psnr_blurred=psnr(blurred, sharp),
-        psnr_restored=psnr(restored, sharp),
-        ssim_blurred=ssim(blurred, sharp),
-        ssim_restored=ssim(restored, sharp),
-        ssim_matlab_blurred=ssim_matlab(blurred, sharp),
-        ssim_matlab_restored=ssim_matlab(restored, sharp),
+        psnr_blurred=psnr_in,
+        psnr_restored=psnr_out,
+        ssim_blurred=ssim_in,
+        ssim_restored=ssim_out,
+        ssim_matlab_blurred=matlab_in,
+        ssim_matlab_restored=matlab_out,
         seconds=seconds,
     )
 
@@ -156,6 +184,7 @@ def evaluate(
     total: int | None = None,
     precision: str = "fp32",
     ensemble: int = 1,
+    protocol: str = "gopro",
 ) -> EvalReport:
     """Deblurs every pair and scores blurred input and output against the sharp image.
 
@@ -168,8 +197,11 @@ def evaluate(
         precision: ``fp32``, or ``bf16``/``fp16`` autocast (see :func:`idc.infer.deblur_tensor`).
         ensemble: outputs averaged over this many flipped/transposed copies of each input (1, 2, 4 or 8;
             :mod:`idc.ensemble`); the seconds cover every run.
+        protocol: ``gopro`` or ``realblur`` (:func:`score_pair`).
     """
     ensemble_views(ensemble)  # a bad size fails before any work
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     device = next(model.parameters()).device
     rows = []
     for i, (name, blurred, sharp) in enumerate(tqdm(pairs, desc="eval", unit="img", disable=not progress, total=total)):
@@ -178,14 +210,14 @@ def evaluate(
         if i == 0 and warmup:
             _run(model, blurred, device, precision)
         restored, seconds = _run(model, blurred, device, precision, ensemble)
-        rows.append(score_pair(name, blurred, sharp, restored, seconds))
+        rows.append(score_pair(name, blurred, sharp, restored, seconds, protocol))
         if save_images is not None:
             target = Path(save_images) / Path(name.replace("/", "__")).with_suffix(".png").name
             target.parent.mkdir(parents=True, exist_ok=True)
             write_image(target, restored)
     if not rows:
         raise ValueError("no pairs to evaluate")
-    return EvalReport(rows=rows, device=str(device), crop=crop, ensemble=ensemble)
+    return EvalReport(rows=rows, device=str(device), crop=crop, ensemble=ensemble, protocol=protocol)
 
 
 _BLUR_FOLDERS = {"blur", "blur_gamma"}
@@ -258,6 +290,7 @@ def score_restored(
     failures: list[str] | None = None,
     progress: bool = True,
     restored: str = "",
+    protocol: str = "gopro",
 ) -> EvalReport:
     """Scores restored images read from files (see :func:`match_restored`) against each pair's sharp image, beside
     the blurred input, exactly as :func:`evaluate` scores IDC's outputs; no network runs (seconds are NaN).
@@ -277,14 +310,14 @@ def score_restored(
                     raise ImageReadError(f"{r}: {out.shape[-1]}x{out.shape[-2]}, but the sharp image {s} is {w}x{h}")
                 if crop is not None:
                     blurred, sharp, out = (center_crop(x, crop) for x in (blurred, sharp, out))
-                rows.append(score_pair(name, blurred, sharp, out, math.nan))
+                rows.append(score_pair(name, blurred, sharp, out, math.nan, protocol))
         except ImageReadError as e:
             if failures is None:
                 raise
             failures.append(str(e))
     if not rows:
         raise ValueError("no pairs to score")
-    return EvalReport(rows=rows, device="", crop=crop, restored=restored)
+    return EvalReport(rows=rows, device="", crop=crop, restored=restored, protocol=protocol)
 
 
 def format_report(report: EvalReport, per_image: bool = True) -> str:
@@ -293,12 +326,15 @@ def format_report(report: EvalReport, per_image: bool = True) -> str:
     columns = [("PSNR in", 9), ("PSNR out", 10), ("SSIM in", 9), ("SSIM out", 10), ("mSSIM in", 10), ("mSSIM out", 11)]
     lines.append(f"{'image':<36}" + "".join(f"{c:>{w}}" for c, w in columns) + f"{'s':>8}")
 
+    def cell(value: float, spec: str, width: int) -> str:
+        return f"{'-' if math.isnan(value) else format(value, spec):>{width}}"  # NaN: not measured
+
     def row(name: str, v: dict[str, float]) -> str:
-        seconds = "-" if math.isnan(v["seconds"]) else f"{v['seconds']:.3f}"
         return (
-            f"{name[:35]:<36}{v['psnr_blurred']:>9.2f}{v['psnr_restored']:>10.2f}{v['ssim_blurred']:>9.4f}"
-            f"{v['ssim_restored']:>10.4f}{v['ssim_matlab_blurred']:>10.4f}{v['ssim_matlab_restored']:>11.4f}"
-            f"{seconds:>8}"
+            f"{name[:35]:<36}{cell(v['psnr_blurred'], '.2f', 9)}{cell(v['psnr_restored'], '.2f', 10)}"
+            f"{cell(v['ssim_blurred'], '.4f', 9)}{cell(v['ssim_restored'], '.4f', 10)}"
+            f"{cell(v['ssim_matlab_blurred'], '.4f', 10)}{cell(v['ssim_matlab_restored'], '.4f', 11)}"
+            f"{cell(v['seconds'], '.3f', 8)}"
         )
 
     if per_image:
@@ -313,13 +349,16 @@ def format_report(report: EvalReport, per_image: bool = True) -> str:
             f"s = network seconds per image on {report.device} "
             f"(warm-up excluded{', GPU synchronised' if report.device.startswith(('cuda', 'mps')) else ''})"
         )
+    if report.protocol == "realblur":
+        metrics = f"PSNR and SSIM by the {REALBLUR_CONVENTION}; mSSIM is not part of it"
+    else:
+        metrics = f"{PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; mSSIM = {SSIM_MATLAB_CONVENTION}"
     lines.append(
-        f"in = blurred input, out = {out}; {PSNR_CONVENTION}; SSIM = {SSIM_CONVENTION}; "
-        f"mSSIM = {SSIM_MATLAB_CONVENTION}; {timing}"
+        f"in = blurred input, out = {out}; {metrics}; {timing}"
         + (f"; centre {report.crop}x{report.crop} crops" if report.crop else "; full images")
         + (f"; self-ensemble of {report.ensemble} flipped/transposed copies" if report.ensemble > 1 else "")
     )
-    if report.restored is not None:
+    if report.restored is not None or report.protocol != "gopro":  # the paper's GOPRO number compares with neither
         return "\n".join(lines)
     lines.append("")
     lines.append("Paper's Table 2 result beside this measurement (different test data unless the data is GOPRO test):")
@@ -353,6 +392,7 @@ def write_json(report: EvalReport, path: str | Path, meta: dict[str, Any] | None
         "device": report.device,
         "crop": report.crop,
         "ensemble": report.ensemble,
+        "protocol": report.protocol,
         "conventions": report.conventions,
         "mean": _finite(report.mean()),
         "per_image": [_finite(asdict(r)) for r in report.rows],

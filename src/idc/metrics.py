@@ -6,6 +6,10 @@ population covariance, data range 255 (Wang et al. 2004 settings).
 MATLAB-style SSIM: what MATLAB's ``ssim`` computes on an RGB array, which it treats as an H x W x 3 volume: one 3-D
 Gaussian (sigma 1.5, 11 taps per axis) with replicate padding, the channel axis included, averaged over the whole map.
 Many GOPRO papers report this one; it reads higher than the per-channel SSIM.
+RealBlur protocol (:func:`realblur_scores`): what RealBlur (Rim et al., ECCV 2020) and the papers reporting on it
+compute, because its blurred and sharp images come from two cameras and are not exactly registered: the output,
+scaled to the sharp image's intensity, is aligned to it by an ECC homography, and PSNR and SSIM are taken over the
+pixels the warp covers, on float RGB in [0, 1] (from uint8 images).
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from skimage.metrics import structural_similarity
 PSNR_CONVENTION = "PSNR on uint8-rounded RGB, peak 255"
 SSIM_CONVENTION = "SSIM skimage-style: Gaussian sigma 1.5, per channel, on uint8 RGB"
 SSIM_MATLAB_CONVENTION = "MATLAB-style SSIM: 3-D Gaussian sigma 1.5 over H x W x 3, replicate padding"
+REALBLUR_CONVENTION = (
+    "RealBlur protocol: image scaled to the sharp one's intensity and aligned to it by an ECC homography (OpenCV, "
+    "100 iterations, Gaussian 5), then PSNR (peak 1) and skimage-style SSIM on float RGB over the pixels the warp "
+    "covers"
+)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -166,3 +175,60 @@ def paired_change_uncertainty(
     # Random flips: the measured signs count as one draw more, so p is never 0.
     p = extreme / len(signs) if d.size <= 16 else (extreme + 1) / (draws + 1)
     return float(low), float(high), p
+
+
+def _realblur_align(estimate: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``estimate`` scaled to ``reference``'s intensity and warped onto it by the ECC homography, both masked to the
+    pixels the warp covers, and that mask (RealBlur's evaluation, after Koehler et al.'s benchmark code).
+
+    Shape:
+        (H, W, 3) float32 in [0, 1] in; three (H, W, 3) float32 arrays out.
+    """
+    import cv2
+
+    products = float(np.sum(estimate.astype(np.float64) ** 2))
+    scale = float(np.sum(reference.astype(np.float64) * estimate)) / products if products > 0 else 1.0
+    scaled = (scale * estimate).astype(np.float32)
+    warp = np.eye(3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 0.0)
+    try:
+        _, warp = cv2.findTransformECC(  # type: ignore[call-overload]  # the stubs refuse inputMask=None
+            cv2.cvtColor(reference, cv2.COLOR_RGB2GRAY),
+            cv2.cvtColor(scaled, cv2.COLOR_RGB2GRAY),
+            warp,
+            cv2.MOTION_HOMOGRAPHY,
+            criteria,
+            None,
+            5,
+        )
+    except cv2.error:  # no texture to align on (a flat image): score it where it is, as the identity warp would
+        warp = np.eye(3, dtype=np.float32)
+    h, w = reference.shape[:2]
+    inverse = cv2.WARP_INVERSE_MAP
+    aligned = cv2.warpPerspective(scaled, warp, (w, h), flags=cv2.INTER_CUBIC | inverse, borderMode=cv2.BORDER_REFLECT)
+    mask = cv2.warpPerspective(
+        np.ones_like(scaled), warp, (w, h), flags=cv2.INTER_NEAREST | inverse, borderMode=cv2.BORDER_CONSTANT
+    )
+    return aligned * mask, reference * mask, mask
+
+
+def realblur_scores(estimate: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> tuple[float, float]:
+    """(PSNR, SSIM) under the RealBlur protocol (module docstring): ``estimate`` rounded to uint8 as a saved image
+    is, scaled and aligned to ``reference``; PSNR with peak 1 over the covered pixels; skimage's Gaussian SSIM map
+    (sigma 1.5, per channel) averaged over the covered pixels away from the border, per channel, then over channels.
+
+    Shape:
+        (3, H, W) float tensors in [0, 1], or (H, W, 3) uint8 arrays; both sides at least 11 pixels.
+    """
+    a = to_uint8(estimate) if isinstance(estimate, torch.Tensor) else estimate
+    b = to_uint8(reference) if isinstance(reference, torch.Tensor) else reference
+    aligned, target, mask = _realblur_align(a.astype(np.float32) / 255, b.astype(np.float32) / 255)
+    err = float(np.sum((target.astype(np.float64) - aligned) ** 2)) / float(np.sum(mask))
+    psnr_value = math.inf if err == 0 else 10 * math.log10(1.0 / err)
+    _, ssim_map = structural_similarity(
+        target, aligned, channel_axis=2, data_range=1.0, gaussian_weights=True, use_sample_covariance=False, full=True
+    )
+    pad = 5  # half of the 11-pixel window skimage uses for sigma 1.5 (truncate 3.5): where the map is incomplete
+    inner_map, inner_mask = (ssim_map * mask)[pad:-pad, pad:-pad], mask[pad:-pad, pad:-pad]
+    per_channel = inner_map.sum(axis=(0, 1)) / np.maximum(inner_mask.sum(axis=(0, 1)), 1)
+    return psnr_value, float(np.mean(per_channel))
