@@ -107,6 +107,8 @@ def test_weights_paths_and_tiles(model: idc.IDC, tmp_path: Path) -> None:
         (torch.zeros(1, 4, 5, 6), r"must be floating point \(3, H, W\)"),
         (torch.zeros(3, 4, 5, dtype=torch.uint8), "must be floating point"),
         ([[0, 1]], "cannot deblur a list"),
+        ("photo.jpg", r"cannot deblur the path 'photo.jpg': pass the image, e.g. idc.deblur\(PIL.Image.open"),
+        (Path("a/b.png"), "cannot deblur the path 'a/b.png'"),
     ],
 )
 def test_bad_inputs_are_clear_errors(model: idc.IDC, bad: object, message: str) -> None:

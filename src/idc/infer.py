@@ -319,4 +319,9 @@ def deblur(
         restored = restore(rgb.contiguous()).permute(1, 2, 0).numpy()
         restored = (np.round(restored * peak) if peak > 1 else restored).astype(image.dtype)
         return np.concatenate([restored, image[..., 3:]], axis=2) if image.shape[2] == 4 else restored
+    if isinstance(image, str | Path):
+        raise ValueError(
+            f"cannot deblur the path {str(image)!r}: pass the image, e.g. idc.deblur(PIL.Image.open(path)), or use "
+            "idc.batch.deblur_files for files (what the idc deblur command runs)"
+        )
     raise ValueError(f"cannot deblur a {type(image).__name__}: pass a PIL image, a NumPy array or a torch tensor")
