@@ -19,6 +19,7 @@ from idc.evaluate import (
     match_restored,
     measurement_record,
     read_pairs,
+    score_restored,
     write_csv,
     write_json,
 )
@@ -215,3 +216,27 @@ def test_realblur_protocol_in_idc_eval(tmp_path: Path, capsys: pytest.CaptureFix
     assert realblur["mean"]["ssim_matlab_restored"] is None and realblur["per_image"][0]["ssim_matlab_blurred"] is None
     with pytest.raises(ValueError, match="unknown protocol 'kohler'"):
         evaluate(_identity_model(), _pairs(1), progress=False, protocol="kohler")
+
+
+def test_scoring_files_in_several_processes_gives_the_same_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blurred = _gopro_set(tmp_path / "data", n=3)
+    pairs = [(b, b.parent.parent / "sharp" / b.name) for b in blurred]
+    (tmp_path / "out").mkdir()
+    for b in blurred[1:]:  # the first has no restored image: a failure, reported in its place either way
+        Image.fromarray(np.asarray(Image.open(b))[::-1].copy()).save(
+            tmp_path / "out" / f"{b.parent.parent.name}__{b.name}"
+        )
+    matched = match_restored(pairs, tmp_path / "out")
+    runs = []
+    for workers in (1, 2):
+        failures: list[str] = []
+        report = score_restored(matched, None, failures, False, "out", "realblur", workers)
+        rows = [{k: v for k, v in dataclasses.asdict(r).items() if v == v} for r in report.rows]  # NaN: unmeasured
+        runs.append((rows, failures))
+    assert runs[0] == runs[1] and len(runs[0][0]) == 5 and len(runs[0][1]) == 1
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        score_restored(matched, workers=0)
+    data = ["eval", "--data", str(tmp_path / "data"), "--no-progress", "--workers", "2"]
+    assert main(data) == 2 and "--workers applies to --restored" in capsys.readouterr().err

@@ -239,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the images in this folder instead of running IDC: each named after its blurred image, whatever "
         "the extension (<name>.png, <sequence>/<name>.png or <sequence>__<name>.png as --save-images writes)",
     )
+    e.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --restored: score this many pairs at once, in separate processes (default: 1)",
+    )
     _add_ensemble_arg(e)
     e.add_argument("--no-progress", action="store_true")
     _add_model_args(e)
@@ -600,6 +606,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from idc.weights import load_model, read_weights_config
 
     pairs = find_pairs(args.data, args.layout, args.split, args.blur_folder)[: args.limit]
+    if args.workers != 1 and args.restored is None:
+        raise ValueError("--workers applies to --restored (scoring files); IDC's outputs are scored as they come")
     failures: list[str] = []
     meta: dict[str, Any] = {"data": str(args.data)}
     if args.restored is not None:  # images restored elsewhere: no network, so no model options
@@ -612,7 +620,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if given := [name for name, on in model_options.items() if on]:
             raise ValueError(f"--restored scores existing images; {', '.join(given)} apply to running IDC")
         matched = match_restored(pairs, args.restored)
-        report = score_restored(matched, args.crop, failures, not args.no_progress, str(args.restored), args.protocol)
+        report = score_restored(
+            matched, args.crop, failures, not args.no_progress, str(args.restored), args.protocol, args.workers
+        )
     else:
         model = load_model(args.weights, device=resolve_device(args.device))
         report = evaluate(

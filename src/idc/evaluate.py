@@ -9,12 +9,16 @@ Images restored elsewhere (another method's outputs, or IDC's saved earlier) are
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import json
 import math
+import multiprocessing
 import platform
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -284,6 +288,34 @@ def match_restored(pairs: list[Pair], folder: str | Path) -> list[tuple[Pair, Pa
     return matched
 
 
+def _score_file(
+    item: tuple[Pair, Path | None], crop: int | None, restored: str, protocol: str
+) -> PairScore | ImageReadError:
+    """One pair of :func:`score_restored`: its scores, or the error that left it out (returned, to cross processes)."""
+    (b, s), r = item
+    try:
+        if r is None:
+            raise ImageReadError(f"{b}: no restored image for it in {restored or 'the folder'}")
+        name, blurred, sharp = next(read_pairs([(b, s)]))
+        out = read_image(r).rgb
+        if out.shape != sharp.shape:
+            h, w = sharp.shape[-2:]
+            raise ImageReadError(f"{r}: {out.shape[-1]}x{out.shape[-2]}, but the sharp image {s} is {w}x{h}")
+        if crop is not None:
+            blurred, sharp, out = (center_crop(x, crop) for x in (blurred, sharp, out))
+        return score_pair(name, blurred, sharp, out, math.nan, protocol)
+    except ImageReadError as e:
+        return e
+
+
+def _one_thread_each() -> None:
+    """Worker start: one thread per process for torch and OpenCV, so that N workers use N cores, not N squared."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
 def score_restored(
     matched: list[tuple[Pair, Path | None]],
     crop: int | None = None,
@@ -291,30 +323,37 @@ def score_restored(
     progress: bool = True,
     restored: str = "",
     protocol: str = "gopro",
+    workers: int = 1,
 ) -> EvalReport:
     """Scores restored images read from files (see :func:`match_restored`) against each pair's sharp image, beside
     the blurred input, exactly as :func:`evaluate` scores IDC's outputs; no network runs (seconds are NaN).
 
     With ``failures`` given, a pair without a restored image, or one that cannot be read or whose size differs from
-    the sharp image, is left out and its one-line reason appended there; without it the error is raised.
+    the sharp image, is left out and its one-line reason appended there; without it the error is raised. ``workers``
+    above 1 scores that many pairs at once in separate processes (spawned, one thread each; each costs an interpreter
+    start); the rows and their order are the same as with one.
     """
-    rows = []
-    for (b, s), r in tqdm(matched, desc="score", unit="img", disable=not progress):
-        try:
-            if r is None:
-                raise ImageReadError(f"{b}: no restored image for it in {restored or 'the folder'}")
-            for name, blurred, sharp in read_pairs([(b, s)]):
-                out = read_image(r).rgb
-                if out.shape != sharp.shape:
-                    h, w = sharp.shape[-2:]
-                    raise ImageReadError(f"{r}: {out.shape[-1]}x{out.shape[-2]}, but the sharp image {s} is {w}x{h}")
-                if crop is not None:
-                    blurred, sharp, out = (center_crop(x, crop) for x in (blurred, sharp, out))
-                rows.append(score_pair(name, blurred, sharp, out, math.nan, protocol))
-        except ImageReadError as e:
-            if failures is None:
-                raise
-            failures.append(str(e))
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    score = functools.partial(_score_file, crop=crop, restored=restored, protocol=protocol)
+    with contextlib.ExitStack() as stack:
+        if workers == 1:
+            results: Iterable[PairScore | ImageReadError] = map(score, matched)
+        else:
+            # Spawned, not forked: a fork of a process whose OpenMP or OpenCV threads have run can hang in the child.
+            spawn = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(ProcessPoolExecutor(workers, spawn, initializer=_one_thread_each))
+            results = pool.map(score, matched, chunksize=1)
+        rows = []
+        for result in tqdm(results, desc="score", unit="img", disable=not progress, total=len(matched)):
+            if isinstance(result, ImageReadError):
+                if failures is None:
+                    raise result
+                failures.append(str(result))
+            else:
+                rows.append(result)
     if not rows:
         raise ValueError("no pairs to score")
     return EvalReport(rows=rows, device="", crop=crop, restored=restored, protocol=protocol)
