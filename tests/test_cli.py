@@ -27,6 +27,11 @@ def _png(path: Path, h: int = 20, w: int = 27, seed: int = 0, mode: str = "RGB")
     return path
 
 
+def _exact_cpu(weights: Path) -> list[str]:
+    """Options for a run whose outputs tests compare: the given weights, PyTorch on the CPU in fp32."""
+    return ["--weights", str(weights), "--device", "cpu", "--backend", "torch", "--precision", "fp32"]
+
+
 def test_deblur_a_file(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = _png(tmp_path / "in" / "photo.png")
     before = src.read_bytes()
@@ -48,7 +53,7 @@ def test_deblur_through_standard_input_and_output(tmp_path: Path, weights: Path)
     exif = Image.Exif()
     exif[0x0110] = "Pipe Camera"  # Model
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (30, 37, 3), dtype=np.uint8)).save(src, exif=exif)
-    common = ["--weights", str(weights), "--device", "cpu", "--backend", "torch", "--precision", "fp32"]
+    common = _exact_cpu(weights)
     assert main(["deblur", str(src), "-o", str(tmp_path / "file.png"), *common]) == 0
     piped = _idc(["deblur", "-", "-o", "-", *common], src.read_bytes())
     assert piped.returncode == 0, piped.stderr.decode()[-2000:]
@@ -309,7 +314,7 @@ def test_phone_formats_in_folders_and_through_pipes(tmp_path: Path, weights: Pat
     Image.fromarray(a).save(photos / "iphone.heic", quality=90)
     Image.fromarray(a).save(photos / "pixel.avif", quality=90)
     Image.fromarray(a).save(photos / "camera.jpg", format="MPO", save_all=True, append_images=[Image.fromarray(a)])
-    common = ["--weights", str(weights), "--device", "cpu", "--backend", "torch", "--precision", "fp32"]
+    common = _exact_cpu(weights)
     assert main(["deblur", str(photos), "-o", str(tmp_path / "same"), "--format", "same", *common]) == 0
     formats = {p.name: Image.open(p).format for p in sorted((tmp_path / "same").iterdir())}
     assert formats == {"camera.jpg": "JPEG", "iphone.heic": "HEIF", "pixel.avif": "AVIF"}
@@ -332,17 +337,7 @@ def test_suffix_writes_beside_the_inputs_and_quality_sets_the_compression(
         (shots / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.random.default_rng(7).integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(shots / name)
     before = {p: p.read_bytes() for p in shots.rglob("*.jpg")}
-    common = [
-        "--weights",
-        str(weights),
-        "--device",
-        "cpu",
-        "--backend",
-        "torch",
-        "--precision",
-        "fp32",
-        "--no-progress",
-    ]
+    common = [*_exact_cpu(weights), "--no-progress"]
     # Without a suffix, --format same into the inputs' own folder would replace them: refused, nothing written.
     assert main(["deblur", str(shots), "-o", str(shots), "--format", "same", *common]) == 2
     assert "would overwrite an input image" in capsys.readouterr().err
@@ -379,17 +374,7 @@ def test_skip_existing_continues_an_interrupted_folder(
 ) -> None:
     for i in range(3):
         _png(tmp_path / "in" / f"{i}.png", seed=i)
-    common = [
-        "--weights",
-        str(weights),
-        "--device",
-        "cpu",
-        "--backend",
-        "torch",
-        "--precision",
-        "fp32",
-        "--no-progress",
-    ]
+    common = [*_exact_cpu(weights), "--no-progress"]
     assert main(["deblur", str(tmp_path / "in" / "1.png"), "-o", str(tmp_path / "out" / "1.png"), *common]) == 0
     done_first = (tmp_path / "out" / "1.png").read_bytes()
     (tmp_path / "out" / "1.png").touch()
