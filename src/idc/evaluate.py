@@ -49,6 +49,13 @@ PAPER_RESULT = {"method": "IDC (paper, GOPRO test set)", "psnr": 31.11, "ssim": 
 METRICS = ("psnr", "ssim", "ssim_matlab")
 # How pairs are scored: the GOPRO way (whole images as they are) or RealBlur's (aligned first; idc.metrics).
 PROTOCOLS = ("gopro", "realblur")
+# Folders of blurred images in GOPRO layouts: a pair is named by the folder above them.
+_BLUR_FOLDERS = {"blur", "blur_gamma"}
+
+
+def _require_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
 
 
 @dataclass
@@ -124,7 +131,7 @@ def read_pairs(pairs: list[Pair], failures: list[str] | None = None) -> Iterator
                 raise
             failures.append(str(e))
             continue
-        yield f"{b.parent.parent.name}/{b.name}" if b.parent.name in {"blur", "blur_gamma"} else b.name, blurred, sharp
+        yield f"{b.parent.parent.name}/{b.name}" if b.parent.name in _BLUR_FOLDERS else b.name, blurred, sharp
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -147,14 +154,13 @@ def score_pair(
     ``protocol``: ``gopro`` (PSNR and both SSIMs of the images as they are) or ``realblur`` (each image aligned to
     ``sharp`` first, :func:`idc.metrics.realblur_scores`; the MATLAB-style SSIM is not part of it and is NaN).
     """
+    _require_protocol(protocol)
     if protocol == "realblur":
         (psnr_in, ssim_in), (psnr_out, ssim_out) = realblur_scores(blurred, sharp), realblur_scores(restored, sharp)
         matlab_in = matlab_out = math.nan
-    elif protocol == "gopro":
+    else:
         psnr_in, ssim_in, matlab_in = psnr(blurred, sharp), ssim(blurred, sharp), ssim_matlab(blurred, sharp)
         psnr_out, ssim_out, matlab_out = psnr(restored, sharp), ssim(restored, sharp), ssim_matlab(restored, sharp)
-    else:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     return PairScore(
         name=name,
         psnr_blurred=psnr_in,
@@ -204,8 +210,7 @@ def evaluate(
         protocol: ``gopro`` or ``realblur`` (:func:`score_pair`).
     """
     ensemble_views(ensemble)  # a bad size fails before any work
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    _require_protocol(protocol)
     device = next(model.parameters()).device
     rows = []
     for i, (name, blurred, sharp) in enumerate(tqdm(pairs, desc="eval", unit="img", disable=not progress, total=total)):
@@ -222,9 +227,6 @@ def evaluate(
     if not rows:
         raise ValueError("no pairs to evaluate")
     return EvalReport(rows=rows, device=str(device), crop=crop, ensemble=ensemble, protocol=protocol)
-
-
-_BLUR_FOLDERS = {"blur", "blur_gamma"}
 
 
 def _name_parts(relative: Path) -> list[tuple[str, ...]]:
@@ -333,8 +335,7 @@ def score_restored(
     above 1 scores that many pairs at once in separate processes (spawned, one thread each; each costs an interpreter
     start); the rows and their order are the same as with one.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    _require_protocol(protocol)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     score = functools.partial(_score_file, crop=crop, restored=restored, protocol=protocol)
