@@ -317,7 +317,7 @@ except PlanError as e:
 """
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    hint = "HEIC/HEIF needs the pillow-heif package: pip install 'idc-deblur[heif]'"
+    hint = "HEIC/HEIF needs the pillow-heif package: pip install pillow-heif (or the extra idc-deblur[heif])"
     assert done.stdout.splitlines() == [
         f"{tmp_path / 'photo.heic'}: {hint}",
         f"{tmp_path / 'renamed.jpg'}: {hint}",

@@ -84,7 +84,7 @@ def avif_available() -> bool:
 def missing_support(fmt: str) -> str | None:
     """What this installation lacks to read and write the Pillow format ``fmt``, or None when it has it."""
     if fmt == "HEIF" and not heif_available():
-        return "HEIC/HEIF needs the pillow-heif package: pip install 'idc-deblur[heif]'"
+        return "HEIC/HEIF needs the pillow-heif package: pip install pillow-heif (or the extra idc-deblur[heif])"
     if fmt == "AVIF" and not avif_available():
         return "AVIF needs Pillow 11.3 or newer built with libavif: pip install -U pillow"
     return None
