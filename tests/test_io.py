@@ -378,3 +378,18 @@ def test_decoder_messages_are_one_line(tmp_path: Path) -> None:
         read_image(tmp_path / "cut.heic")
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'cut.heic'}: corrupt or truncated image (") and "\n" not in message
+
+
+def test_format_extension_names_the_files_standard_input_is_stored_in() -> None:
+    from idc.io import format_extension
+
+    assert [format_extension(f) for f in ("PNG", "JPEG", "MPO", "TIFF", "WEBP", "AVIF", "HEIF")] == [
+        ".png",
+        ".jpg",
+        ".jpg",
+        ".tif",
+        ".webp",
+        ".avif",
+        ".heic",
+    ]
+    assert format_extension("GIF") is None

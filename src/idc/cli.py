@@ -341,16 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 STDIO = "-"
-# Pillow format -> the extension standard input is stored under (MPO: a camera JPEG with previews after the photo).
-STDIN_FORMATS = {
-    "PNG": ".png",
-    "JPEG": ".jpg",
-    "MPO": ".jpg",
-    "TIFF": ".tif",
-    "WEBP": ".webp",
-    "AVIF": ".avif",
-    "HEIF": ".heic",
-}
 
 
 def _cmd_deblur(args: argparse.Namespace) -> int:
@@ -371,7 +361,7 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from idc.batch import collect_inputs, output_suffix
-    from idc.io import heif_available, missing_support, sniff_container
+    from idc.io import format_extension, heif_available, missing_support, sniff_container
 
     if STDIO in args.inputs and len(args.inputs) > 1:
         raise ValueError("- (standard input) must be the only INPUT")
@@ -393,9 +383,9 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
                 container = sniff_container(data[:64])
                 problem = missing_support(container) if container else None
                 raise ValueError(f"standard input: {problem or 'not an image Pillow can read'}") from None
-            if kind not in STDIN_FORMATS:
+            if (extension := format_extension(kind)) is None:
                 raise ValueError(f"standard input: a {kind} image; idc deblur reads {READABLE}")
-            source = folder / f"stdin{STDIN_FORMATS[kind]}"
+            source = folder / f"stdin{extension}"
             source.write_bytes(data)
             inputs, names = [str(source)], {str(source): "standard input"}
         if not to_stdout:

@@ -384,6 +384,13 @@ def output_format(path: Path) -> str:
         raise ValueError(f"{path}: unsupported output extension {path.suffix!r}") from None
 
 
+def format_extension(fmt: str) -> str | None:
+    """The extension a file of Pillow format ``fmt`` is given (the first of ``_FORMAT_BY_EXT``'s; a camera's MPO
+    JPEG is a JPEG), or None for a format idc does not read."""
+    fmt = "JPEG" if fmt == "MPO" else fmt
+    return next((ext for ext, name in _FORMAT_BY_EXT.items() if name == fmt), None)
+
+
 def write_image(
     path: str | Path,
     rgb: torch.Tensor,
