@@ -269,3 +269,41 @@ def test_info_system_says_what_deblur_picks_here(
         "idc-deblur[heif])",
     ):
         assert line in out, out
+
+
+def test_onnx_without_its_packages_is_one_line_naming_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine without the onnx extra (a user's plain install): exporting, or deblurring with an .onnx model, says
+    which package to install instead of ending in a traceback, and writes nothing."""
+    from idc.export import MissingDependency, OnnxDeblurrer, export_onnx
+
+    for module in ("onnxruntime", "onnxscript"):
+        monkeypatch.setitem(sys.modules, module, None)  # what `import` and find_spec see when it is not installed
+    with pytest.raises(ImportError, match=r"exporting to ONNX needs onnxscript: pip install onnxscript \(or"):
+        export_onnx(random_idc(), tmp_path / "m.onnx")
+    model_file = tmp_path / "m.onnx"
+    model_file.write_bytes(b"an ONNX model, as far as the missing onnxruntime could tell")
+    with pytest.raises(MissingDependency, match=f"{model_file}: running an ONNX model needs onnxruntime: pip"):
+        OnnxDeblurrer(model_file)
+    with pytest.raises(ValueError, match="no such ONNX model"):  # a wrong path is reported before a missing package
+        OnnxDeblurrer(tmp_path / "absent.onnx")
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(tmp_path / "a.png")
+    commands = {
+        "export": ["export", "--onnx", str(tmp_path / "e.onnx")],
+        "an .onnx model": [
+            "deblur",
+            str(tmp_path / "a.png"),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--weights",
+            str(model_file),
+        ],
+        "--backend onnx": ["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--backend", "onnx"],
+        "--precision int8": ["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--precision", "int8"],
+    }
+    for what, argv in commands.items():
+        assert main(argv) == 2, what
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("idc: error: ") and "pip install onnx" in err, (what, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "m.onnx"]

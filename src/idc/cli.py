@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(AVX-512 BF16 or AMX; 2.2x faster than fp32, docs/performance.md), fp32 elsewhere and for ONNX models; "
         "fp32; bf16 autocast; fp16 autocast (CUDA only); int8: onnxruntime static quantisation on the CPU (3.4x "
         "faster than fp32 onnxruntime on an AVX-512 VNNI CPU, 1.7x on an AVX2 one; quantised once and cached; needs "
-        "idc-deblur[onnx])",
+        "onnxruntime and onnxscript)",
     )
     d.add_argument(
         "--backend",
@@ -490,6 +490,7 @@ AUTO_EXPORT_PIXELS = 10 * 1280 * 720
 def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
     """The OnnxDeblurrer ``idc deblur`` should use for torch weights, or None for PyTorch (see --backend)."""
     from idc.export import (
+        ONNX_INSTALL_HINT,
         OnnxDeblurrer,
         cached_int8_onnx,
         cached_onnx,
@@ -503,14 +504,14 @@ def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
         return None
     if args.precision == "int8":
         if not onnx_available():
-            raise ValueError("--precision int8 needs onnxruntime and onnxscript: pip install 'idc-deblur[onnx]'")
+            raise ValueError(f"--precision int8 needs onnxruntime and onnxscript: {ONNX_INSTALL_HINT}")
         path, made = cached_int8_onnx(args.weights)
         if made:
             print(f"quantised the network to int8 once, cached as {path}")
         return OnnxDeblurrer(path, device.type)
     usable = onnx_chosen_by_auto(device.type, args.precision) and onnx_available()
     if args.backend == "onnx" and not onnx_available():
-        raise ValueError("--backend onnx needs onnxruntime and onnxscript: pip install 'idc-deblur[onnx]'")
+        raise ValueError(f"--backend onnx needs onnxruntime and onnxscript: {ONNX_INSTALL_HINT}")
     cached = None
     if args.backend == "auto":
         if not usable:

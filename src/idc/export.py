@@ -24,6 +24,23 @@ CONFIG_KEY = "idc.model_config"
 CACHE_FORMAT = 2
 
 
+class MissingDependency(ImportError, ValueError):
+    """An optional package this needs is not installed; the message says what to install.
+
+    An ImportError for library callers, and a ValueError so the command reports it in one line like other bad input.
+    """
+
+
+def _require(module: str, purpose: str) -> None:
+    """Raises :class:`MissingDependency` when ``module`` cannot be imported (``purpose`` says what needs it)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependency(
+            f"{purpose} needs {module}: pip install {module} (or the extra idc-deblur[onnx])", name=module
+        )
+
+
 class FinestEstimate(nn.Module):
     """Wraps IDC to return only the full-size estimate, clamped to [0, 1] (what deblurring needs).
 
@@ -51,6 +68,7 @@ def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
     the padding and cropping that let IDC take any size. Input ``blurred`` (N, 3, H, W) float32 in [0, 1]; output
     ``restored`` of the same shape. The model's :class:`IDCConfig` goes into the file's metadata (``CONFIG_KEY``).
     """
+    _require("onnxscript", "exporting to ONNX")
     path = Path(path)
     wrapper = FinestEstimate(model.float().cpu()).eval()
     example = torch.rand(1, model.config.in_channels, 67, 93)
@@ -87,12 +105,13 @@ class OnnxDeblurrer:
     """
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
-        import onnxruntime as ort
-
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"{path}: no such ONNX model")
+        _require("onnxruntime", f"{path}: running an ONNX model")
+        import onnxruntime as ort
+
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(str(path), providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
@@ -126,8 +145,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("IDC_CACHE") or Path.home() / ".cache" / "idc-deblur")
 
 
+# What to install for the ONNX backend: the plain packages work from a clone as from an index (the extra only from an
+# index, or as ``pip install -e ".[onnx]"`` in a clone).
+ONNX_INSTALL_HINT = "pip install onnxruntime onnxscript (or the extra idc-deblur[onnx])"
+
+
 def onnx_available() -> bool:
-    """Whether onnxruntime (to run) and onnxscript (to export) are installed: ``pip install idc-deblur[onnx]``."""
+    """Whether onnxruntime (to run) and onnxscript (to export) are installed (:data:`ONNX_INSTALL_HINT`)."""
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript"))
