@@ -18,13 +18,14 @@
 #
 # Usage: scripts/gpu_session.sh OUT BUDGET_SECONDS [TRAIN_MINUTES] [ABLATION_SECONDS] [--set key=value ...]
 # Environment: PYTHON (default python3), IDC_CARRY (default carry), IDC_CONFIG (default configs/idc_synthetic.yaml),
-#   IDC_BENCH_DEVICE (default cuda), IDC_BENCH_SIZE (default 1280x720), IDC_BENCH_FAST (default 0; 1 runs the
-#   fp16 eager/graphs/cast benches, about 90 s), IDC_BENCH_ALL, IDC_BENCH_COMPILE (default 0), IDC_ABLATION_BATCH and IDC_ABLATION_CROP
-#   (default: 16 and 256, the paper's), IDC_ABLATION_WORKERS (default 8), IDC_INIT (weights the training run
-#   starts from; default src/idc/pretrained/idc-default, `none` for scratch), IDC_SNAPSHOT_EVERY (keep the training
-#   run's checkpoint every this many steps and pack its weights as train/snapshots/step-N/; default 1500, a multiple
-#   of the config's ckpt_every; 0: none), IDC_PACK_MIB (snapshots are packed while the pack stays under this; default
-#   56), TMPDIR (where the session's work folder goes; default /tmp).
+#   IDC_BENCH_DEVICE (default cuda), IDC_BENCH_SIZE (default 1280x720), IDC_BENCH_FAST (default 0; 1 runs the fp16
+#   eager/graphs/cast benches, about 90 s), IDC_BENCH_ALL, IDC_BENCH_COMPILE (default 0), IDC_BENCH_RUNS and
+#   IDC_BENCH_WARMUP (timed and warm-up calls per bench row; default 20 and 5), IDC_ABLATION_BATCH and
+#   IDC_ABLATION_CROP (default: 16 and 256, the paper's), IDC_ABLATION_WORKERS (default 8), IDC_INIT (weights the
+#   training run starts from; default src/idc/pretrained/idc-default, `none` for scratch), IDC_SNAPSHOT_EVERY (keep
+#   the training run's checkpoint every this many steps and pack its weights as train/snapshots/step-N/; default
+#   1500, a multiple of the config's ckpt_every; 0: none), IDC_PACK_MIB (snapshots are packed while the pack stays
+#   under this; default 56), TMPDIR (where the session's work folder goes; default /tmp).
 set -uo pipefail
 out=${1:?OUT}; budget=${2:?BUDGET_SECONDS}; train_min=${3:-5}; abl_s=${4:-45}
 shift $(( $# < 4 ? $# : 4 ))
@@ -50,7 +51,7 @@ fi
   >"$stage/machine.txt" 2>&1
 
 echo "== $(date -u +%T) bench ($(left) s left)"
-bench=("$py" -m idc bench --device "${IDC_BENCH_DEVICE:-cuda}" --size "${IDC_BENCH_SIZE:-1280x720}" --runs 20 --warmup 5)
+bench=("$py" -m idc bench --device "${IDC_BENCH_DEVICE:-cuda}" --size "${IDC_BENCH_SIZE:-1280x720}" --runs "${IDC_BENCH_RUNS:-20}" --warmup "${IDC_BENCH_WARMUP:-5}")
 if [ "${IDC_BENCH_ALL:-0}" != 0 ]; then
   timeout 120 "${bench[@]}" --precision fp32 bf16 fp16 --json "$stage/bench-gpu.json" 2>&1 | tee "$stage/bench.log"
 fi

@@ -35,7 +35,7 @@ def test_gpu_train_script_runs_the_tiny_config_on_cpu(tmp_path: Path, steps: str
     )
     env = {**os.environ, "IDC_CARRY": str(carry), "IDC_CONFIG": "configs/tiny.yaml", "PYTHON": sys.executable}
     env["OMP_NUM_THREADS"] = "1"
-    cmd = ["bash", "scripts/gpu_train.sh", str(out), "0.3", steps, "none", "--set", sources, "--set", "device=cpu"]
+    cmd = ["bash", "scripts/gpu_train.sh", str(out), "0.1", steps, "none", "--set", sources, "--set", "device=cpu"]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     model = load_model(out)
@@ -84,7 +84,8 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     )
     env = {**os.environ, "IDC_CARRY": str(carry), "IDC_CONFIG": "configs/tiny.yaml", "PYTHON": sys.executable}
     env |= {"OMP_NUM_THREADS": "1", "IDC_INIT": "none", "IDC_BENCH_DEVICE": "cpu", "IDC_BENCH_SIZE": "32x24"}
-    env |= {"IDC_BENCH_FAST": "1", "IDC_BENCH_ALL": "1", "IDC_BENCH_COMPILE": "1"}
+    env |= {"IDC_BENCH_FAST": "1", "IDC_BENCH_ALL": "1", "IDC_BENCH_COMPILE": "1", "IDC_BENCH_RUNS": "2"}
+    env |= {"IDC_BENCH_WARMUP": "1"}
     env |= {"IDC_ABLATION_BATCH": "1", "IDC_ABLATION_CROP": "16", "IDC_ABLATION_WORKERS": "0"}
     env |= {"IDC_SNAPSHOT_EVERY": "4"}
     env |= {"TMPDIR": str(tmp_path)}  # the session's work folder, read again below
