@@ -417,7 +417,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
 
             tb = SummaryWriter(str(run_dir / "tensorboard"))
         except ImportError:
-            logger.warning("tensorboard is not installed (pip install idc-deblur[tensorboard]); skipping its events")
+            logger.warning("tensorboard is not installed (pip install tensorboard); skipping its events")
 
     stop_reason: list[str] = []
 
