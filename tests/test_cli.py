@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 
 from idc.cli import main
-from idc.weights import save_weights
+from idc.infer import deblur_image
+from idc.io import read_image
+from idc.weights import load_model, save_weights
 from tests.conftest import random_idc
 
 
@@ -327,6 +329,27 @@ def test_phone_formats_in_folders_and_through_pipes(tmp_path: Path, weights: Pat
     assert piped.stdout == (tmp_path / "file.png").read_bytes()
     mpo = _idc(["deblur", "-", "-o", "-", "--format", "same", *common], (photos / "camera.jpg").read_bytes())
     assert mpo.returncode == 0 and mpo.stdout[:2] == b"\xff\xd8", mpo.stderr.decode()[-2000:]
+
+
+def test_a_10_bit_camera_heif_keeps_its_precision(tmp_path: Path, weights: Path) -> None:
+    pillow_heif = pytest.importorskip(
+        "pillow_heif", reason="HEIC needs pillow-heif (idc-deblur[heif], in the dev extras)"
+    )
+    codes = np.random.default_rng(5).integers(0, 1024, (24, 32, 3))
+    data = np.ascontiguousarray(codes.astype(np.uint16) << 6)
+    pillow_heif.from_bytes(mode="RGB;16", size=(32, 24), data=data.tobytes()).save(tmp_path / "DSC0001.HIF")
+    common = [*_exact_cpu(weights), "--no-progress"]
+    # Into PNG (the default) as 16 bits, the same pixels as the network gives on the 10-bit input; --format same
+    # gives a 10-bit HEIF again.
+    assert main(["deblur", str(tmp_path / "DSC0001.HIF"), "-o", str(tmp_path / "png"), *common]) == 0
+    assert (
+        main(["deblur", str(tmp_path / "DSC0001.HIF"), "-o", str(tmp_path / "same"), "--format", "same", *common]) == 0
+    )
+    png, same = read_image(tmp_path / "png" / "DSC0001.png"), tmp_path / "same" / "DSC0001.hif"
+    assert png.bit_depth == 16 and len(torch.unique(png.rgb)) > 256
+    restored = deblur_image(load_model(weights), read_image(tmp_path / "DSC0001.HIF").rgb, tile=0, precision="fp32")
+    assert (png.rgb - restored).abs().max() <= 0.5 / 65535 + 1e-7
+    assert pillow_heif.open_heif(same, convert_hdr_to_8bit=False).info["bit_depth"] == 10
 
 
 def test_suffix_writes_beside_the_inputs_and_quality_sets_the_compression(

@@ -242,6 +242,70 @@ def test_avif_and_heic_are_read_upright_and_written_with_metadata(tmp_path: Path
     assert again.alpha is not None and (again.alpha - alpha).abs().max() < 4 / 255
 
 
+def _deep_heif(path: Path, codes: np.ndarray, bits: int, exif: bytes | None = None) -> None:
+    """Writes ``codes`` ((H, W) or (H, W, 3|4) integers below 2**bits) as a lossless HEIF of ``bits`` per channel, as
+    a camera's HIF file holds them (pillow-heif takes them shifted up to 16 bits)."""
+    import pillow_heif
+
+    mode = {2: "L;16", 3: "RGB;16", 4: "RGBA;16"}[codes.ndim if codes.ndim == 2 else codes.shape[2]]
+    data = np.ascontiguousarray(codes.astype(np.uint16) << (16 - bits))
+    pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
+    try:
+        heif = pillow_heif.from_bytes(mode=mode, size=(codes.shape[1], codes.shape[0]), data=data.tobytes())
+        # Lossless: RGB kept as it is (no YCbCr), every sample at full resolution.
+        heif.save(path, quality=-1, chroma=444, matrix_coefficients=0, **({"exif": exif} if exif else {}))
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = False
+
+
+@pytest.mark.parametrize("bits", [10, 12])
+def test_heif_of_more_than_8_bits_is_read_at_full_precision(tmp_path: Path, bits: int) -> None:
+    # Cameras' HIF files (Sony, Canon, Fujifilm) hold 10 or 12 bits per channel; Pillow's view of them has 8.
+    _require("heic")
+    rng = np.random.default_rng(bits)
+    peak = 2**bits - 1
+    codes = rng.integers(0, peak + 1, (12, 20, 4))
+    codes[0, :, :3] = np.arange(20)[:, None]  # the darkest codes, which 8 bits would merge into one level
+    codes[0, 0] = peak  # and the brightest, which must map to 1.0
+    _deep_heif(tmp_path / "rgba.hif", codes, bits)
+    loaded = read_image(tmp_path / "rgba.hif")
+    assert loaded.bit_depth == 16 and loaded.rgb.shape == (3, 12, 20) and loaded.alpha is not None
+    expected = torch.from_numpy(codes / peak).float()
+    assert torch.allclose(loaded.rgb, expected[..., :3].permute(2, 0, 1), atol=1e-6)
+    assert torch.allclose(loaded.alpha, expected[..., 3], atol=1e-6)
+    assert len(torch.unique(loaded.rgb[:, 0, :])) == 20
+    # A grayscale one becomes RGB, like any grayscale image.
+    _deep_heif(tmp_path / "gray.heic", codes[..., 0], bits)
+    gray = read_image(tmp_path / "gray.heic")
+    assert gray.bit_depth == 16 and gray.alpha is None
+    assert torch.allclose(gray.rgb, expected[..., 0].expand(3, 12, 20), atol=1e-6)
+    # Upright, like an 8-bit HEIC: orientation 6 turns the stored 20x12 picture a quarter clockwise.
+    _deep_heif(tmp_path / "turned.hif", codes[..., :3], bits, exif=_exif(6))
+    turned = read_image(tmp_path / "turned.hif")
+    assert torch.allclose(turned.rgb, expected[..., :3].permute(2, 0, 1).rot90(-1, (1, 2)), atol=1e-6)
+
+
+def test_deep_images_are_written_as_10_bit_heic(tmp_path: Path) -> None:
+    _require("heic")
+    import pillow_heif
+
+    # A gray ramp over 1024 levels (gray stays in the luma plane, so the lossy codec keeps it to within a code).
+    ramp = torch.linspace(0, 1, 1024).reshape(16, 64).expand(3, 16, 64).contiguous()
+    alpha = torch.linspace(1, 0, 64).expand(16, 64).contiguous()
+    write_image(tmp_path / "deep.heic", ramp, bit_depth=16, alpha=alpha, quality=100, exif=_exif(1))
+    heif = pillow_heif.open_heif(tmp_path / "deep.heic", convert_hdr_to_8bit=False)
+    assert heif.info["bit_depth"] == 10 and heif.mode == "RGBA;16"
+    with Image.open(tmp_path / "deep.heic") as img:
+        assert img.getexif()[0x010F] == "TestCam"
+    back = read_image(tmp_path / "deep.heic")
+    assert back.bit_depth == 16 and back.alpha is not None
+    assert (back.rgb - ramp).abs().max() <= 2 / 1023 and len(torch.unique(back.rgb[0])) > 700
+    assert (back.alpha - alpha).abs().max() <= 2 / 1023
+    # 8-bit images stay 8-bit HEIC.
+    write_image(tmp_path / "plain.heic", ramp, bit_depth=8)
+    assert pillow_heif.open_heif(tmp_path / "plain.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 8
+
+
 @pytest.mark.parametrize("ext", ["gif", "png", "webp"])
 def test_animations_are_refused_naming_the_file(tmp_path: Path, ext: str) -> None:
     frames = [Image.fromarray(_array(seed=i)) for i in range(3)]

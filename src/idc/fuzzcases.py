@@ -10,7 +10,8 @@ from PIL import Image
 
 from idc.io import missing_support
 
-MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16")
+# RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif (no Pillow mode holds them).
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "RGB;16", "RGBA;16")
 FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
 # Which modes each format can store.
 STORABLE = {
@@ -19,7 +20,7 @@ STORABLE = {
     "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"},
     "webp": {"RGB", "RGBA"},
     "avif": {"L", "RGB", "RGBA"},
-    "heic": {"L", "LA", "RGB", "RGBA", "I;16"},
+    "heic": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
 }
 
 
@@ -34,16 +35,22 @@ def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
     mode = rng.choice(sorted(STORABLE[ext]))
     w, h = rng.randint(1, 40), rng.randint(1, 40)
     nprng = np.random.default_rng(rng.randrange(2**32))
-    if mode == "I;16":
-        img = Image.fromarray(nprng.integers(0, 65536, (h, w), dtype=np.uint16))
-    else:
-        img = Image.fromarray(nprng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
     buf = io.BytesIO()
     kwargs = {}
     if rng.random() < 0.5:
         exif = Image.Exif()
         exif[274] = rng.randint(1, 8)
         kwargs["exif"] = exif.tobytes()
+    if mode in {"RGB;16", "RGBA;16"}:
+        import pillow_heif
+
+        samples = nprng.integers(0, 65536, (h, w, len(mode) - 3), dtype=np.uint16)
+        pillow_heif.from_bytes(mode=mode, size=(w, h), data=samples.tobytes()).save(buf, **kwargs)
+        return ext, buf.getvalue(), (w, h)
+    if mode == "I;16":
+        img = Image.fromarray(nprng.integers(0, 65536, (h, w), dtype=np.uint16))
+    else:
+        img = Image.fromarray(nprng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
     img.save(buf, format=FORMATS[ext], **kwargs)
     return ext, buf.getvalue(), (w, h)
 

@@ -266,6 +266,28 @@ def _read_16bit_colour(path: Path, orientation: int) -> tuple[np.ndarray, np.nda
     return a[..., :3], (a[..., 3] if a.shape[2] == 4 else None)
 
 
+def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads the primary image of a HEIF file with 10 or 12 bits per channel (the HIF files of Sony, Canon and
+    Fujifilm cameras) at full precision; returns (H, W, 1|3) float32 and optional alpha in [0, 1].
+
+    Pillow's view of such a file (through pillow-heif) is cut to 8 bits; pillow-heif's own reader gives the samples
+    shifted up to 16 bits, which are shifted back so that the largest code maps to 1.0 exactly.
+    """
+    import pillow_heif
+
+    heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
+    image = heif[heif.primary_index]
+    bits = image.info["bit_depth"]
+    a = np.asarray(image)
+    if a.dtype != np.uint16 or not isinstance(bits, int) or not 8 < bits <= 16:
+        raise ImageReadError(f"{path}: could not decode the HEIF image of {bits!r} bits per channel")
+    a = (a >> (16 - bits)).astype(np.float32) / (2**bits - 1)
+    a = a[..., None] if a.ndim == 2 else a
+    a = _ORIENT.get(orientation, lambda x: x)(a)  # pillow-heif has turned the pixels upright and reset the tag
+    colour = 3 if a.shape[2] >= 3 else 1
+    return a[..., :colour], (a[..., colour] if a.shape[2] in (2, 4) else None)
+
+
 def _to_float_array(img: Image.Image) -> np.ndarray:
     """Returns (H, W, C) float32 in [0, 1] for an 8-bit or single-channel 16-bit Pillow image."""
     if img.mode in {"I;16", "I;16B", "I;16L"}:
@@ -304,8 +326,9 @@ def read_image(path: str | Path) -> LoadedImage:
     Grayscale is replicated to RGB, palette images are expanded, CMYK is converted, alpha is kept aside.
     16-bit PNG/TIFF (grayscale or colour) are read at full precision and reported as ``bit_depth == 16``.
     An RGB ICC profile and the EXIF block (orientation reset) are kept for :func:`write_image`. HEIC/HEIF is read
-    when pillow-heif is installed (8 bits per channel, upright), AVIF where Pillow has it. Of a multi-page TIFF or a
-    HEIF collection the first (primary) image is read, with a logged warning.
+    when pillow-heif is installed (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF
+    (8 bits per channel) where Pillow has it. Of a multi-page TIFF or a HEIF collection the first (primary) image
+    is read, with a logged warning.
 
     Raises:
         ImageReadError: naming the file, when it is missing, unreadable, not an image, an animation, or in a format
@@ -331,6 +354,9 @@ def read_image(path: str | Path) -> LoadedImage:
                 icc, exif = _rgb_icc(img.info.get("icc_profile")), _upright_exif(img, path)
                 if _is_16bit_colour(img, path):
                     array, alpha_np = _read_16bit_colour(path, orientation)
+                    depth = 16
+                elif img.format == "HEIF" and int(img.info.get("bit_depth") or 8) > 8:
+                    array, alpha_np = _read_deep_heif(path, orientation)
                     depth = 16
                 else:
                     img.load()
@@ -402,9 +428,10 @@ def write_image(
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
-    16-bit output is kept for PNG and TIFF (other formats are 8-bit). Alpha, when given, is written where the
-    format supports it (all but JPEG). ``icc`` (an ICC profile) and ``exif`` (an EXIF block) are embedded in every
-    format but 16-bit TIFF, which OpenCV writes without them. ``quality`` applies to JPEG, WebP, AVIF and HEIC.
+    16-bit output is kept for PNG and TIFF and written as 10 bits per channel for HEIC (other formats are 8-bit).
+    Alpha, when given, is written where the format supports it (all but JPEG). ``icc`` (an ICC profile) and
+    ``exif`` (an EXIF block) are embedded in every format but 16-bit TIFF, which OpenCV writes without them.
+    ``quality`` applies to JPEG, WebP, AVIF and HEIC.
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -413,19 +440,20 @@ def write_image(
     fmt = output_format(path)
     if problem := missing_support(fmt):
         raise ValueError(f"{path}: {problem}")
-    depth = bit_depth if fmt in {"PNG", "TIFF"} else 8
-    arr = to_uint(rgb, depth)
+    depth = bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
-        if depth == 16:
-            _write_16bit(tmp, arr, alpha)
+        if depth == 16 and fmt == "HEIF":
+            _write_deep_heif(tmp, rgb, alpha, quality, icc, exif)
+        elif depth == 16:
+            _write_16bit(tmp, to_uint(rgb, 16), alpha)
             if fmt == "PNG":
                 _add_png_metadata(tmp, icc, exif)
             elif icc or exif:
                 logger.info("%s: 16-bit TIFF written without the input's colour profile and EXIF", path)
         else:
-            img = Image.fromarray(arr, "RGB")
+            img = Image.fromarray(to_uint(rgb, 8), "RGB")
             if alpha is not None and fmt != "JPEG":
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
             options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP", "AVIF", "HEIF"} else {}
@@ -451,6 +479,23 @@ def _write_16bit(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None
         bgr = np.concatenate([bgr, to_uint(alpha[None], 16)], axis=-1)
     if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
         raise OSError(f"{path}: OpenCV could not write the 16-bit image")
+
+
+def _write_deep_heif(
+    path: str, rgb: torch.Tensor, alpha: torch.Tensor | None, quality: int, icc: bytes | None, exif: bytes | None
+) -> None:
+    """Writes a HEIC file with 10 bits per channel (HEVC Main 10, as cameras' HIF files), with pillow-heif."""
+    import pillow_heif
+
+    planes = rgb if alpha is None else torch.cat([rgb, alpha[None].to(rgb)])
+    # Rounded to 10-bit codes, then shifted up to the 16-bit samples pillow-heif takes (it shifts them back down).
+    codes = (planes.detach().float().clamp(0, 1).cpu() * 1023).round().to(torch.int32) << 6
+    data = np.ascontiguousarray(codes.permute(1, 2, 0).numpy().astype(np.uint16))
+    heif = pillow_heif.from_bytes(
+        mode="RGB;16" if alpha is None else "RGBA;16", size=data.shape[1::-1], data=data.tobytes()
+    )
+    options = {k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v}
+    heif.save(path, format="HEIF", quality=quality, **options)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
