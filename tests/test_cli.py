@@ -331,25 +331,32 @@ def test_phone_formats_in_folders_and_through_pipes(tmp_path: Path, weights: Pat
     assert mpo.returncode == 0 and mpo.stdout[:2] == b"\xff\xd8", mpo.stderr.decode()[-2000:]
 
 
-def test_a_10_bit_camera_heif_keeps_its_precision(tmp_path: Path, weights: Path) -> None:
+def test_a_10_bit_camera_heif_keeps_its_precision_and_colour_space(tmp_path: Path, weights: Path) -> None:
     pillow_heif = pytest.importorskip(
         "pillow_heif", reason="HEIC needs pillow-heif (idc-deblur[heif], in the dev extras)"
     )
+    # A camera's HLG HIF file: 10 bits per channel, BT.2020 primaries and HLG transfer named in its nclx box.
     codes = np.random.default_rng(5).integers(0, 1024, (24, 32, 3))
     data = np.ascontiguousarray(codes.astype(np.uint16) << 6)
-    pillow_heif.from_bytes(mode="RGB;16", size=(32, 24), data=data.tobytes()).save(tmp_path / "DSC0001.HIF")
+    heif = pillow_heif.from_bytes(mode="RGB;16", size=(32, 24), data=data.tobytes())
+    heif.save(tmp_path / "DSC0001.HIF", color_primaries=9, transfer_characteristics=18, matrix_coefficients=9)
     common = [*_exact_cpu(weights), "--no-progress"]
-    # Into PNG (the default) as 16 bits, the same pixels as the network gives on the 10-bit input; --format same
-    # gives a 10-bit HEIF again.
+    # Into PNG (the default) as 16 bits with a cICP chunk, the same pixels as the network gives on the 10-bit input;
+    # --format same gives a 10-bit HEIF with the same nclx colour space.
     assert main(["deblur", str(tmp_path / "DSC0001.HIF"), "-o", str(tmp_path / "png"), *common]) == 0
     assert (
         main(["deblur", str(tmp_path / "DSC0001.HIF"), "-o", str(tmp_path / "same"), "--format", "same", *common]) == 0
     )
     png, same = read_image(tmp_path / "png" / "DSC0001.png"), tmp_path / "same" / "DSC0001.hif"
-    assert png.bit_depth == 16 and len(torch.unique(png.rgb)) > 256
+    assert png.bit_depth == 16 and len(torch.unique(png.rgb)) > 256 and png.cicp == (9, 18)
     restored = deblur_image(load_model(weights), read_image(tmp_path / "DSC0001.HIF").rgb, tile=0, precision="fp32")
     assert (png.rgb - restored).abs().max() <= 0.5 / 65535 + 1e-7
-    assert pillow_heif.open_heif(same, convert_hdr_to_8bit=False).info["bit_depth"] == 10
+    written = pillow_heif.open_heif(same, convert_hdr_to_8bit=False)
+    nclx = written.info["nclx_profile"]
+    assert written.info["bit_depth"] == 10 and (nclx["color_primaries"], nclx["transfer_characteristics"]) == (9, 18)
+    # --no-metadata leaves the colour space out with the rest.
+    assert main(["deblur", str(tmp_path / "DSC0001.HIF"), "-o", str(tmp_path / "bare"), "--no-metadata", *common]) == 0
+    assert read_image(tmp_path / "bare" / "DSC0001.png").cicp is None
 
 
 def test_suffix_writes_beside_the_inputs_and_quality_sets_the_compression(

@@ -306,6 +306,45 @@ def test_deep_images_are_written_as_10_bit_heic(tmp_path: Path) -> None:
     assert pillow_heif.open_heif(tmp_path / "plain.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 8
 
 
+def _png_cicp_chunk(path: Path) -> bytes | None:
+    """The data of a PNG's cICP chunk, if it comes before the image data."""
+    data = path.read_bytes()
+    at, idat = data.find(b"cICP"), data.find(b"IDAT")
+    return data[at + 4 : at + 8] if 0 < at < idat else None
+
+
+@pytest.mark.parametrize("bits", [8, 10])
+def test_a_colour_space_given_as_h273_code_points_is_carried(
+    tmp_path: Path, bits: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A camera's HDR HEIF names its colour space in an nclx box (here BT.2020 primaries, PQ transfer), not an ICC
+    # profile; PNG's cICP chunk and HEIC's nclx box can say the same, other formats cannot (a warning says so).
+    _require("heic")
+    import pillow_heif
+
+    ramp = torch.linspace(0, 1, 24 * 32).reshape(24, 32).expand(3, 24, 32).contiguous()
+    write_image(tmp_path / "hdr.heic", ramp, bit_depth=8 if bits == 8 else 16, cicp=(9, 16))
+    loaded = read_image(tmp_path / "hdr.heic")
+    assert loaded.cicp == (9, 16) and loaded.icc is None
+    write_image(tmp_path / "out.png", loaded.rgb, loaded.bit_depth, cicp=loaded.cicp)
+    assert _png_cicp_chunk(tmp_path / "out.png") == bytes([9, 16, 0, 1])
+    assert read_image(tmp_path / "out.png").cicp == (9, 16)  # and read back from PNG
+    write_image(tmp_path / "out.heic", loaded.rgb, loaded.bit_depth, cicp=loaded.cicp)
+    nclx = pillow_heif.open_heif(tmp_path / "out.heic").info["nclx_profile"]
+    assert (nclx["color_primaries"], nclx["transfer_characteristics"]) == (9, 16)
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        write_image(tmp_path / "out.jpg", loaded.rgb, cicp=loaded.cicp)
+    assert "out.jpg: the input's colour space (H.273 primaries 9, transfer 16) has no place in JPEG" in caplog.text
+    # sRGB needs no words: HEIC's default nclx box, and plain PNGs, give None and no cICP chunk.
+    write_image(tmp_path / "srgb.heic", ramp)
+    assert read_image(tmp_path / "srgb.heic").cicp is None
+    write_image(tmp_path / "srgb.png", ramp, cicp=read_image(tmp_path / "srgb.heic").cicp)
+    assert _png_cicp_chunk(tmp_path / "srgb.png") is None and read_image(tmp_path / "srgb.png").cicp is None
+    # An ICC profile says it all: with one, no cICP is written beside it (PNG viewers would let cICP win).
+    write_image(tmp_path / "icc.png", ramp, icc=_profile(), cicp=(9, 16))
+    assert _png_cicp_chunk(tmp_path / "icc.png") is None and read_image(tmp_path / "icc.png").icc == _profile()
+
+
 @pytest.mark.parametrize("ext", ["gif", "png", "webp"])
 def test_animations_are_refused_naming_the_file(tmp_path: Path, ext: str) -> None:
     frames = [Image.fromarray(_array(seed=i)) for i in range(3)]

@@ -161,7 +161,8 @@ def deblur_files(
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
     and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
     ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in :func:`idc.infer.deblur_image`. ``metadata``:
-    carry each input's RGB colour profile and EXIF (orientation reset) over to its output. ``quality``: of JPEG,
+    carry each input's colour space (RGB ICC profile, or H.273 code points) and EXIF (orientation reset) over to its
+    output. ``quality``: of JPEG,
     WebP, AVIF and HEIC outputs (:func:`idc.io.write_image`).
     """
     report = Report()
@@ -176,8 +177,8 @@ def deblur_files(
             )
             synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)
-            icc, exif = (image.icc, image.exif) if metadata else (None, None)
-            write_image(job.target, restored, image.bit_depth, image.alpha, quality, icc=icc, exif=exif)
+            icc, exif, cicp = (image.icc, image.exif, image.cicp) if metadata else (None, None, None)
+            write_image(job.target, restored, image.bit_depth, image.alpha, quality, icc=icc, exif=exif, cicp=cicp)
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))
             continue

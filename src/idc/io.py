@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, TiffImagePlugin, UnidentifiedImageError, features
+from PIL import Image, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError, features
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +185,9 @@ class LoadedImage:
         icc: the embedded ICC colour profile when it describes an RGB colour space (a Display P3 photo stays Display
             P3), else None: grayscale and CMYK profiles do not fit the RGB output.
         exif: the EXIF block with its orientation set to 1 (the pixels are already upright), else None.
+        cicp: the colour space as ITU-T H.273 code points (colour primaries, transfer characteristics) when the
+            file gives it so instead of an ICC profile and it is not sRGB: a camera's HDR HEIF (BT.2020 with PQ or
+            HLG) or a Display P3 one, described by an nclx box, or an HDR PNG's cICP chunk. Else None.
     """
 
     rgb: torch.Tensor
@@ -193,6 +196,7 @@ class LoadedImage:
     path: Path
     icc: bytes | None = None
     exif: bytes | None = None
+    cicp: tuple[int, int] | None = None
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -235,6 +239,48 @@ _LAYOUT_TAGS = frozenset(
     {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 288, 289, 290, 291, 317}
     | {320, 322, 323, 324, 325, 338, 339, 340, 341, 530, 531, 532, 34675}
 )
+
+
+def _cicp(primaries: int, transfer: int) -> tuple[int, int] | None:
+    """H.273 colour primaries and transfer characteristics worth carrying: None for sRGB (or BT.709, which photo
+    viewers show as sRGB) and for invalid code points; unspecified ones (2) are read as sRGB's (1 and 13), as viewers
+    do."""
+    primaries, transfer = (1 if primaries == 2 else primaries), (13 if transfer == 2 else transfer)
+    if not (0 < primaries < 256 and 0 < transfer < 256) or (primaries == 1 and transfer in (1, 13)):
+        return None
+    return primaries, transfer
+
+
+def _heif_cicp(img: Image.Image) -> tuple[int, int] | None:
+    """The colour space a HEIF file's nclx colour box names, when not sRGB (:func:`_cicp`)."""
+    nclx = img.info.get("nclx_profile")
+    if not isinstance(nclx, dict):
+        return None
+    try:
+        return _cicp(int(nclx["color_primaries"]), int(nclx["transfer_characteristics"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _png_cicp(path: Path) -> tuple[int, int] | None:
+    """The colour space a PNG's cICP chunk names (HDR PNGs: BT.2020 with PQ or HLG), when not sRGB; Pillow does not
+    report the chunk, so the chunks before the image data are walked here."""
+    with open(path, "rb") as f:
+        f.seek(8)  # the signature
+        while header := f.read(8):
+            if len(header) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", header)
+            if kind in (b"IDAT", b"IEND"):
+                return None
+            if kind == b"cICP" and length == 4:
+                data = f.read(4)
+                if len(data) < 4:
+                    return None
+                primaries, transfer, matrix, _ = data
+                return _cicp(primaries, transfer) if matrix == 0 else None  # PNG holds RGB: matrix 0 only
+            f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    return None
 
 
 def _upright_exif(img: Image.Image, path: Path) -> bytes | None:
@@ -352,6 +398,9 @@ def read_image(path: str | Path) -> LoadedImage:
                 _check_frames(img, path)
                 orientation = int(img.getexif().get(274, 1))
                 icc, exif = _rgb_icc(img.info.get("icc_profile")), _upright_exif(img, path)
+                cicp = None
+                if icc is None and img.format in ("HEIF", "PNG"):
+                    cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
                 if _is_16bit_colour(img, path):
                     array, alpha_np = _read_16bit_colour(path, orientation)
                     depth = 16
@@ -392,7 +441,7 @@ def read_image(path: str | Path) -> LoadedImage:
     # torch.from_numpy refuses.
     rgb = torch.from_numpy(np.array(array[..., :3].transpose(2, 0, 1), dtype=np.float32, order="C", copy=True))
     alpha = None if alpha_np is None else torch.from_numpy(np.array(alpha_np, dtype=np.float32, order="C", copy=True))
-    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path, icc=icc, exif=exif)
+    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path, icc=icc, exif=exif, cicp=cicp)
 
 
 def to_uint(rgb: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
@@ -425,13 +474,16 @@ def write_image(
     quality: int = 95,
     icc: bytes | None = None,
     exif: bytes | None = None,
+    cicp: tuple[int, int] | None = None,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
     16-bit output is kept for PNG and TIFF and written as 10 bits per channel for HEIC (other formats are 8-bit).
     Alpha, when given, is written where the format supports it (all but JPEG). ``icc`` (an ICC profile) and
     ``exif`` (an EXIF block) are embedded in every format but 16-bit TIFF, which OpenCV writes without them.
-    ``quality`` applies to JPEG, WebP, AVIF and HEIC.
+    ``quality`` applies to JPEG, WebP, AVIF and HEIC. ``cicp`` (H.273 colour primaries and transfer
+    characteristics, :attr:`LoadedImage.cicp`) is written, when there is no ``icc``, as PNG's cICP chunk and HEIC's
+    nclx box; other formats have no place for it and are written without it, with a warning.
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -441,15 +493,25 @@ def write_image(
     if problem := missing_support(fmt):
         raise ValueError(f"{path}: {problem}")
     depth = bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
+    cicp = None if icc else cicp
+    if cicp and fmt not in {"PNG", "HEIF"}:
+        logger.warning(
+            "%s: the input's colour space (H.273 primaries %d, transfer %d) has no place in %s; written without it, "
+            "so colours will look different (PNG and HEIC keep it)",
+            path,
+            *cicp,
+            fmt,
+        )
+    nclx = {} if not cicp else _nclx_options(cicp)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
         if depth == 16 and fmt == "HEIF":
-            _write_deep_heif(tmp, rgb, alpha, quality, icc, exif)
+            _write_deep_heif(tmp, rgb, alpha, quality, icc, exif, nclx)
         elif depth == 16:
             _write_16bit(tmp, to_uint(rgb, 16), alpha)
             if fmt == "PNG":
-                _add_png_metadata(tmp, icc, exif)
+                _add_png_metadata(tmp, icc, exif, cicp)
             elif icc or exif:
                 logger.info("%s: 16-bit TIFF written without the input's colour profile and EXIF", path)
         else:
@@ -463,6 +525,12 @@ def write_image(
                 )
                 exif = None
             options.update({k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v})
+            if cicp and fmt == "PNG":
+                chunks = PngImagePlugin.PngInfo()
+                chunks.add(b"cICP", _cicp_chunk(cicp))
+                options["pnginfo"] = chunks
+            elif fmt == "HEIF":
+                options.update(nclx)
             img.save(tmp, format=fmt, **options)
         publish(tmp, path)
     except BaseException:
@@ -481,8 +549,24 @@ def _write_16bit(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None
         raise OSError(f"{path}: OpenCV could not write the 16-bit image")
 
 
+def _cicp_chunk(cicp: tuple[int, int]) -> bytes:
+    """PNG's cICP chunk data: primaries, transfer, matrix 0 (the samples are RGB), full range."""
+    return bytes([cicp[0], cicp[1], 0, 1])
+
+
+def _nclx_options(cicp: tuple[int, int]) -> dict[str, int]:
+    """pillow-heif's options for an nclx colour box of these primaries and transfer (YCbCr as libheif's default)."""
+    return {"color_primaries": cicp[0], "transfer_characteristics": cicp[1], "matrix_coefficients": 6}
+
+
 def _write_deep_heif(
-    path: str, rgb: torch.Tensor, alpha: torch.Tensor | None, quality: int, icc: bytes | None, exif: bytes | None
+    path: str,
+    rgb: torch.Tensor,
+    alpha: torch.Tensor | None,
+    quality: int,
+    icc: bytes | None,
+    exif: bytes | None,
+    nclx: dict[str, int],
 ) -> None:
     """Writes a HEIC file with 10 bits per channel (HEVC Main 10, as cameras' HIF files), with pillow-heif."""
     import pillow_heif
@@ -495,16 +579,16 @@ def _write_deep_heif(
         mode="RGB;16" if alpha is None else "RGBA;16", size=data.shape[1::-1], data=data.tobytes()
     )
     options = {k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v}
-    heif.save(path, format="HEIF", quality=quality, **options)
+    heif.save(path, format="HEIF", quality=quality, **options, **nclx)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _add_png_metadata(path: str, icc: bytes | None, exif: bytes | None) -> None:
-    """Inserts iCCP and eXIf chunks after the IHDR of a PNG file (OpenCV writes 16-bit PNGs without them)."""
-    if not icc and not exif:
+def _add_png_metadata(path: str, icc: bytes | None, exif: bytes | None, cicp: tuple[int, int] | None = None) -> None:
+    """Inserts iCCP, cICP and eXIf chunks after the IHDR of a PNG file (OpenCV writes 16-bit PNGs without them)."""
+    if not icc and not exif and not cicp:
         return
     data = Path(path).read_bytes()
     end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
@@ -513,6 +597,8 @@ def _add_png_metadata(path: str, icc: bytes | None, exif: bytes | None) -> None:
     extra = b""
     if icc:
         extra += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc))
+    if cicp:
+        extra += _png_chunk(b"cICP", _cicp_chunk(cicp))
     if exif:
         extra += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
     Path(path).write_bytes(data[:end_of_ihdr] + extra + data[end_of_ihdr:])
