@@ -359,6 +359,43 @@ def test_a_10_bit_camera_heif_keeps_its_precision_and_colour_space(tmp_path: Pat
     assert read_image(tmp_path / "bare" / "DSC0001.png").cicp is None
 
 
+def test_wildcards_are_expanded_as_a_shell_would_and_hidden_things_skipped(
+    tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from idc.batch import PlanError, collect_inputs
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("shots/a.jpg", "shots/b.png", "shots/sub/c.jpg", "shots/.hidden.jpg", "shots/.thumbs/d.jpg"):
+        _png(tmp_path / name)
+    (tmp_path / "shots" / "notes.txt").write_text("not an image")
+
+    def found(*paths: str) -> list[tuple[str, str]]:
+        return [(a.as_posix(), b.as_posix()) for a, b in collect_inputs(paths)]
+
+    # Each match is taken as if named (what a Unix shell hands over): files by name, folders as folders.
+    assert found("shots/*.jpg") == found("shots/a.jpg") == [("shots/a.jpg", "a.jpg")]
+    assert found("shots/**/*.jpg") == [("shots/a.jpg", "a.jpg"), ("shots/sub/c.jpg", "c.jpg")]
+    assert found("sh?ts/*") == found("shots/a.jpg", "shots/b.png", "shots/notes.txt", "shots/sub")
+    # A folder skips hidden files and hidden folders' contents (thumbnail caches, .git), matched or named.
+    assert (
+        found("sh?ts")
+        == found("shots")
+        == [
+            ("shots/a.jpg", "a.jpg"),
+            ("shots/b.png", "b.png"),
+            ("shots/sub/c.jpg", "sub/c.jpg"),
+        ]
+    )
+    with pytest.raises(PlanError, match=r"shots/\*\.gif: no file or folder matches"):
+        found("shots/*.gif")
+    # What Windows' shells hand over unexpanded, the command expands.
+    assert main(["deblur", "shots/**/*.jpg", "-o", "out", *_exact_cpu(weights), "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+    capsys.readouterr()
+    assert main(["deblur", "shots/*.gif", "-o", "out", *_exact_cpu(weights)]) == 2
+    assert "idc: error: shots/*.gif: no file or folder matches" in capsys.readouterr().err
+
+
 def test_suffix_writes_beside_the_inputs_and_quality_sets_the_compression(
     tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -54,26 +54,37 @@ class Report:
 
 
 def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
-    """Expands files and folders (recursively) into (image file, path relative to its root) pairs.
+    """Expands files, folders (recursively) and wildcard patterns into (image file, path relative to its root) pairs.
 
     Files named explicitly are taken whatever their extension (a bad one fails later with a clear error);
-    inside folders only image extensions are taken, hidden files skipped.
+    inside folders only image extensions are taken, hidden files and folders skipped. A path that does not exist
+    but holds ``*``, ``?`` or ``[`` is a pattern (``shots/*.jpg``, ``shots/**/*.heic``), expanded here as a Unix
+    shell would have expanded it before the command saw it (Windows' shells pass patterns on unexpanded): each match
+    is taken as if it had been named, so a command means the same on every system.
 
     Raises:
-        PlanError: a path does not exist, or a folder holds no images.
+        PlanError: a path does not exist, a pattern matches nothing, or a folder holds no images.
     """
+    import glob
+
     found: list[tuple[Path, Path]] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            images = list_images(p, recursive=True)
-            if not images:
-                raise PlanError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-            found.extend((f, f.relative_to(p)) for f in images)
-        elif p.exists():
-            found.append((p, Path(p.name)))
-        else:
-            raise PlanError(f"{p}: no such file or folder")
+        named = [p]
+        if not p.exists() and any(c in str(raw) for c in "*?["):
+            named = [Path(m) for m in sorted(glob.glob(str(raw), recursive=True))]
+            if not named:
+                raise PlanError(f"{raw}: no file or folder matches")
+        for p in named:
+            if p.is_dir():
+                images = list_images(p, recursive=True)
+                if not images:
+                    raise PlanError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+                found.extend((f, f.relative_to(p)) for f in images)
+            elif p.exists():
+                found.append((p, Path(p.name)))
+            else:
+                raise PlanError(f"{p}: no such file or folder")
     return found
 
 

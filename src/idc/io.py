@@ -162,10 +162,16 @@ def publish(tmp: str | Path, path: str | Path) -> None:
 
 
 def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
-    """Image files (by extension) in ``folder``, or below it when ``recursive``, sorted; hidden files skipped."""
-    entries = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    """Image files (by extension) in ``folder``, or below it when ``recursive``, sorted; hidden files, and the
+    contents of hidden folders below ``folder`` (``.thumbnails``, ``.git``), skipped."""
+    folder = Path(folder)
+    entries = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
-        p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        p
+        for p in entries
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
