@@ -18,9 +18,11 @@ from idc.weights import save_weights
 from tests.conftest import random_idc
 
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
+# derandomize: the same cases on every run, so that the suite is deterministic and a red CI means a change broke
+# something; the open-ended search for new cases is benchmarks/fuzz.py's (other --seed values, more --cases).
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(seed=SEEDS)
 def test_broken_files_give_only_clean_errors(seed: int) -> None:
     ext, data = broken_file(random.Random(seed))
@@ -35,7 +37,7 @@ def test_broken_files_give_only_clean_errors(seed: int) -> None:
             assert img.rgb.ndim == 3 and img.rgb.shape[0] == 3 and torch.isfinite(img.rgb).all()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(seed=SEEDS)
 def test_odd_but_valid_images_always_load(seed: int) -> None:
     ext, data, (w, h) = odd_image(random.Random(seed))

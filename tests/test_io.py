@@ -430,6 +430,26 @@ except PlanError as e:
 
 
 @pytest.mark.filterwarnings("ignore:.*:UserWarning")  # Pillow warns about the broken page it reads
+def test_a_tiff_with_a_floating_point_strip_offset_is_a_clean_error(tmp_path: Path) -> None:
+    # Found by tests/test_fuzz.py on 2026-11-27: one corrupted byte made a TIFF's StripOffsets tag of type DOUBLE;
+    # Pillow hands the float to its pixel mapper, which raised TypeError out of read_image.
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.fromarray(_array(seed=5)).save(buf, format="TIFF")
+    data = bytearray(buf.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for entry in range(ifd + 2, ifd + 2 + 12 * struct.unpack_from("<H", data, ifd)[0], 12):
+        if struct.unpack_from("<H", data, entry)[0] == 273:  # StripOffsets
+            struct.pack_into("<H", data, entry + 2, 12)  # its type: DOUBLE instead of LONG
+    (tmp_path / "float.tif").write_bytes(bytes(data))
+    with Image.open(tmp_path / "float.tif") as img, pytest.raises(TypeError):
+        img.load()  # what Pillow does with it
+    with pytest.raises(ImageReadError, match=r"float\.tif: corrupt or truncated image \("):
+        read_image(tmp_path / "float.tif")
+
+
 def test_a_broken_page_pointer_or_a_corrupt_avif_is_not_a_crash(tmp_path: Path) -> None:
     # Both found by benchmarks/fuzz.py on 2026-11-27. A TIFF whose "next page" pointer leads into its pixels: counting
     # the pages raised TypeError ("Missing dimensions") out of read_image; its first page is intact and is read.

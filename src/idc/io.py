@@ -437,8 +437,9 @@ def read_image(path: str | Path) -> LoadedImage:
         raise ImageReadError(_unrecognised(path)) from None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"{path}: too many pixels ({_one_line(e)})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as e:
-        # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ...").
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError) as e:
+        # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ..."); TypeError:
+        # Pillow passes a corrupt TIFF's values on unchecked (a floating-point strip offset to its pixel mapper).
         raise ImageReadError(f"{path}: corrupt or truncated image ({_one_line(e)})") from None
 
     if array.shape[-1] == 1:
