@@ -193,9 +193,10 @@ def test_colour_profile_and_exif_are_kept_unless_asked_not_to(tmp_path: Path, we
     exif = Image.Exif()
     exif[0x010F] = "TestCam"
     exif[0x0112] = 8  # stored rotated: the output is written upright with orientation 1
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="8" xmp:Rating="5"/></x:xmpmeta>'
     src = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(4).integers(0, 256, (20, 27, 3), dtype=np.uint8)).save(
-        src, icc_profile=icc, exif=exif.tobytes()
+        src, icc_profile=icc, exif=exif.tobytes(), xmp=xmp
     )
     base = ["deblur", str(src), "--weights", str(weights), "--format", "same"]
     assert main([*base, "-o", str(tmp_path / "kept")]) == 0
@@ -203,8 +204,10 @@ def test_colour_profile_and_exif_are_kept_unless_asked_not_to(tmp_path: Path, we
     with Image.open(tmp_path / "kept" / "photo.jpg") as kept:
         assert kept.size == (20, 27) and kept.info.get("icc_profile") == icc
         assert kept.getexif()[0x010F] == "TestCam" and kept.getexif()[0x0112] == 1
+        assert kept.info.get("xmp") == xmp.replace(b'Orientation="8"', b'Orientation="1"')
     with Image.open(tmp_path / "bare" / "photo.jpg") as bare:
         assert bare.size == (20, 27) and "icc_profile" not in bare.info and not bare.getexif()
+        assert "xmp" not in bare.info
 
 
 def test_usage_errors_are_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:

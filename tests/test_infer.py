@@ -66,7 +66,8 @@ def test_pil_images_are_deblurred_upright_with_their_metadata(model: idc.IDC, tm
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     exif = Image.Exif()
     exif[0x0112], exif[0x010F] = 6, "PhoneCam"
-    Image.fromarray(_photo()).save(tmp_path / "phone.jpg", exif=exif, icc_profile=icc, quality=95)
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6" xmp:Rating="3"/></x:xmpmeta>'
+    Image.fromarray(_photo()).save(tmp_path / "phone.jpg", exif=exif, xmp=xmp, icc_profile=icc, quality=95)
     opened = Image.open(tmp_path / "phone.jpg")
     out = idc.deblur(opened, model, precision="fp32")
     upright = ImageOps.exif_transpose(Image.open(tmp_path / "phone.jpg"))
@@ -74,6 +75,7 @@ def test_pil_images_are_deblurred_upright_with_their_metadata(model: idc.IDC, tm
     assert np.array_equal(np.asarray(out), idc.deblur(np.asarray(upright), model, precision="fp32"))
     assert opened.size == (41, 30) and opened.getexif()[0x0112] == 6  # the caller's image is left as it was
     assert out.info["icc_profile"] == icc
+    assert b"Orientation" not in out.info["xmp"] and b'xmp:Rating="3"' in out.info["xmp"]  # exif_transpose drops it
     carried = Image.Exif()
     carried.load(out.info["exif"])
     assert carried[0x010F] == "PhoneCam" and carried.get(0x0112, 1) == 1

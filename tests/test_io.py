@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from idc.io import (
     ImageReadError,
@@ -138,7 +139,9 @@ def test_one_pixel_high_images_with_flips(tmp_path: Path, orientation: int) -> N
     assert img.rgb.shape in {(3, 1, 7), (3, 7, 1)} and img.alpha is not None
 
 
+@functools.cache
 def _profile(space: str = "sRGB") -> bytes:
+    """An ICC profile; made once, as its header holds the second it was made (two calls could differ)."""
     from PIL import ImageCms
 
     return ImageCms.ImageCmsProfile(ImageCms.createProfile(space)).tobytes()
@@ -304,6 +307,65 @@ def test_deep_images_are_written_as_10_bit_heic(tmp_path: Path) -> None:
     # 8-bit images stay 8-bit HEIC.
     write_image(tmp_path / "plain.heic", ramp, bit_depth=8)
     assert pillow_heif.open_heif(tmp_path / "plain.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 8
+
+
+XMP = (
+    b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/'
+    b'1.0/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" tiff:Orientation="6" xmp:Rating="4"><dc:subject><rdf:Bag>'
+    b"<rdf:li>caf\xc3\xa9</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    b'<?xpacket end="w"?>'
+)
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif", "avif", "heic"])
+def test_xmp_is_carried_with_its_orientation_reset(tmp_path: Path, ext: str) -> None:
+    # XMP holds what photo managers add (ratings, keywords, captions); it goes wherever the output format can hold it.
+    if ext in ("avif", "heic"):
+        _require(ext)
+    source = tmp_path / f"in.{ext}"
+    options = {"tiffinfo": {700: XMP}} if ext == "tif" else {"xmp": XMP}
+    if ext == "png":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+        options = {"pnginfo": info}
+    Image.fromarray(_corner_block()).save(source, exif=_exif(6), **options)
+    loaded = read_image(source)
+    # Turned upright by its EXIF orientation, the XMP's copy of it says so too; pillow-heif, which turns HEIC pixels
+    # itself, drops the XMP's copy instead.
+    if ext == "heic":
+        assert loaded.xmp is not None and b"Orientation" not in loaded.xmp and b'xmp:Rating="4"' in loaded.xmp
+    else:
+        assert loaded.xmp == XMP.replace(b'Orientation="6"', b'Orientation="1"'), loaded.xmp
+    for out, depth in (("png", 8), ("png", 16), ("jpg", 8), ("webp", 8), ("tif", 8), ("avif", 8), ("heic", 16)):
+        if out in ("avif", "heic") and missing_support("AVIF" if out == "avif" else "HEIF"):
+            continue
+        target = tmp_path / f"out{depth}.{out}"
+        write_image(target, loaded.rgb, depth, xmp=loaded.xmp)
+        assert read_image(target).xmp == loaded.xmp, (out, depth)
+    # Without EXIF, Pillow takes the orientation from the XMP: turned by it, and it reset, all the same.
+    Image.fromarray(_corner_block()).save(tmp_path / "xmp-only.jpg", xmp=XMP)
+    turned = read_image(tmp_path / "xmp-only.jpg")
+    assert turned.rgb.shape == (3, 24, 16) and turned.xmp == XMP.replace(b'Orientation="6"', b'Orientation="1"')
+    # Upright already (orientation 1), the XMP is copied as it is.
+    upright = XMP.replace(b'Orientation="6"', b"")
+    Image.fromarray(_corner_block()).save(tmp_path / "upright.jpg", xmp=upright, exif=_exif(1))
+    assert read_image(tmp_path / "upright.jpg").xmp == upright
+
+
+def test_xmp_too_long_for_jpeg_or_not_utf8_for_png_is_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rgb = torch.rand(3, 6, 9)
+    long = b"<x:xmpmeta>" + b"x" * 70_000 + b"</x:xmpmeta>"
+    with caplog.at_level(logging.INFO, logger="idc.io"):
+        write_image(tmp_path / "long.jpg", rgb, xmp=long)
+        write_image(tmp_path / "latin1.png", rgb, xmp="<x:xmpmeta>caf\xe9</x:xmpmeta>".encode("latin-1"))
+    assert read_image(tmp_path / "long.jpg").xmp is None and read_image(tmp_path / "latin1.png").xmp is None
+    assert "long.jpg: the input's XMP (70023 bytes) is too long for JPEG; written without it" in caplog.text
+    assert "latin1.png: the input's XMP is not UTF-8, which PNG requires; written without it" in caplog.text
+    write_image(tmp_path / "long.webp", rgb, xmp=long)  # other formats hold it
+    assert read_image(tmp_path / "long.webp").xmp == long
 
 
 def _png_cicp_chunk(path: Path) -> bytes | None:

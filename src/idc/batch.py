@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -172,8 +173,8 @@ def deblur_files(
     Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
     and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
     ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in :func:`idc.infer.deblur_image`. ``metadata``:
-    carry each input's colour space (RGB ICC profile, or H.273 code points) and EXIF (orientation reset) over to its
-    output. ``quality``: of JPEG,
+    carry each input's colour space (RGB ICC profile, or H.273 code points), EXIF and XMP (orientation reset) over to
+    its output. ``quality``: of JPEG,
     WebP, AVIF and HEIC outputs (:func:`idc.io.write_image`).
     """
     report = Report()
@@ -188,8 +189,19 @@ def deblur_files(
             )
             synchronize(device)
             job.target.parent.mkdir(parents=True, exist_ok=True)
-            icc, exif, cicp = (image.icc, image.exif, image.cicp) if metadata else (None, None, None)
-            write_image(job.target, restored, image.bit_depth, image.alpha, quality, icc=icc, exif=exif, cicp=cicp)
+            if not metadata:
+                image = dataclasses.replace(image, icc=None, exif=None, cicp=None, xmp=None)
+            write_image(
+                job.target,
+                restored,
+                image.bit_depth,
+                image.alpha,
+                quality,
+                icc=image.icc,
+                exif=image.exif,
+                cicp=image.cicp,
+                xmp=image.xmp,
+            )
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))
             continue

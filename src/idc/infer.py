@@ -259,8 +259,8 @@ def deblur(
             (H, W, 3) or (H, W, 4) of uint8, uint16 or floats in [0, 1], or a torch tensor (3, H, W) or
             (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. A PIL image is deblurred as it is displayed,
             as ``idc deblur`` reads files: its EXIF orientation is applied, so a phone photo stored sideways comes
-            back upright; its EXIF (orientation reset) and ICC profile are in the result's ``info`` (pass them to
-            ``save`` as ``exif=`` and ``icc_profile=`` to keep them; Pillow does not by itself).
+            back upright; its EXIF and XMP (orientation reset) and ICC profile are in the result's ``info`` (pass
+            them to ``save`` as ``exif=``, ``xmp=`` and ``icc_profile=`` to keep them; Pillow does not by itself).
         model: a loaded IDC or :class:`idc.export.OnnxDeblurrer`, a weights folder, a ``.safetensors`` or ``.onnx``
             file, or ``None`` for the bundled default weights (loaded on first use and kept).
         device: ``cpu``, ``cuda`` or ``None`` (a given model's own device; otherwise CUDA when available).
@@ -294,7 +294,7 @@ def deblur(
         from PIL import ImageOps
 
         image = ImageOps.exif_transpose(image)  # a copy, upright, its EXIF orientation removed
-        carried = {k: image.info[k] for k in ("exif", "icc_profile") if image.info.get(k)}
+        carried = {k: image.info[k] for k in ("exif", "xmp", "icc_profile") if image.info.get(k)}
         mode = image.mode
         if mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")

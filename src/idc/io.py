@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 import tempfile
 import warnings
@@ -51,8 +52,12 @@ def set_max_pixels(limit: int) -> None:
     Image.MAX_IMAGE_PIXELS = limit
 
 
-# A JPEG holds EXIF in one APP1 marker segment: at most 65,533 bytes (Pillow refuses longer blocks).
+# A JPEG holds EXIF in one APP1 marker segment: at most 65,533 bytes (Pillow refuses longer blocks). XMP shares
+# such a segment with its 29-byte namespace (longer XMP, "extended XMP", Pillow does not write).
 JPEG_MAX_EXIF = 65533
+JPEG_MAX_XMP = JPEG_MAX_EXIF - 29
+# The iTXt keyword under which PNG files hold XMP.
+PNG_XMP_KEY = "XML:com.adobe.xmp"
 
 _heif_plugin: bool | None = None  # pillow-heif registered with Pillow (None: not tried yet)
 
@@ -194,6 +199,8 @@ class LoadedImage:
         cicp: the colour space as ITU-T H.273 code points (colour primaries, transfer characteristics) when the
             file gives it so instead of an ICC profile and it is not sRGB: a camera's HDR HEIF (BT.2020 with PQ or
             HLG) or a Display P3 one, described by an nclx box, or an HDR PNG's cICP chunk. Else None.
+        xmp: the XMP packet (ratings, keywords, captions of photo managers), with a ``tiff:Orientation`` set to 1
+            when the pixels were turned upright, else None.
     """
 
     rgb: torch.Tensor
@@ -203,6 +210,7 @@ class LoadedImage:
     icc: bytes | None = None
     exif: bytes | None = None
     cicp: tuple[int, int] | None = None
+    xmp: bytes | None = None
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -287,6 +295,25 @@ def _png_cicp(path: Path) -> tuple[int, int] | None:
                 return _cicp(primaries, transfer) if matrix == 0 else None  # PNG holds RGB: matrix 0 only
             f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
     return None
+
+
+_XMP_ORIENTATION = (
+    re.compile(rb'(tiff:Orientation=")[0-9](")'),
+    re.compile(rb"(<tiff:Orientation>)[0-9](</tiff:Orientation>)"),
+)
+
+
+def _xmp(value: object, turned: bool) -> bytes | None:
+    """The image's XMP packet as bytes (Pillow gives bytes or str), its ``tiff:Orientation`` set to 1 when the
+    pixels were turned upright by the EXIF orientation (as Pillow's ``exif_transpose`` does), else None."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes) or not value.strip(b"\0 \t\r\n"):
+        return None
+    if turned:
+        for pattern in _XMP_ORIENTATION:
+            value = pattern.sub(rb"\g<1>1\g<2>", value)
+    return value
 
 
 def _upright_exif(img: Image.Image, path: Path) -> bytes | None:
@@ -404,6 +431,10 @@ def read_image(path: str | Path) -> LoadedImage:
                 _check_frames(img, path)
                 orientation = int(img.getexif().get(274, 1))
                 icc, exif = _rgb_icc(img.info.get("icc_profile")), _upright_exif(img, path)
+                # Turned: by the EXIF orientation here (Pillow takes it from the XMP when EXIF has none), or by
+                # pillow-heif while decoding (which resets the EXIF tag, not the XMP's).
+                turned = orientation != 1 or img.info.get("original_orientation") not in (None, 1)
+                xmp = _xmp(img.info.get("xmp"), turned)
                 cicp = None
                 if icc is None and img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
@@ -448,7 +479,7 @@ def read_image(path: str | Path) -> LoadedImage:
     # torch.from_numpy refuses.
     rgb = torch.from_numpy(np.array(array[..., :3].transpose(2, 0, 1), dtype=np.float32, order="C", copy=True))
     alpha = None if alpha_np is None else torch.from_numpy(np.array(alpha_np, dtype=np.float32, order="C", copy=True))
-    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path, icc=icc, exif=exif, cicp=cicp)
+    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path, icc=icc, exif=exif, cicp=cicp, xmp=xmp)
 
 
 def to_uint(rgb: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
@@ -482,6 +513,7 @@ def write_image(
     icc: bytes | None = None,
     exif: bytes | None = None,
     cicp: tuple[int, int] | None = None,
+    xmp: bytes | None = None,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
@@ -490,7 +522,8 @@ def write_image(
     ``exif`` (an EXIF block) are embedded in every format but 16-bit TIFF, which OpenCV writes without them.
     ``quality`` applies to JPEG, WebP, AVIF and HEIC. ``cicp`` (H.273 colour primaries and transfer
     characteristics, :attr:`LoadedImage.cicp`) is written, when there is no ``icc``, as PNG's cICP chunk and HEIC's
-    nclx box; other formats have no place for it and are written without it, with a warning.
+    nclx box; other formats have no place for it and are written without it, with a warning. ``xmp`` (an XMP
+    packet) is embedded in every format but 16-bit TIFF, and in JPEG only up to 65,504 bytes (a warning otherwise).
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -514,13 +547,13 @@ def write_image(
     os.close(fd)
     try:
         if depth == 16 and fmt == "HEIF":
-            _write_deep_heif(tmp, rgb, alpha, quality, icc, exif, nclx)
+            _write_deep_heif(tmp, rgb, alpha, quality, {"icc_profile": icc, "exif": exif, "xmp": xmp, **nclx})
         elif depth == 16:
             _write_16bit(tmp, to_uint(rgb, 16), alpha)
             if fmt == "PNG":
-                _add_png_metadata(tmp, icc, exif, cicp)
-            elif icc or exif:
-                logger.info("%s: 16-bit TIFF written without the input's colour profile and EXIF", path)
+                _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
+            elif icc or exif or xmp:
+                logger.info("%s: 16-bit TIFF written without the input's colour profile, EXIF and XMP", path)
         else:
             img = Image.fromarray(to_uint(rgb, 8), "RGB")
             if alpha is not None and fmt != "JPEG":
@@ -531,12 +564,24 @@ def write_image(
                     "%s: the input's EXIF (%d bytes) is too long for JPEG; written without it", path, len(exif)
                 )
                 exif = None
+            if fmt == "JPEG" and xmp and len(xmp) > JPEG_MAX_XMP:
+                logger.warning(
+                    "%s: the input's XMP (%d bytes) is too long for JPEG; written without it", path, len(xmp)
+                )
+                xmp = None
             options.update({k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v})
-            if cicp and fmt == "PNG":
+            if fmt == "PNG":
                 chunks = PngImagePlugin.PngInfo()
-                chunks.add(b"cICP", _cicp_chunk(cicp))
+                if cicp:
+                    chunks.add(b"cICP", _cicp_chunk(cicp))
+                if text := _png_xmp(xmp, path):
+                    chunks.add_itxt(PNG_XMP_KEY, text)
                 options["pnginfo"] = chunks
-            elif fmt == "HEIF":
+            elif fmt == "TIFF" and xmp:
+                options["tiffinfo"] = {700: xmp}  # the XMP tag
+            elif xmp:
+                options["xmp"] = xmp
+            if fmt == "HEIF":
                 options.update(nclx)
             img.save(tmp, format=fmt, **options)
         publish(tmp, path)
@@ -566,14 +611,19 @@ def _nclx_options(cicp: tuple[int, int]) -> dict[str, int]:
     return {"color_primaries": cicp[0], "transfer_characteristics": cicp[1], "matrix_coefficients": 6}
 
 
+def _png_xmp(xmp: bytes | None, path: Path) -> str | None:
+    """XMP as the text of PNG's iTXt chunk, which must be UTF-8 (as XMP almost always is); None, logged, if not."""
+    if not xmp:
+        return None
+    try:
+        return xmp.decode("utf-8")
+    except UnicodeDecodeError:
+        logger.info("%s: the input's XMP is not UTF-8, which PNG requires; written without it", path)
+        return None
+
+
 def _write_deep_heif(
-    path: str,
-    rgb: torch.Tensor,
-    alpha: torch.Tensor | None,
-    quality: int,
-    icc: bytes | None,
-    exif: bytes | None,
-    nclx: dict[str, int],
+    path: str, rgb: torch.Tensor, alpha: torch.Tensor | None, quality: int, metadata: dict[str, object]
 ) -> None:
     """Writes a HEIC file with 10 bits per channel (HEVC Main 10, as cameras' HIF files), with pillow-heif."""
     import pillow_heif
@@ -585,17 +635,23 @@ def _write_deep_heif(
     heif = pillow_heif.from_bytes(
         mode="RGB;16" if alpha is None else "RGBA;16", size=data.shape[1::-1], data=data.tobytes()
     )
-    options = {k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v}
-    heif.save(path, format="HEIF", quality=quality, **options, **nclx)
+    heif.save(path, format="HEIF", quality=quality, **{k: v for k, v in metadata.items() if v})
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _add_png_metadata(path: str, icc: bytes | None, exif: bytes | None, cicp: tuple[int, int] | None = None) -> None:
-    """Inserts iCCP, cICP and eXIf chunks after the IHDR of a PNG file (OpenCV writes 16-bit PNGs without them)."""
-    if not icc and not exif and not cicp:
+def _add_png_metadata(
+    path: str,
+    icc: bytes | None,
+    exif: bytes | None,
+    cicp: tuple[int, int] | None = None,
+    xmp: str | None = None,
+) -> None:
+    """Inserts iCCP, cICP, eXIf and XMP's iTXt chunks after the IHDR of a PNG file (OpenCV writes 16-bit PNGs
+    without them)."""
+    if not icc and not exif and not cicp and not xmp:
         return
     data = Path(path).read_bytes()
     end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
@@ -608,4 +664,7 @@ def _add_png_metadata(path: str, icc: bytes | None, exif: bytes | None, cicp: tu
         extra += _png_chunk(b"cICP", _cicp_chunk(cicp))
     if exif:
         extra += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
+    if xmp:
+        # Keyword, then no compression (flag and method 0), empty language tag and translated keyword, then UTF-8.
+        extra += _png_chunk(b"iTXt", PNG_XMP_KEY.encode() + b"\0\0\0\0\0" + xmp.encode("utf-8"))
     Path(path).write_bytes(data[:end_of_ihdr] + extra + data[end_of_ihdr:])
