@@ -174,8 +174,7 @@ def deblur_files(
     and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
     ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in :func:`idc.infer.deblur_image`. ``metadata``:
     carry each input's colour space (RGB ICC profile, or H.273 code points), EXIF and XMP (orientation reset) over to
-    its output. ``quality``: of JPEG,
-    WebP, AVIF and HEIC outputs (:func:`idc.io.write_image`).
+    its output. ``quality``: of JPEG, WebP, AVIF and HEIC outputs (:func:`idc.io.write_image`).
     """
     report = Report()
     device = model_device(model)

@@ -305,7 +305,7 @@ _XMP_ORIENTATION = (
 
 def _xmp(value: object, turned: bool) -> bytes | None:
     """The image's XMP packet as bytes (Pillow gives bytes or str), its ``tiff:Orientation`` set to 1 when the
-    pixels were turned upright by the EXIF orientation (as Pillow's ``exif_transpose`` does), else None."""
+    pixels were turned upright (Pillow's ``exif_transpose`` deletes it instead), else None."""
     if isinstance(value, str):
         value = value.encode("utf-8")
     if not isinstance(value, bytes) or not value.strip(b"\0 \t\r\n"):
@@ -404,10 +404,11 @@ def read_image(path: str | Path) -> LoadedImage:
 
     Grayscale is replicated to RGB, palette images are expanded, CMYK is converted, alpha is kept aside.
     16-bit PNG/TIFF (grayscale or colour) are read at full precision and reported as ``bit_depth == 16``.
-    An RGB ICC profile and the EXIF block (orientation reset) are kept for :func:`write_image`. HEIC/HEIF is read
-    when pillow-heif is installed (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF
-    (8 bits per channel) where Pillow has it. Of a multi-page TIFF or a HEIF collection the first (primary) image
-    is read, with a logged warning.
+    An RGB ICC profile (or else a colour space given as H.273 code points), the EXIF block and the XMP packet
+    (orientation reset in both) are kept for :func:`write_image`. HEIC/HEIF is read when pillow-heif is installed
+    (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF (8 bits per channel) where
+    Pillow has it. Of a multi-page TIFF or a HEIF collection the first (primary) image is read, with a logged
+    warning.
 
     Raises:
         ImageReadError: naming the file, when it is missing, unreadable, not an image, an animation, or in a format
