@@ -208,6 +208,15 @@ def test_colour_profile_and_exif_are_kept_unless_asked_not_to(tmp_path: Path, we
     with Image.open(tmp_path / "bare" / "photo.jpg") as bare:
         assert bare.size == (20, 27) and "icc_profile" not in bare.info and not bare.getexif()
         assert "xmp" not in bare.info
+    # The chroma subsampling is not metadata: a 4:4:4 JPEG stays 4:4:4 either way.
+    from PIL import JpegImagePlugin
+
+    Image.open(src).save(tmp_path / "full.jpg", subsampling="4:4:4", quality=95)
+    for extra in ([], ["--no-metadata"]):
+        target = tmp_path / f"full{len(extra)}.jpg"
+        assert main(["deblur", str(tmp_path / "full.jpg"), "-o", str(target), "--weights", str(weights), *extra]) == 0
+        with Image.open(target) as out:
+            assert JpegImagePlugin.get_sampling(out) == 0
 
 
 def test_usage_errors_are_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:

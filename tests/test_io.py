@@ -368,6 +368,25 @@ def test_xmp_too_long_for_jpeg_or_not_utf8_for_png_is_left_out(
     assert read_image(tmp_path / "long.webp").xmp == long
 
 
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:2", "4:2:0"])
+def test_a_jpeg_keeps_its_chroma_subsampling(tmp_path: Path, subsampling: str) -> None:
+    # A 4:4:4 JPEG (GOPRO's frames here) written back at Pillow's default 4:2:0 would halve the colour resolution the
+    # network restored, and lower the PSNR of outputs scored as JPEG.
+    from PIL import JpegImagePlugin
+
+    Image.fromarray(_array(seed=6)).save(tmp_path / "in.jpg", subsampling=subsampling, quality=95)
+    loaded = read_image(tmp_path / "in.jpg")
+    assert loaded.subsampling == subsampling
+    write_image(tmp_path / "out.jpg", loaded.rgb, subsampling=loaded.subsampling)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert JpegImagePlugin.get_sampling(out) == {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}[subsampling]
+    # Other inputs, and grayscale JPEGs, have none to keep.
+    Image.fromarray(_array(seed=6)).convert("L").save(tmp_path / "gray.jpg")
+    assert read_image(tmp_path / "gray.jpg").subsampling is None
+    Image.fromarray(_array(seed=6)).save(tmp_path / "in.png")
+    assert read_image(tmp_path / "in.png").subsampling is None
+
+
 def _png_cicp_chunk(path: Path) -> bytes | None:
     """The data of a PNG's cICP chunk, if it comes before the image data."""
     data = path.read_bytes()

@@ -200,6 +200,7 @@ def deblur_files(
                 exif=image.exif,
                 cicp=image.cicp,
                 xmp=image.xmp,
+                subsampling=image.subsampling,
             )
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError, features
+from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError, features
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,8 @@ class LoadedImage:
             HLG) or a Display P3 one, described by an nclx box, or an HDR PNG's cICP chunk. Else None.
         xmp: the XMP packet (ratings, keywords, captions of photo managers), with a ``tiff:Orientation`` set to 1
             when the pixels were turned upright, else None.
+        subsampling: a colour JPEG's chroma subsampling (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``), for a JPEG
+            output to keep (a 4:4:4 frame written 4:2:0 would lose colour detail the network restored), else None.
     """
 
     rgb: torch.Tensor
@@ -211,6 +213,7 @@ class LoadedImage:
     exif: bytes | None = None
     cicp: tuple[int, int] | None = None
     xmp: bytes | None = None
+    subsampling: str | None = None
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -296,6 +299,9 @@ def _png_cicp(path: Path) -> tuple[int, int] | None:
             f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
     return None
 
+
+# Pillow's code for a JPEG's chroma subsampling (JpegImagePlugin.get_sampling; -1: grayscale, CMYK or unusual).
+_JPEG_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
 _XMP_ORIENTATION = (
     re.compile(rb'(tiff:Orientation=")[0-9](")'),
@@ -436,6 +442,7 @@ def read_image(path: str | Path) -> LoadedImage:
                 # pillow-heif while decoding (which resets the EXIF tag, not the XMP's).
                 turned = orientation != 1 or img.info.get("original_orientation") not in (None, 1)
                 xmp = _xmp(img.info.get("xmp"), turned)
+                subsampling = _JPEG_SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)) if img.format == "JPEG" else None
                 cicp = None
                 if icc is None and img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
@@ -480,7 +487,17 @@ def read_image(path: str | Path) -> LoadedImage:
     # torch.from_numpy refuses.
     rgb = torch.from_numpy(np.array(array[..., :3].transpose(2, 0, 1), dtype=np.float32, order="C", copy=True))
     alpha = None if alpha_np is None else torch.from_numpy(np.array(alpha_np, dtype=np.float32, order="C", copy=True))
-    return LoadedImage(rgb=rgb, bit_depth=depth, alpha=alpha, path=path, icc=icc, exif=exif, cicp=cicp, xmp=xmp)
+    return LoadedImage(
+        rgb=rgb,
+        bit_depth=depth,
+        alpha=alpha,
+        path=path,
+        icc=icc,
+        exif=exif,
+        cicp=cicp,
+        xmp=xmp,
+        subsampling=subsampling,
+    )
 
 
 def to_uint(rgb: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
@@ -515,6 +532,7 @@ def write_image(
     exif: bytes | None = None,
     cicp: tuple[int, int] | None = None,
     xmp: bytes | None = None,
+    subsampling: str | None = None,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
@@ -525,6 +543,8 @@ def write_image(
     characteristics, :attr:`LoadedImage.cicp`) is written, when there is no ``icc``, as PNG's cICP chunk and HEIC's
     nclx box; other formats have no place for it and are written without it, with a warning. ``xmp`` (an XMP
     packet) is embedded in every format but 16-bit TIFF, and in JPEG only up to 65,504 bytes (a warning otherwise).
+    ``subsampling`` (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``) sets a JPEG's chroma subsampling (default: Pillow's,
+    4:2:0).
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -578,10 +598,13 @@ def write_image(
                 if text := _png_xmp(xmp, path):
                     chunks.add_itxt(PNG_XMP_KEY, text)
                 options["pnginfo"] = chunks
-            elif fmt == "TIFF" and xmp:
-                options["tiffinfo"] = {700: xmp}  # the XMP tag
+            elif fmt == "TIFF":
+                if xmp:
+                    options["tiffinfo"] = {700: xmp}  # the XMP tag
             elif xmp:
-                options["xmp"] = xmp
+                options["xmp"] = xmp  # JPEG, WebP, AVIF, HEIC
+            if fmt == "JPEG" and subsampling:
+                options["subsampling"] = subsampling
             if fmt == "HEIF":
                 options.update(nclx)
             img.save(tmp, format=fmt, **options)
