@@ -380,6 +380,15 @@ def test_a_jpeg_keeps_its_chroma_subsampling(tmp_path: Path, subsampling: str) -
     write_image(tmp_path / "out.jpg", loaded.rgb, subsampling=loaded.subsampling)
     with Image.open(tmp_path / "out.jpg") as out:
         assert JpegImagePlugin.get_sampling(out) == {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}[subsampling]
+    # A camera's MPO JPEG is a JPEG too.
+    Image.fromarray(_array(seed=6)).save(
+        tmp_path / "camera.jpg",
+        format="MPO",
+        save_all=True,
+        append_images=[Image.new("RGB", (4, 4))],
+        subsampling=subsampling,
+    )
+    assert read_image(tmp_path / "camera.jpg").subsampling == subsampling
     # Other inputs, and grayscale JPEGs, have none to keep.
     Image.fromarray(_array(seed=6)).convert("L").save(tmp_path / "gray.jpg")
     assert read_image(tmp_path / "gray.jpg").subsampling is None

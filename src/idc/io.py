@@ -442,7 +442,9 @@ def read_image(path: str | Path) -> LoadedImage:
                 # pillow-heif while decoding (which resets the EXIF tag, not the XMP's).
                 turned = orientation != 1 or img.info.get("original_orientation") not in (None, 1)
                 xmp = _xmp(img.info.get("xmp"), turned)
-                subsampling = _JPEG_SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)) if img.format == "JPEG" else None
+                subsampling = (
+                    _JPEG_SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)) if img.format in ("JPEG", "MPO") else None
+                )
                 cicp = None
                 if icc is None and img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
