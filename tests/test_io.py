@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps, PngImagePlugin
 
+import idc.io as idc_io
 from idc.io import (
     ImageReadError,
     avif_available,
@@ -155,7 +156,7 @@ def _exif(orientation: int) -> bytes:
     return exif.tobytes()
 
 
-@pytest.mark.parametrize(("ext", "depth"), [("png", 8), ("jpg", 8), ("webp", 8), ("tif", 8), ("png", 16)])
+@pytest.mark.parametrize(("ext", "depth"), [("png", 8), ("jpg", 8), ("webp", 8), ("tif", 8), ("png", 16), ("tif", 16)])
 def test_colour_profile_and_exif_are_carried_over(tmp_path: Path, ext: str, depth: int) -> None:
     icc = _profile()
     source = tmp_path / f"in.{ext}"
@@ -177,6 +178,55 @@ def test_colour_profile_and_exif_are_carried_over(tmp_path: Path, ext: str, dept
     assert again.bit_depth == depth and again.icc == icc and again.rgb.shape == (3, 9, 6)
     if ext in {"png", "tif"}:
         assert torch.allclose(again.rgb, loaded.rgb, atol=0.5 / 255)  # the pixels survive the added chunks
+
+
+def _camera_exif() -> bytes:
+    """EXIF as a camera writes it: IFD0 tags, an EXIF sub-IFD (exposure, date taken) and a GPS sub-IFD."""
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"  # Make
+    exif[0x0112] = 1  # Orientation
+    exif.get_ifd(0x8769).update({0x829A: 0.004, 0x9003: "2026:11:28 09:30:00"})  # ExposureTime, DateTimeOriginal
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 30.0, 1.5)})  # GPSLatitudeRef, GPSLatitude
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize(("depth", "alpha"), [(8, False), (8, True), (16, False), (16, True)])
+def test_tiff_is_written_compressed_with_all_metadata_and_decoded_alike_by_other_readers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, depth: int, alpha: bool
+) -> None:
+    tifffile = pytest.importorskip("tifffile", reason="tifffile (in the dev extras) is the independent TIFF reader")
+    monkeypatch.setattr(idc_io, "TIFF_STRIP_BYTES", 500)  # many strips, the last one short
+    dtype = np.uint8 if depth == 8 else np.uint16
+    samples = np.random.default_rng(depth).integers(0, 2**depth, (37, 23, 4 if alpha else 3), dtype=dtype)
+    planes = torch.from_numpy(samples.astype(np.float32) / (2**depth - 1)).permute(2, 0, 1)
+    target = tmp_path / "out.tif"
+    write_image(
+        target, planes[:3], depth, alpha=planes[3] if alpha else None, icc=_profile(), exif=_camera_exif(), xmp=XMP
+    )
+    with tifffile.TiffFile(target) as tif:  # a strict reader of its own, not libtiff
+        page = tif.pages[0]
+        assert page.compression == 8 and page.predictor == 2 and len(page.dataoffsets) > 3
+        assert page.extrasamples == ((2,) if alpha else ())  # unassociated (straight) alpha, as the input's
+        assert np.array_equal(page.asarray(), samples)
+        assert page.tags["ExifTag"].value["DateTimeOriginal"] == "2026:11:28 09:30:00"
+        assert page.tags["GPSTag"].value["GPSLatitudeRef"] == "N"
+    back = read_image(target)  # Pillow for 8 bits, OpenCV (libtiff) for 16
+    assert back.bit_depth == depth and back.icc == _profile() and back.xmp == XMP
+    assert torch.equal(back.rgb, planes[:3]) and (back.alpha is None) != alpha
+    assert back.alpha is None or torch.equal(back.alpha, planes[3])
+    exif = Image.Exif()
+    exif.load(back.exif or b"")
+    assert exif[0x010F] == "TestCam" and 700 not in exif  # the XMP goes on its own, not inside the EXIF
+    assert exif.get_ifd(0x8769)[0x9003] == "2026:11:28 09:30:00" and exif.get_ifd(0x8825)[2] == (52.0, 30.0, 1.5)
+
+
+def test_tiff_writer_refuses_what_a_tiff_cannot_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        idc_io.write_tiff(tmp_path / "f.tif", np.zeros((4, 4, 3), dtype=np.float32))
+    monkeypatch.setattr(idc_io, "_TIFF_MAX_BYTES", 1000)  # as a 4 GiB image would be
+    with pytest.raises(ValueError, match=r"out\.tif: 50x40 is too large for a TIFF file"):
+        write_image(tmp_path / "out.tif", torch.rand(3, 40, 50))
+    assert list(tmp_path.iterdir()) == []  # nothing half-written is left
 
 
 def test_profiles_that_do_not_describe_rgb_are_left_out(tmp_path: Path) -> None:

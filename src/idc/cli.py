@@ -137,8 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-metadata",
         action="store_true",
         help="write outputs without the inputs' EXIF (camera, date, GPS), XMP and colour profile or H.273 colour space "
-        "(kept by default; 16-bit TIFF outputs never carry them, and an H.273 colour space, as HDR HEIF files give "
-        "it, only PNG and HEIC carry)",
+        "(kept by default; an H.273 colour space, as HDR HEIF files give it, only PNG and HEIC carry)",
     )
     d.add_argument(
         "--tile",

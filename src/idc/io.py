@@ -10,12 +10,13 @@ import struct
 import tempfile
 import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError, features
+from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError, features
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +328,8 @@ def _upright_exif(img: Image.Image, path: Path) -> bytes | None:
     re-encoded."""
     try:
         exif = img.getexif()
-        for tag in _LAYOUT_TAGS & set(exif):
+        # A TIFF's XMP is a tag of its first IFD; it is carried on its own (orientation reset), not in the EXIF.
+        for tag in (_LAYOUT_TAGS | {700}) & set(exif):
             del exif[tag]
         if not exif:
             return None
@@ -540,11 +542,12 @@ def write_image(
 
     16-bit output is kept for PNG and TIFF and written as 10 bits per channel for HEIC (other formats are 8-bit).
     Alpha, when given, is written where the format supports it (all but JPEG). ``icc`` (an ICC profile) and
-    ``exif`` (an EXIF block) are embedded in every format but 16-bit TIFF, which OpenCV writes without them.
-    ``quality`` applies to JPEG, WebP, AVIF and HEIC. ``cicp`` (H.273 colour primaries and transfer
-    characteristics, :attr:`LoadedImage.cicp`) is written, when there is no ``icc``, as PNG's cICP chunk and HEIC's
-    nclx box; other formats have no place for it and are written without it, with a warning. ``xmp`` (an XMP
-    packet) is embedded in every format but 16-bit TIFF, and in JPEG only up to 65,504 bytes (a warning otherwise).
+    ``exif`` (an EXIF block) are embedded in every format, EXIF in JPEG only up to 65,533 bytes (a warning
+    otherwise). ``quality`` applies to JPEG, WebP, AVIF and HEIC; TIFF is compressed losslessly (Deflate,
+    :func:`write_tiff`). ``cicp`` (H.273 colour primaries and transfer characteristics, :attr:`LoadedImage.cicp`)
+    is written, when there is no ``icc``, as PNG's cICP chunk and HEIC's nclx box; other formats have no place for
+    it and are written without it, with a warning. ``xmp`` (an XMP packet) is embedded in every format, in JPEG
+    only up to 65,504 bytes and in PNG only when UTF-8 (a message otherwise).
     ``subsampling`` (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``) sets a JPEG's chroma subsampling (default: Pillow's,
     4:2:0).
 
@@ -571,12 +574,14 @@ def write_image(
     try:
         if depth == 16 and fmt == "HEIF":
             _write_deep_heif(tmp, rgb, alpha, quality, {"icc_profile": icc, "exif": exif, "xmp": xmp, **nclx})
+        elif fmt == "TIFF":
+            samples = to_uint(rgb, depth)
+            if alpha is not None:
+                samples = np.concatenate([samples, to_uint(alpha[None], depth)], axis=-1)
+            write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path)
         elif depth == 16:
-            _write_16bit(tmp, to_uint(rgb, 16), alpha)
-            if fmt == "PNG":
-                _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
-            elif icc or exif or xmp:
-                logger.info("%s: 16-bit TIFF written without the input's colour profile, EXIF and XMP", path)
+            _write_16bit_png(tmp, to_uint(rgb, 16), alpha)
+            _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
         else:
             img = Image.fromarray(to_uint(rgb, 8), "RGB")
             if alpha is not None and fmt != "JPEG":
@@ -600,9 +605,6 @@ def write_image(
                 if text := _png_xmp(xmp, path):
                     chunks.add_itxt(PNG_XMP_KEY, text)
                 options["pnginfo"] = chunks
-            elif fmt == "TIFF":
-                if xmp:
-                    options["tiffinfo"] = {700: xmp}  # the XMP tag
             elif xmp:
                 options["xmp"] = xmp  # JPEG, WebP, AVIF, HEIC
             if fmt == "JPEG" and subsampling:
@@ -616,8 +618,8 @@ def write_image(
         raise
 
 
-def _write_16bit(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None:
-    """Writes a 16-bit RGB(A) PNG or TIFF with OpenCV (Pillow cannot write 16-bit colour)."""
+def _write_16bit_png(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None:
+    """Writes a 16-bit RGB(A) PNG with OpenCV (Pillow cannot write 16-bit colour)."""
     import cv2
 
     bgr = rgb[..., ::-1]
@@ -625,6 +627,96 @@ def _write_16bit(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None
         bgr = np.concatenate([bgr, to_uint(alpha[None], 16)], axis=-1)
     if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
         raise OSError(f"{path}: OpenCV could not write the 16-bit image")
+
+
+# Uncompressed bytes per TIFF strip: small enough that strips compress in parallel and a reader can decode part of
+# the image, large enough that the table of strips stays short (a 12-megapixel 16-bit RGB image has 280 strips).
+TIFF_STRIP_BYTES = 256 * 1024
+_TIFF_MAX_BYTES = 2**32 - 1  # a classic TIFF's offsets are 32 bits (BigTIFF is not written)
+_TIFF_SAMPLE_TAGS = frozenset({273, 279, 700, 34675} | _LAYOUT_TAGS)
+
+
+def write_tiff(
+    path: str | Path,
+    samples: np.ndarray,
+    icc: bytes | None = None,
+    exif: bytes | None = None,
+    xmp: bytes | None = None,
+    name: str | Path | None = None,
+) -> None:
+    """Writes an RGB or RGBA TIFF of 8 or 16 bits per sample with its colour profile, EXIF and XMP.
+
+    Deflate compression with horizontal differencing (TIFF predictor 2), as Photoshop's and libtiff's "ZIP", which
+    every TIFF reader we know of decodes; the alpha channel, when there are 4 samples, is marked unassociated
+    (straight, as PNG's). The EXIF block's IFD0 tags (camera, date, resolution ...) join the image's own IFD and its
+    EXIF and GPS IFDs are written as sub-IFDs, as cameras and Photoshop do; its layout tags, if any, are overridden by
+    the real ones. Pillow writes no 16-bit colour TIFF, and OpenCV writes no metadata, hence this writer.
+
+    Args:
+        path: the file to write (not atomically: :func:`write_image` writes a temporary file and renames it).
+        samples: (H, W, 3|4) uint8 or uint16 array, RGB(A).
+        icc: an ICC profile to embed (tag 34675).
+        exif: an EXIF block as Pillow writes it (``Image.Exif.tobytes()``).
+        xmp: an XMP packet (tag 700).
+        name: the file named in error messages (default: ``path``; :func:`write_image` names its target, not the
+            temporary file it writes).
+
+    Raises:
+        ValueError: samples of another shape or type, or an image too large for a classic TIFF (4 GiB).
+    """
+    name = path if name is None else name
+    if samples.ndim != 3 or samples.shape[2] not in (3, 4) or samples.dtype not in (np.uint8, np.uint16):
+        raise ValueError(
+            f"{name}: a TIFF is written from (H, W, 3|4) uint8 or uint16 samples, not {samples.shape} {samples.dtype}"
+        )
+    height, width, channels = samples.shape
+    samples = samples.astype(samples.dtype.newbyteorder("<"), copy=False)  # the file says "II": little-endian
+    # Predictor 2: each sample minus its left neighbour (modulo 2^bits), which Deflate packs far better.
+    diff = samples.copy()
+    diff[:, 1:] -= samples[:, :-1]
+    rows = max(1, min(height, TIFF_STRIP_BYTES // (width * channels * samples.itemsize)))
+    strips = [diff[top : top + rows].tobytes() for top in range(0, height, rows)]
+    del diff
+    with ThreadPoolExecutor(max_workers=min(len(strips), os.cpu_count() or 1)) as pool:
+        packed = list(pool.map(zlib.compress, strips))  # zlib lets go of the GIL: strips compress in parallel
+    del strips
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    if exif:
+        tags = Image.Exif()
+        tags.load(exif)
+        for tag in sorted(set(tags) - _TIFF_SAMPLE_TAGS):
+            # The EXIF and GPS IFDs as dicts, which Pillow writes as sub-IFDs (types by tag, as Pillow's own writer).
+            if tag not in TiffTags.TAGS_V2_GROUPS:
+                ifd[tag] = tags[tag]
+            elif sub := tags.get_ifd(tag):
+                ifd[tag] = sub
+    ifd[256], ifd[257] = width, height  # ImageWidth, ImageLength
+    ifd[258] = (samples.itemsize * 8,) * channels  # BitsPerSample
+    ifd[259] = 8  # Compression: Deflate ("Adobe Deflate", the registered code)
+    ifd[262] = 2  # PhotometricInterpretation: RGB
+    ifd[277] = channels  # SamplesPerPixel
+    ifd[278] = rows  # RowsPerStrip
+    # StripOffsets counted from the end of the IFD block: Pillow's tobytes adds where that ends, as the strips follow.
+    ifd[273] = tuple(np.cumsum([0] + [len(p) for p in packed[:-1]]).tolist())
+    ifd[279] = tuple(len(p) for p in packed)  # StripByteCounts
+    ifd[284] = 1  # PlanarConfiguration: samples interleaved
+    ifd[317] = 2  # Predictor: horizontal differencing
+    ifd[339] = (1,) * channels  # SampleFormat: unsigned integers
+    if channels == 4:
+        ifd[338] = (2,)  # ExtraSamples: unassociated alpha
+    if icc:
+        ifd[34675] = icc  # InterColorProfile
+    if xmp:
+        ifd[700] = xmp
+    header = b"II*\0" + struct.pack("<I", 8)
+    directory = ifd.tobytes(offset=len(header))
+    if len(header) + len(directory) + sum(len(p) for p in packed) > _TIFF_MAX_BYTES:
+        raise ValueError(f"{name}: {width}x{height} is too large for a TIFF file (over 4 GiB); write PNG instead")
+    with open(path, "wb") as f:
+        f.write(header)
+        f.write(directory)
+        for strip in packed:
+            f.write(strip)
 
 
 def _cicp_chunk(cicp: tuple[int, int]) -> bytes:
