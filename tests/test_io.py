@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -186,6 +187,7 @@ def _camera_exif() -> bytes:
     exif[0x010F] = "TestCam"  # Make
     exif[0x0112] = 1  # Orientation
     exif.get_ifd(0x8769).update({0x829A: 0.004, 0x9003: "2026:11:28 09:30:00"})  # ExposureTime, DateTimeOriginal
+    exif.get_ifd(0x8769)[0xA005] = {1: "R98", 2: b"0100"}  # the interoperability IFD, nested in the EXIF IFD
     exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 30.0, 1.5)})  # GPSLatitudeRef, GPSLatitude
     return exif.tobytes()
 
@@ -218,6 +220,7 @@ def test_tiff_is_written_compressed_with_all_metadata_and_decoded_alike_by_other
     exif.load(back.exif or b"")
     assert exif[0x010F] == "TestCam" and 700 not in exif  # the XMP goes on its own, not inside the EXIF
     assert exif.get_ifd(0x8769)[0x9003] == "2026:11:28 09:30:00" and exif.get_ifd(0x8825)[2] == (52.0, 30.0, 1.5)
+    assert exif.get_ifd(0xA005) == {1: "R98", 2: b"0100"}  # moved with the EXIF IFD, not left pointing elsewhere
 
 
 def test_tiff_writer_refuses_what_a_tiff_cannot_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,6 +230,19 @@ def test_tiff_writer_refuses_what_a_tiff_cannot_hold(tmp_path: Path, monkeypatch
     with pytest.raises(ValueError, match=r"out\.tif: 50x40 is too large for a TIFF file"):
         write_image(tmp_path / "out.tif", torch.rand(3, 40, 50))
     assert list(tmp_path.iterdir()) == []  # nothing half-written is left
+
+
+def test_exif_a_tiff_cannot_hold_is_left_out_not_the_image(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Make "C", then XResolution (a RATIONAL in TIFF's table) stored as text: readable, not writable as a TIFF tag.
+    entries = struct.pack("<HHI4s", 271, 2, 2, b"C\0\0\0") + struct.pack("<HHI4s", 282, 2, 2, b"x\0\0\0")
+    exif = b"Exif\0\0II*\0" + struct.pack("<IH", 8, 2) + entries + struct.pack("<I", 0)
+    rgb = torch.rand(3, 5, 4)
+    with caplog.at_level(logging.INFO, logger="idc.io"):
+        write_image(tmp_path / "out.tif", rgb, 16, exif=exif, xmp=XMP_UPRIGHT)
+    assert "out.tif: EXIF left out of the TIFF, it could not be written" in caplog.text
+    back, left = read_image(tmp_path / "out.tif"), Image.Exif()
+    left.load(back.exif or b"")
+    assert 271 not in left and back.xmp == XMP_UPRIGHT and back.rgb.shape == (3, 5, 4)
 
 
 def test_profiles_that_do_not_describe_rgb_are_left_out(tmp_path: Path) -> None:
@@ -366,6 +382,7 @@ XMP = (
     b"<rdf:li>caf\xc3\xa9</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
     b'<?xpacket end="w"?>'
 )
+XMP_UPRIGHT = XMP.replace(b'tiff:Orientation="6"', b'tiff:Orientation="1"')
 
 
 @pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif", "avif", "heic"])

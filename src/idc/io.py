@@ -680,6 +680,44 @@ def write_tiff(
     with ThreadPoolExecutor(max_workers=min(len(strips), os.cpu_count() or 1)) as pool:
         packed = list(pool.map(zlib.compress, strips))  # zlib lets go of the GIL: strips compress in parallel
     del strips
+    layout: dict[int, object] = {
+        256: width,  # ImageWidth
+        257: height,  # ImageLength
+        258: (samples.itemsize * 8,) * channels,  # BitsPerSample
+        259: 8,  # Compression: Deflate ("Adobe Deflate", the registered code)
+        262: 2,  # PhotometricInterpretation: RGB
+        277: channels,  # SamplesPerPixel
+        278: rows,  # RowsPerStrip
+        # StripOffsets counted from the end of the IFD block: Pillow's tobytes adds where that ends (the strips follow).
+        273: tuple(np.cumsum([0] + [len(p) for p in packed[:-1]]).tolist()),
+        279: tuple(len(p) for p in packed),  # StripByteCounts
+        284: 1,  # PlanarConfiguration: samples interleaved
+        317: 2,  # Predictor: horizontal differencing
+        339: (1,) * channels,  # SampleFormat: unsigned integers
+    }
+    if channels == 4:
+        layout[338] = (2,)  # ExtraSamples: unassociated alpha
+    if icc:
+        layout[34675] = icc  # InterColorProfile
+    if xmp:
+        layout[700] = xmp
+    header = b"II*\0" + struct.pack("<I", 8)
+    try:
+        directory = _tiff_directory(layout, exif, len(header))
+    except Exception as e:  # an EXIF tag Pillow cannot write never costs the image; the EXIF is only left out
+        logger.info("%s: EXIF left out of the TIFF, it could not be written (%s)", name, _one_line(e))
+        directory = _tiff_directory(layout, None, len(header))
+    if len(header) + len(directory) + sum(len(p) for p in packed) > _TIFF_MAX_BYTES:
+        raise ValueError(f"{name}: {width}x{height} is too large for a TIFF file (over 4 GiB); write PNG instead")
+    with open(path, "wb") as f:
+        f.write(header)
+        f.write(directory)
+        for strip in packed:
+            f.write(strip)
+
+
+def _tiff_directory(layout: dict[int, object], exif: bytes | None, offset: int) -> bytes:
+    """A TIFF's first IFD as bytes, at ``offset`` in the file: the EXIF block's tags, then the layout's over them."""
     ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
     if exif:
         tags = Image.Exif()
@@ -688,35 +726,15 @@ def write_tiff(
             # The EXIF and GPS IFDs as dicts, which Pillow writes as sub-IFDs (types by tag, as Pillow's own writer).
             if tag not in TiffTags.TAGS_V2_GROUPS:
                 ifd[tag] = tags[tag]
-            elif sub := tags.get_ifd(tag):
+            elif sub := dict(tags.get_ifd(tag)):
+                if 0xA005 in sub:  # the interoperability IFD, nested in the EXIF IFD: its offset, moved, is stale
+                    del sub[0xA005]
+                    if interop := dict(tags.get_ifd(0xA005)):
+                        sub[0xA005] = interop
                 ifd[tag] = sub
-    ifd[256], ifd[257] = width, height  # ImageWidth, ImageLength
-    ifd[258] = (samples.itemsize * 8,) * channels  # BitsPerSample
-    ifd[259] = 8  # Compression: Deflate ("Adobe Deflate", the registered code)
-    ifd[262] = 2  # PhotometricInterpretation: RGB
-    ifd[277] = channels  # SamplesPerPixel
-    ifd[278] = rows  # RowsPerStrip
-    # StripOffsets counted from the end of the IFD block: Pillow's tobytes adds where that ends, as the strips follow.
-    ifd[273] = tuple(np.cumsum([0] + [len(p) for p in packed[:-1]]).tolist())
-    ifd[279] = tuple(len(p) for p in packed)  # StripByteCounts
-    ifd[284] = 1  # PlanarConfiguration: samples interleaved
-    ifd[317] = 2  # Predictor: horizontal differencing
-    ifd[339] = (1,) * channels  # SampleFormat: unsigned integers
-    if channels == 4:
-        ifd[338] = (2,)  # ExtraSamples: unassociated alpha
-    if icc:
-        ifd[34675] = icc  # InterColorProfile
-    if xmp:
-        ifd[700] = xmp
-    header = b"II*\0" + struct.pack("<I", 8)
-    directory = ifd.tobytes(offset=len(header))
-    if len(header) + len(directory) + sum(len(p) for p in packed) > _TIFF_MAX_BYTES:
-        raise ValueError(f"{name}: {width}x{height} is too large for a TIFF file (over 4 GiB); write PNG instead")
-    with open(path, "wb") as f:
-        f.write(header)
-        f.write(directory)
-        for strip in packed:
-            f.write(strip)
+    for tag, value in layout.items():
+        ifd[tag] = value
+    return ifd.tobytes(offset=offset)
 
 
 def _cicp_chunk(cicp: tuple[int, int]) -> bytes:
