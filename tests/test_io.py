@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import struct
 import subprocess
 import sys
@@ -9,14 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 import idc.io as idc_io
 from idc.io import (
     ImageReadError,
     avif_available,
     heif_available,
+    image_size,
     missing_support,
     read_image,
     sniff_container,
@@ -196,7 +199,6 @@ def _camera_exif() -> bytes:
 def test_tiff_is_written_compressed_with_all_metadata_and_decoded_alike_by_other_readers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, depth: int, alpha: bool
 ) -> None:
-    tifffile = pytest.importorskip("tifffile", reason="tifffile (in the dev extras) is the independent TIFF reader")
     monkeypatch.setattr(idc_io, "TIFF_STRIP_BYTES", 500)  # many strips, the last one short
     dtype = np.uint8 if depth == 8 else np.uint16
     samples = np.random.default_rng(depth).integers(0, 2**depth, (37, 23, 4 if alpha else 3), dtype=dtype)
@@ -243,6 +245,138 @@ def test_exif_a_tiff_cannot_hold_is_left_out_not_the_image(tmp_path: Path, caplo
     back, left = read_image(tmp_path / "out.tif"), Image.Exif()
     left.load(back.exif or b"")
     assert 271 not in left and back.xmp == XMP_UPRIGHT and back.rgb.shape == (3, 5, 4)
+
+
+def _planes(seed: int, h: int = 9, w: int = 7, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 65536, (h, w, channels), dtype=np.uint16)
+
+
+def _as_uint16(t: torch.Tensor) -> np.ndarray:
+    return (t.numpy() * 65535).round().astype(np.uint16)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_tiff_with_separate_colour_planes_is_read_exactly(tmp_path: Path, channels: int) -> None:
+    # Photoshop's "per channel" pixel order: OpenCV silently mixes the planes up; tifffile decodes them.
+    samples = _planes(channels, channels=channels)
+    extra = {"extrasamples": ["unassalpha"]} if channels == 4 else {}
+    tifffile.imwrite(
+        tmp_path / "planar.tif",
+        np.moveaxis(samples, -1, 0),
+        photometric="rgb",
+        planarconfig="separate",
+        compression="zlib",
+        **extra,
+    )
+    back = read_image(tmp_path / "planar.tif")
+    assert back.bit_depth == 16 and np.array_equal(_as_uint16(back.rgb.permute(1, 2, 0)), samples[..., :3])
+    assert (back.alpha is None) == (channels == 3)
+    assert back.alpha is None or np.array_equal(_as_uint16(back.alpha), samples[..., 3])
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_colour_tiff_is_turned_by_its_orientation_once(tmp_path: Path, orientation: int) -> None:
+    # OpenCV 5 turns TIFFs by their orientation tag itself (2-4) or fails (5-8): read without it, turned here once.
+    samples = _planes(orientation, h=5, w=3)
+    tifffile.imwrite(tmp_path / "o.tif", samples, photometric="rgb", extratags=[(274, "H", 1, orientation, True)])
+    expected = np.asarray(ImageOps.exif_transpose(_exif_image(samples[..., 0], orientation)))
+    back = read_image(tmp_path / "o.tif")
+    assert back.bit_depth == 16 and np.array_equal(_as_uint16(back.rgb[0]), expected)
+
+
+def _exif_image(plane: np.ndarray, orientation: int) -> Image.Image:
+    img = Image.fromarray(plane)
+    img.getexif()[0x0112] = orientation
+    return img
+
+
+def test_16bit_tiff_in_a_compression_tifffile_needs_imagecodecs_for_is_read_by_opencv(tmp_path: Path) -> None:
+    import cv2
+
+    samples = _planes(9)
+    assert cv2.imwrite(str(tmp_path / "lzw.tif"), samples[..., ::-1].copy())  # OpenCV writes LZW
+    with tifffile.TiffFile(tmp_path / "lzw.tif") as tif:
+        assert tif.pages.first.compression == 5
+    back = read_image(tmp_path / "lzw.tif")
+    assert back.bit_depth == 16 and np.array_equal(_as_uint16(back.rgb.permute(1, 2, 0)), samples)
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_16bit_premultiplied_alpha_is_divided_out(tmp_path: Path, planar: bool) -> None:
+    straight = np.random.default_rng(3).random((6, 8, 3))
+    alpha = np.linspace(0.2, 1.0, 48).reshape(6, 8)
+    alpha[0, 0] = 0.0  # fully transparent: no colour to recover, black
+    stored = np.dstack([straight * alpha[..., None], alpha])
+    samples = (stored * 65535).round().astype(np.uint16)
+    data = np.moveaxis(samples, -1, 0) if planar else samples
+    layout = {"planarconfig": "separate"} if planar else {}
+    tifffile.imwrite(tmp_path / "a.tif", data, photometric="rgb", extrasamples=["assocalpha"], **layout)
+    back = read_image(tmp_path / "a.tif")
+    assert back.alpha is not None and np.allclose(back.alpha.numpy(), alpha, atol=1 / 65535)
+    rgb = back.rgb.permute(1, 2, 0).numpy()
+    assert np.abs(rgb - straight)[alpha > 0].max() < 1e-3 and (rgb[0, 0] == 0).all()
+
+
+def test_16bit_grayscale_with_alpha_which_pillow_cannot_open_is_read_upright_with_its_metadata(
+    tmp_path: Path,
+) -> None:
+    gray_alpha = _planes(4, channels=2)
+    tags = [(271, "s", 0, "TestCam", True), (274, "H", 1, 6, True), (700, "B", len(XMP), XMP, True)]
+    tifffile.imwrite(
+        tmp_path / "la16.tif", gray_alpha, photometric="minisblack", extrasamples=["unassalpha"], extratags=tags
+    )
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(tmp_path / "la16.tif")
+    assert image_size(tmp_path / "la16.tif") == (9, 7)  # (width, height) upright, from the header
+    back = read_image(tmp_path / "la16.tif")
+    turned = np.rot90(gray_alpha, -1)  # orientation 6: turned clockwise to stand upright
+    assert back.bit_depth == 16 and back.rgb.shape == (3, 7, 9) and back.alpha is not None
+    assert all(np.array_equal(_as_uint16(back.rgb[c]), turned[..., 0]) for c in range(3))
+    assert np.array_equal(_as_uint16(back.alpha), turned[..., 1])
+    assert back.xmp == XMP_UPRIGHT
+    exif = Image.Exif()
+    exif.load(back.exif or b"")
+    assert exif[0x010F] == "TestCam" and exif.get(0x0112, 1) == 1 and 256 not in exif
+
+
+def test_16bit_grayscale_stored_white_is_zero_is_not_inverted(tmp_path: Path) -> None:
+    g = np.array([[0, 1000], [30000, 65535]], np.uint16)
+    tifffile.imwrite(tmp_path / "white-is-zero.tif", g, photometric="miniswhite")
+    back = read_image(tmp_path / "white-is-zero.tif")
+    assert back.bit_depth == 16 and np.array_equal(_as_uint16(back.rgb[0]), 65535 - g)
+
+
+@pytest.mark.parametrize(
+    ("data", "options", "message"),
+    [
+        (np.zeros((4, 4, 3), np.float32), {"photometric": "rgb"}, "32-bit floating-point samples (an HDR"),
+        (np.zeros((4, 4, 3), np.float16), {"photometric": "rgb"}, "16-bit floating-point samples"),
+        (np.zeros((4, 4, 3), np.uint32), {"photometric": "rgb"}, "32-bit samples are not supported"),
+        (np.zeros((4, 4, 4), np.uint16), {"photometric": "separated"}, "a 16-bit CMYK TIFF is not supported"),
+    ],
+)
+def test_tiffs_of_samples_not_supported_are_refused_by_name(
+    tmp_path: Path, data: np.ndarray, options: dict[str, str], message: str
+) -> None:
+    tifffile.imwrite(tmp_path / "odd.tif", data, **options)
+    with pytest.raises(ImageReadError, match=re.escape(f"odd.tif: {message}")):
+        read_image(tmp_path / "odd.tif")
+
+
+def test_a_tiff_compression_needing_another_package_is_named(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "p.tif", np.zeros((3, 4, 5), np.uint16), photometric="rgb", planarconfig="separate")
+    data = bytearray((tmp_path / "p.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "p.tif") as tif:
+        where = tif.pages.first.tags["Compression"].valueoffset
+    data[where : where + 2] = (5).to_bytes(2, "little")  # now says LZW, which tifffile decodes with imagecodecs
+    (tmp_path / "p.tif").write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"p\.tif: could not decode this TIFF \(") as error:
+        read_image(tmp_path / "p.tif")
+    assert "\n" not in str(error.value)
+    try:
+        import imagecodecs  # noqa: F401  (with it, the made-up LZW data fails to decode instead)
+    except ImportError:
+        assert "pip install imagecodecs" in str(error.value)
 
 
 def test_profiles_that_do_not_describe_rgb_are_left_out(tmp_path: Path) -> None:

@@ -10,14 +10,15 @@ from PIL import Image
 
 from idc.io import missing_support
 
-# RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif (no Pillow mode holds them).
-MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "RGB;16", "RGBA;16")
+# RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, and 16-bit colour TIFF,
+# written by tifffile (no Pillow mode holds them), as is LA;16 (16-bit grayscale with alpha, which Pillow cannot open).
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "RGB;16", "RGBA;16", "LA;16")
 FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
 # Which modes each format can store.
 STORABLE = {
     "png": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},
     "jpg": {"L", "RGB", "CMYK"},
-    "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"},
+    "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "RGB;16", "RGBA;16", "LA;16"},
     "webp": {"RGB", "RGBA"},
     "avif": {"L", "RGB", "RGBA"},
     "heic": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
@@ -41,6 +42,8 @@ def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
         exif = Image.Exif()
         exif[274] = rng.randint(1, 8)
         kwargs["exif"] = exif.tobytes()
+    if ext == "tif" and mode.endswith(";16") and mode != "I;16":
+        return ext, _tifffile_image(rng, nprng, mode, w, h, kwargs.get("exif")), (w, h)
     if mode in {"RGB;16", "RGBA;16"}:
         import pillow_heif
 
@@ -53,6 +56,32 @@ def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
         img = Image.fromarray(nprng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
     img.save(buf, format=FORMATS[ext], **kwargs)
     return ext, buf.getvalue(), (w, h)
+
+
+def _tifffile_image(
+    rng: random.Random, nprng: np.random.Generator, mode: str, w: int, h: int, exif: bytes | None
+) -> bytes:
+    """A 16-bit TIFF in a layout Pillow cannot hold, by tifffile: colour planes interleaved or separate, Deflate or
+    none, alpha straight or premultiplied, the EXIF orientation as a tag."""
+    import tifffile
+
+    channels = {"RGB;16": 3, "RGBA;16": 4, "LA;16": 2}[mode]
+    samples = nprng.integers(0, 65536, (h, w, channels), dtype=np.uint16)
+    planar = rng.random() < 0.5 and channels > 1
+    options: dict[str, object] = {
+        "photometric": "minisblack" if mode == "LA;16" else "rgb",
+        "planarconfig": "separate" if planar else "contig",
+        "compression": rng.choice([None, "zlib"]),
+    }
+    if channels in (2, 4):
+        options["extrasamples"] = [rng.choice(["unassalpha", "assocalpha"])]
+    if exif:
+        tags = Image.Exif()
+        tags.load(exif)
+        options["extratags"] = [(274, "H", 1, int(tags.get(274, 1)), True)]
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.moveaxis(samples, -1, 0) if planar else samples, **options)  # type: ignore[arg-type]
+    return buf.getvalue()
 
 
 def broken_file(rng: random.Random) -> tuple[str, bytes]:

@@ -3,6 +3,7 @@ over, atomic writes."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -10,6 +11,7 @@ import struct
 import tempfile
 import warnings
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,11 +325,11 @@ def _xmp(value: object, turned: bool) -> bytes | None:
     return value
 
 
-def _upright_exif(img: Image.Image, path: Path) -> bytes | None:
-    """The image's EXIF block with orientation 1 and no TIFF layout tags, or None when it has none or it cannot be
-    re-encoded."""
+def _upright_exif(img: Image.Image | Image.Exif, path: Path) -> bytes | None:
+    """The image's EXIF block (or this EXIF's) with orientation 1 and no TIFF layout tags, or None when it has none or
+    it cannot be re-encoded."""
     try:
-        exif = img.getexif()
+        exif = img if isinstance(img, Image.Exif) else img.getexif()
         # A TIFF's XMP is a tag of its first IFD; it is carried on its own (orientation reset), not in the EXIF.
         for tag in (_LAYOUT_TAGS | {700}) & set(exif):
             del exif[tag]
@@ -341,16 +343,169 @@ def _upright_exif(img: Image.Image, path: Path) -> bytes | None:
         return None
 
 
-def _read_16bit_colour(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Reads a 16-bit RGB(A) file with OpenCV; returns (H, W, 3) float32 RGB and optional alpha in [0, 1]."""
+def _read_16bit_colour(path: Path, orientation: int, img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads a 16-bit RGB(A) PNG or TIFF (``img``: Pillow's view of its header); returns (H, W, 3) float32 RGB and
+    optional alpha in [0, 1].
+
+    PNG is decoded by OpenCV. TIFF by tifffile: OpenCV (5.0) silently mixes up colour planes stored one after the
+    other (Photoshop's "per channel" order) and applies a TIFF's orientation itself, flipping it a second time or
+    failing; it decodes only the compressions tifffile needs the imagecodecs package for (LZW, JPEG), and only in
+    files it reads right (planes interleaved, orientation 1). Premultiplied (associated) alpha is divided out, as
+    Pillow does for 8-bit TIFFs.
+    """
+    if isinstance(img, TiffImagePlugin.TiffImageFile):
+        try:
+            a, _, associated = _tiff_samples(path)
+        except _TiffCodecMissing:
+            if img.tag_v2.get(284) == 2 or img.tag_v2.get(262) != 2 or orientation != 1:
+                raise
+            a = _opencv_16bit_colour(path)
+            extra = img.tag_v2.get(338, ())  # ExtraSamples
+            associated = (extra if isinstance(extra, tuple) else (extra,))[:1] == (1,)
+    else:
+        a, associated = _opencv_16bit_colour(path), False
+    a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(a)).astype(np.float32) / 65535.0
+    colour, alpha = (a[..., :3], a[..., 3]) if a.shape[2] >= 4 else (a[..., :3], None)
+    return (_unpremultiply(colour, alpha) if associated and alpha is not None else colour), alpha
+
+
+def _opencv_16bit_colour(path: Path) -> np.ndarray:
+    """(H, W, 3|4) uint16 RGB(A) of a 16-bit colour file, decoded by OpenCV."""
     import cv2  # only needed for 16-bit colour files
 
-    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if a is None or a.dtype != np.uint16 or a.ndim != 3 or a.shape[2] not in (3, 4):
+    decoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3 or decoded.shape[2] not in (3, 4):
         raise ImageReadError(f"{path}: could not decode the 16-bit image")
-    a = a[..., [2, 1, 0, 3][: a.shape[2]]]  # OpenCV stores BGR(A)
-    a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(a)).astype(np.float32) / 65535.0
-    return a[..., :3], (a[..., 3] if a.shape[2] == 4 else None)
+    return decoded[..., [2, 1, 0, 3][: decoded.shape[2]]]  # OpenCV stores BGR(A)
+
+
+def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour stored multiplied by its alpha (TIFF's associated alpha) as straight colour; 0 where alpha is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        straight = np.where(alpha[..., None] > 0, colour / alpha[..., None], 0.0)
+    return np.clip(straight, 0.0, 1.0).astype(np.float32)
+
+
+def _has_tiff_signature(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic TIFF and BigTIFF
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """tifffile logs each odd tag of a damaged file as an error; what matters reaches the user as one error line."""
+    tiff_logger = logging.getLogger("tifffile")
+    level = tiff_logger.level
+    tiff_logger.setLevel(logging.CRITICAL)  # it reports odd tags as errors, then reads on
+    try:
+        yield
+    finally:
+        tiff_logger.setLevel(level)
+
+
+class _TiffCodecMissing(ImageReadError):
+    """A TIFF compressed in a way tifffile decodes only with the imagecodecs package (LZW, JPEG, ...)."""
+
+
+# TIFF's PhotometricInterpretation values that are neither grayscale nor RGB, named for error messages.
+_PHOTOMETRIC_NAMES = {3: "palette", 4: "mask", 5: "CMYK", 6: "YCbCr", 8: "CIELAB", 9: "ICCLAB", 10: "ITULAB"}
+
+
+def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
+    """The first image of a TIFF decoded with tifffile, for the layouts Pillow cannot open (16-bit grayscale with
+    alpha) and OpenCV misreads (separate colour planes).
+
+    Returns:
+        (H, W, C) uint8 or uint16 samples: gray, gray + alpha, RGB or RGB + alpha (an unspecified extra sample is
+        taken as alpha, as OpenCV and Pillow take it); bits per sample; whether the alpha is associated
+        (premultiplied).
+
+    Raises:
+        ImageReadError: naming the file and what it holds that is not supported (floating-point or 32-bit samples,
+            CMYK or other colour models of 16 bits), or the decoder's reason (a compression tifffile needs the
+            imagecodecs package for).
+    """
+    try:
+        import tifffile
+    except ImportError:
+        raise ImageReadError(f"{path}: this kind of TIFF needs the tifffile package: pip install tifffile") from None
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            if not isinstance(page, tifffile.TiffPage):
+                raise ImageReadError(f"{path}: its first image is not one tifffile can read")
+            pixels = page.imagewidth * page.imagelength
+            if pixels > _max_pixels:
+                raise ImageReadError(
+                    f"{path}: {page.imagewidth}x{page.imagelength} is {pixels:,} pixels, over the limit of "
+                    f"{_max_pixels:,} (raise it with --max-pixels)"
+                )
+            if page.samplesperpixel > 8:  # colour, alpha and a few extra: more is no photo (or a corrupt header)
+                raise ImageReadError(f"{path}: {page.samplesperpixel} samples per pixel are not supported")
+            bits, kind, photometric = page.bitspersample, int(page.sampleformat), int(page.photometric)
+            if kind == 3:
+                raise ImageReadError(
+                    f"{path}: {bits}-bit floating-point samples (an HDR or linear-light TIFF) are not supported; "
+                    "save it with 16-bit integer samples"
+                )
+            if kind != 1 or bits not in (8, 16):
+                raise ImageReadError(f"{path}: {bits}-bit samples are not supported (8- and 16-bit integers are)")
+            if photometric not in (0, 1, 2):  # WhiteIsZero, BlackIsZero, RGB
+                name = _PHOTOMETRIC_NAMES.get(photometric, f"colour model {photometric}")
+                raise ImageReadError(f"{path}: a {bits}-bit {name} TIFF is not supported; save it as RGB")
+            a = page.asarray()
+            planar = page.planarconfig == 2 and page.samplesperpixel > 1
+            extra = tuple(int(e) for e in page.extrasamples)
+    except ImageReadError:
+        raise
+    except Exception as e:  # tifffile's own errors, and the compressions it needs imagecodecs for
+        if "imagecodecs" in str(e):
+            raise _TiffCodecMissing(
+                f"{path}: could not decode this TIFF ({_one_line(e)}): pip install imagecodecs adds it"
+            ) from None
+        raise ImageReadError(f"{path}: could not decode this TIFF ({_one_line(e)})") from None
+    if planar:
+        a = np.moveaxis(a, 0, -1)
+    if a.ndim == 2:
+        a = a[..., None]
+    colours = 3 if photometric == 2 else 1
+    if a.ndim != 3 or a.shape[2] < colours:
+        raise ImageReadError(f"{path}: could not decode this TIFF (samples of shape {a.shape})")
+    if photometric == 0:  # WhiteIsZero: 0 is white
+        a[..., :1] = np.iinfo(a.dtype).max - a[..., :1]
+    # The first extra sample is alpha when marked so (associated or not), or when it is the only one and unmarked
+    # (as OpenCV and Pillow take a fourth sample of RGB); other extra samples are not colour and are left out.
+    alpha = extra[:1] in ((1,), (2,)) or extra == (0,)
+    return np.ascontiguousarray(a[..., : colours + alpha]), bits, alpha and extra[0] == 1
+
+
+def _read_tiff_without_pillow(
+    path: Path,
+) -> tuple[np.ndarray, np.ndarray | None, int, bytes | None, bytes | None, bytes | None]:
+    """Reads a TIFF that Pillow cannot open (16-bit grayscale with alpha, or what :func:`_tiff_samples` refuses by
+    name) with tifffile, and its metadata from its first IFD; returns float (H, W, 1|3) colour, alpha, bit depth, ICC
+    profile, EXIF and XMP as :func:`read_image` keeps them."""
+    samples, bits, associated = _tiff_samples(path)
+    exif = Image.Exif()
+    try:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's warnings about odd tags: they only cost the metadata
+            exif.load_from_fp(f)  # the first IFD, as the header points to it
+    except Exception:  # the pixels decoded; unreadable tags cost only the metadata
+        exif = Image.Exif()
+    orientation = int(exif.get(274, 1))
+    icc = _rgb_icc(exif.get(34675)) if samples.shape[2] >= 3 else None
+    xmp = _xmp(exif.get(700), orientation != 1)
+    upright = _upright_exif(exif, path) if exif else None
+    a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(samples)).astype(np.float32) / (2**bits - 1)
+    colours = 3 if a.shape[2] in (3, 4) else 1
+    colour, alpha = a[..., :colours], (a[..., colours] if a.shape[2] > colours else None)
+    if associated and alpha is not None:
+        colour = _unpremultiply(colour, alpha)
+    return colour, alpha, bits, icc, upright, xmp
 
 
 def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -401,7 +556,18 @@ def image_size(path: str | Path) -> tuple[int, int]:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1)
     except UnidentifiedImageError:
-        raise ImageReadError(f"{_unrecognised(path)} (cannot read image header)") from None
+        if not _has_tiff_signature(path):
+            raise ImageReadError(f"{_unrecognised(path)} (cannot read image header)") from None
+        try:  # a TIFF Pillow has no mode for (read_image reads it with tifffile)
+            import tifffile
+
+            with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+                page = tif.pages.first
+                w, h = int(page.shape[page.axes.index("X")]), int(page.shape[page.axes.index("Y")])
+                tag = page.tags.get(274) if isinstance(page, tifffile.TiffPage) else None
+                orientation = int(tag.value) if tag is not None else 1
+        except Exception as e:
+            raise ImageReadError(f"{path}: cannot read image header ({_one_line(e)})") from None
     except (OSError, RuntimeError, Image.DecompressionBombError) as e:
         raise ImageReadError(f"{path}: cannot read image header ({_one_line(e)})") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
@@ -411,7 +577,9 @@ def read_image(path: str | Path) -> LoadedImage:
     """Reads an image file as RGB float32 in [0, 1], applying its EXIF orientation.
 
     Grayscale is replicated to RGB, palette images are expanded, CMYK is converted, alpha is kept aside.
-    16-bit PNG/TIFF (grayscale or colour) are read at full precision and reported as ``bit_depth == 16``.
+    16-bit PNG/TIFF (grayscale or colour) are read at full precision and reported as ``bit_depth == 16``; TIFFs in
+    any layout (planes interleaved or separate, premultiplied alpha, grayscale with alpha), but floating-point,
+    32-bit and 16-bit CMYK or Lab samples are refused by name.
     An RGB ICC profile (or else a colour space given as H.273 code points), the EXIF block and the XMP packet
     (orientation reset in both) are kept for :func:`write_image`. HEIC/HEIF is read when pillow-heif is installed
     (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF (8 bits per channel) where
@@ -451,7 +619,7 @@ def read_image(path: str | Path) -> LoadedImage:
                 if icc is None and img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
                 if _is_16bit_colour(img, path):
-                    array, alpha_np = _read_16bit_colour(path, orientation)
+                    array, alpha_np = _read_16bit_colour(path, orientation, img)
                     depth = 16
                 elif img.format == "HEIF" and int(img.info.get("bit_depth") or 8) > 8:
                     array, alpha_np = _read_deep_heif(path, orientation)
@@ -465,6 +633,8 @@ def read_image(path: str | Path) -> LoadedImage:
                         alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
                         img = img.convert("RGB")
                     array = _to_float_array(img)
+                    if img.format == "TIFF" and img.mode.startswith("I;16") and img.tag_v2.get(262) == 0:
+                        array = 1.0 - array  # 16-bit WhiteIsZero, which Pillow (unlike 8-bit) leaves inverted
                     flip = _ORIENT.get(orientation, lambda x: x)
                     array = flip(array)
                     alpha_np = None if alpha_np is None else flip(alpha_np)
@@ -477,7 +647,12 @@ def read_image(path: str | Path) -> LoadedImage:
     except PermissionError:
         raise ImageReadError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
-        raise ImageReadError(_unrecognised(path)) from None
+        if not _has_tiff_signature(path):
+            raise ImageReadError(_unrecognised(path)) from None
+        # A TIFF Pillow has no mode for: 16-bit grayscale with alpha (read), floating-point, 32-bit or 16-bit CMYK
+        # samples (refused by name).
+        array, alpha_np, depth, icc, exif, xmp = _read_tiff_without_pillow(path)
+        cicp, subsampling = None, None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"{path}: too many pixels ({_one_line(e)})") from None
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError) as e:
