@@ -6,6 +6,7 @@ import re
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,55 @@ def test_16bit_round_trip_is_exact(tmp_path: Path, ext: str) -> None:
     back = read_image(tmp_path / f"x.{ext}")
     assert back.bit_depth == 16
     assert np.array_equal((back.rgb.permute(1, 2, 0).numpy() * 65535).round().astype(np.uint16), a)
+
+
+def _png16(path: Path, samples: np.ndarray, colour_type: int, trns: bytes | None = None) -> None:
+    """A 16-bit PNG written by hand (no library writes 16-bit grayscale with alpha): rows unfiltered, big-endian."""
+    from idc.io import _png_chunk
+
+    h, w = samples.shape[:2]
+    rows = b"".join(b"\0" + samples[y].astype(">u2").tobytes() for y in range(h))
+    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))
+    extra = _png_chunk(b"tRNS", trns) if trns else b""
+    body = _png_chunk(b"IDAT", zlib.compress(rows)) + _png_chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + extra + body)
+
+
+def test_16bit_grayscale_with_alpha_png_is_read_at_16_bits(tmp_path: Path) -> None:
+    gray_alpha = np.random.default_rng(5).integers(0, 65536, (6, 5, 2), dtype=np.uint16)
+    _png16(tmp_path / "la16.png", gray_alpha, colour_type=4)
+    back = read_image(tmp_path / "la16.png")
+    assert back.bit_depth == 16 and back.alpha is not None
+    assert all(np.array_equal(_as_uint16(back.rgb[c]), gray_alpha[..., 0]) for c in range(3))
+    assert np.array_equal(_as_uint16(back.alpha), gray_alpha[..., 1])
+
+
+@pytest.mark.parametrize("kind", ["L", "RGB", "L;16", "RGB;16"])
+def test_a_png_transparent_colour_becomes_alpha(tmp_path: Path, kind: str) -> None:
+    # PNG's tRNS chunk names one gray level or colour as transparent, instead of an alpha channel.
+    rgb = kind.startswith("RGB")
+    samples = np.random.default_rng(6).integers(1, 200, (4, 6, 3 if rgb else 1), dtype=np.uint8)
+    samples[1, 2] = samples[3, 0] = 0
+    path = tmp_path / "keyed.png"
+    if kind.endswith(";16"):
+        wide = samples.astype(np.uint16) * 257
+        _png16(
+            path,
+            wide if rgb else wide[..., 0],
+            2 if rgb else 0,
+            struct.pack(">HHH" if rgb else ">H", *[0] * (3 if rgb else 1)),
+        )
+    else:
+        Image.fromarray(samples if rgb else samples[..., 0]).save(path, transparency=(0, 0, 0) if rgb else 0)
+    back = read_image(path)
+    expected = np.ones((4, 6), np.float32)
+    expected[1, 2] = expected[3, 0] = 0
+    assert back.alpha is not None and np.array_equal(back.alpha.numpy(), expected)
+    assert back.bit_depth == (16 if kind.endswith(";16") else 8)
+    # Written with its alpha, the transparent pixels stay transparent.
+    write_image(tmp_path / "out.png", back.rgb, back.bit_depth, alpha=back.alpha)
+    again = read_image(tmp_path / "out.png").alpha
+    assert again is not None and torch.equal(again, back.alpha)
 
 
 def test_16bit_grayscale_is_read_as_16bit(tmp_path: Path) -> None:

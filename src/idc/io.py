@@ -232,11 +232,14 @@ _ORIENT = {
 
 
 def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
-    """True for 16-bit-per-channel RGB(A) PNG and TIFF, which Pillow would silently reduce to 8 bits."""
+    """True for 16-bit-per-channel RGB(A) PNG and TIFF and grayscale-with-alpha PNG, which Pillow would silently
+    reduce to 8 bits."""
     if img.format == "PNG":
         with open(path, "rb") as f:
             header = f.read(26)
-        return len(header) == 26 and header[24] == 16 and header[25] in (2, 6)
+        # Colour types 2 (RGB), 6 (RGBA) and 4 (grayscale with alpha, which Pillow reads at 8 bits and OpenCV as
+        # gray, gray, gray, alpha).
+        return len(header) == 26 and header[24] == 16 and header[25] in (2, 4, 6)
     if isinstance(img, TiffImagePlugin.TiffImageFile):
         bits = img.tag_v2.get(258)  # BitsPerSample
         bits = bits if isinstance(bits, tuple) else (bits,)
@@ -377,6 +380,19 @@ def _opencv_16bit_colour(path: Path) -> np.ndarray:
     if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3 or decoded.shape[2] not in (3, 4):
         raise ImageReadError(f"{path}: could not decode the 16-bit image")
     return decoded[..., [2, 1, 0, 3][: decoded.shape[2]]]  # OpenCV stores BGR(A)
+
+
+def _colour_key_alpha(img: Image.Image, key: object) -> np.ndarray | None:
+    """Alpha (H, W) float32 for an image whose pixels of colour ``key`` are transparent (a grayscale or RGB PNG's
+    tRNS chunk), or None when no pixel has it or the key does not fit the mode."""
+    samples = np.asarray(img)
+    if samples.ndim == 3 and isinstance(key, tuple) and len(key) == samples.shape[2]:
+        transparent = np.all(samples == np.asarray(key, dtype=samples.dtype), axis=-1)
+    elif samples.ndim == 2 and isinstance(key, int):
+        transparent = samples == key
+    else:
+        return None
+    return (~transparent).astype(np.float32) if transparent.any() else None
 
 
 def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -632,6 +648,8 @@ def read_image(path: str | Path) -> LoadedImage:
                     if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
                         alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
                         img = img.convert("RGB")
+                    elif "transparency" in img.info:  # PNG's tRNS: one colour (gray level) stands for transparent
+                        alpha_np = _colour_key_alpha(img, img.info["transparency"])
                     array = _to_float_array(img)
                     if img.format == "TIFF" and img.mode.startswith("I;16") and img.tag_v2.get(262) == 0:
                         array = 1.0 - array  # 16-bit WhiteIsZero, which Pillow (unlike 8-bit) leaves inverted
