@@ -219,6 +219,29 @@ def test_colour_profile_and_exif_are_kept_unless_asked_not_to(tmp_path: Path, we
             assert JpegImagePlugin.get_sampling(out) == 0
 
 
+def test_a_16bit_tiff_export_keeps_its_depth_profile_and_metadata(tmp_path: Path, weights: Path) -> None:
+    # What a raw developer exports for retouching: 16 bits, a wide-gamut profile, camera EXIF, XMP; here stored
+    # sideways (orientation 6) and in separate colour planes, which OpenCV alone misreads.
+    import tifffile
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6" xmp:Rating="5"/></x:xmpmeta>'
+    planes = np.random.default_rng(5).integers(0, 65536, (3, 20, 27), dtype=np.uint16)
+    tags = [(271, "s", 0, "TestCam", True), (274, "H", 1, 6, True), (700, "B", len(xmp), xmp, True)]
+    tags.append((34675, "B", len(icc), icc, True))
+    src = tmp_path / "export.tif"
+    tifffile.imwrite(src, planes, photometric="rgb", planarconfig="separate", compression="zlib", extratags=tags)
+    assert main(["deblur", str(src), "-o", str(tmp_path / "out"), "--weights", str(weights), "--format", "same"]) == 0
+    out = tmp_path / "out" / "export.tif"
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages.first
+        assert page.dtype == np.uint16 and page.shape == (27, 20, 3)  # upright: turned from 20 x 27
+        assert page.tags["InterColorProfile"].value == icc and page.tags[271].value == "TestCam"
+        assert page.tags[274].value == 1 and b'Orientation="1"' in page.tags["XMP"].value
+        assert len(np.unique(page.asarray())) > 1000  # 16-bit precision, not 8-bit values spread out
+
+
 def test_usage_errors_are_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deblur", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"), "--weights", str(weights)]) == 2
     assert capsys.readouterr().err.strip() == f"idc: error: {tmp_path / 'nope.png'}: no such file or folder"

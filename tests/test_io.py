@@ -389,6 +389,20 @@ def test_16bit_grayscale_with_alpha_which_pillow_cannot_open_is_read_upright_wit
     assert exif[0x010F] == "TestCam" and exif.get(0x0112, 1) == 1 and 256 not in exif
 
 
+def test_16bit_grayscale_tiff_with_alpha_and_another_extra_sample_keeps_gray_and_alpha(tmp_path: Path) -> None:
+    samples = _planes(8, channels=3)  # gray, alpha, and a sample of no stated meaning
+    tifffile.imwrite(
+        tmp_path / "g.tif",
+        samples,
+        photometric="minisblack",
+        planarconfig="contig",
+        extrasamples=["unassalpha", "unspecified"],
+    )
+    back = read_image(tmp_path / "g.tif")
+    assert back.bit_depth == 16 and back.alpha is not None and np.array_equal(_as_uint16(back.alpha), samples[..., 1])
+    assert all(np.array_equal(_as_uint16(back.rgb[c]), samples[..., 0]) for c in range(3))
+
+
 def test_16bit_grayscale_stored_white_is_zero_is_not_inverted(tmp_path: Path) -> None:
     g = np.array([[0, 1000], [30000, 65535]], np.uint16)
     tifffile.imwrite(tmp_path / "white-is-zero.tif", g, photometric="miniswhite")

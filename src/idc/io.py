@@ -368,7 +368,14 @@ def _read_16bit_colour(path: Path, orientation: int, img: Image.Image) -> tuple[
     else:
         a, associated = _opencv_16bit_colour(path), False
     a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(a)).astype(np.float32) / 65535.0
-    colour, alpha = (a[..., :3], a[..., 3]) if a.shape[2] >= 4 else (a[..., :3], None)
+    return _colour_and_alpha(a, associated)
+
+
+def _colour_and_alpha(a: np.ndarray, associated: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Splits (H, W, 1|2|3|4) float samples (gray or RGB, then maybe alpha) into colour and alpha, dividing
+    premultiplied (associated) alpha out."""
+    colours = 3 if a.shape[2] >= 3 else 1
+    colour, alpha = a[..., :colours], (a[..., colours] if a.shape[2] > colours else None)
     return (_unpremultiply(colour, alpha) if associated and alpha is not None else colour), alpha
 
 
@@ -517,10 +524,7 @@ def _read_tiff_without_pillow(
     xmp = _xmp(exif.get(700), orientation != 1)
     upright = _upright_exif(exif, path) if exif else None
     a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(samples)).astype(np.float32) / (2**bits - 1)
-    colours = 3 if a.shape[2] in (3, 4) else 1
-    colour, alpha = a[..., :colours], (a[..., colours] if a.shape[2] > colours else None)
-    if associated and alpha is not None:
-        colour = _unpremultiply(colour, alpha)
+    colour, alpha = _colour_and_alpha(a, associated)
     return colour, alpha, bits, icc, upright, xmp
 
 
