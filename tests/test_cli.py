@@ -242,6 +242,15 @@ def test_a_16bit_tiff_export_keeps_its_depth_profile_and_metadata(tmp_path: Path
         assert len(np.unique(page.asarray())) > 1000  # 16-bit precision, not 8-bit values spread out
 
 
+def test_a_gray_photo_stays_gray(tmp_path: Path, weights: Path) -> None:
+    src = tmp_path / "scan.jpg"
+    Image.fromarray(np.random.default_rng(6).integers(0, 256, (20, 27), dtype=np.uint8)).save(src)
+    assert main(["deblur", str(src), "-o", str(tmp_path / "out"), "--weights", str(weights)]) == 0
+    assert main(["deblur", str(src), "-o", str(tmp_path / "same"), "--weights", str(weights), "--format", "same"]) == 0
+    with Image.open(tmp_path / "out" / "scan.png") as png, Image.open(tmp_path / "same" / "scan.jpg") as jpg:
+        assert png.mode == "L" and jpg.mode == "L" and png.size == jpg.size == (27, 20)
+
+
 def test_usage_errors_are_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deblur", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"), "--weights", str(weights)]) == 2
     assert capsys.readouterr().err.strip() == f"idc: error: {tmp_path / 'nope.png'}: no such file or folder"

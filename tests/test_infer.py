@@ -54,9 +54,26 @@ def test_pil_images_keep_their_mode(model: idc.IDC) -> None:
     assert np.array_equal(np.asarray(out), idc.deblur(_photo(), model, precision="fp32"))
     rgba = idc.deblur(Image.fromarray(_photo(channels=4), "RGBA"), model)
     assert rgba.mode == "RGBA" and np.array_equal(np.asarray(rgba)[..., 3], _photo(channels=4)[..., 3])
-    assert idc.deblur(rgb.convert("L"), model).mode == "RGB"
     with pytest.raises(ValueError, match="mode 'CMYK' is not supported"):
         idc.deblur(rgb.convert("CMYK"), model)
+
+
+def test_gray_images_stay_gray(model: idc.IDC) -> None:
+    # Three equal channels in, their mean out: the network's three outputs differ (colour noise in a gray photo).
+    gray = _photo()[..., 0]
+    three = idc.deblur(np.dstack([gray] * 3), model, precision="fp32")
+    assert np.abs(three.astype(int).max(-1) - three.astype(int).min(-1)).max() > 0  # the noise a gray output drops
+    out = idc.deblur(gray, model, precision="fp32")
+    mean = deblur_tensor(model, torch.from_numpy(gray).float()[None].repeat(3, 1, 1) / 255).mean(0)
+    assert out.shape == gray.shape and out.dtype == np.uint8 and np.array_equal(out, to_uint(mean[None])[..., 0])
+    pil = Image.fromarray(gray)
+    assert np.array_equal(np.asarray(idc.deblur(pil, model, precision="fp32")), out)
+    assert idc.deblur(pil, model).mode == "L" and idc.deblur(pil.convert("1"), model).mode == "L"
+    la = idc.deblur(Image.merge("LA", (pil, pil.point(lambda v: 255 - v))), model)
+    assert la.mode == "LA" and np.array_equal(np.asarray(la)[..., 1], 255 - gray)
+    deep = Image.fromarray(gray.astype(np.uint16) * 257)
+    assert deep.mode == "I;16" and idc.deblur(deep, model).mode == "I;16"
+    assert idc.deblur(gray.astype(np.float32) / 255, model).dtype == np.float32
 
 
 def test_pil_images_are_deblurred_upright_with_their_metadata(model: idc.IDC, tmp_path: Path) -> None:
@@ -104,7 +121,7 @@ def test_weights_paths_and_tiles(model: idc.IDC, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (np.zeros((4, 5), np.uint8), r"must be \(H, W, 3\) or \(H, W, 4\)"),
+        (np.zeros((4, 5, 2), np.uint8), r"must be \(H, W, 3\), \(H, W, 4\) or \(H, W\)"),
         (np.zeros((4, 5, 3), np.int32), "dtype must be uint8, uint16 or float"),
         (torch.zeros(1, 4, 5, 6), r"must be floating point \(3, H, W\)"),
         (torch.zeros(3, 4, 5, dtype=torch.uint8), "must be floating point"),

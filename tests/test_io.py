@@ -443,6 +443,120 @@ def test_a_tiff_compression_needing_another_package_is_named(tmp_path: Path) -> 
         assert "pip install imagecodecs" in str(error.value)
 
 
+def _gray_profile() -> bytes:
+    """Bytes that say "gray ICC profile" where readers look (header bytes 16-19): carried as they are, never parsed."""
+    profile = bytearray(_profile())
+    profile[16:20] = b"GRAY"
+    return bytes(profile)
+
+
+def _gray_file(path: Path, kind: str, gray: np.ndarray, alpha: np.ndarray) -> None:
+    """``gray`` and ``alpha`` (uint8) stored as ``kind``: a Pillow mode, or a 16-bit layout no library writes."""
+    if kind == "I;16":
+        Image.fromarray(gray.astype(np.uint16) * 257).save(path)
+    elif kind == "LA;16" and path.suffix == ".png":
+        _png16(path, np.dstack([gray, alpha]).astype(np.uint16) * 257, colour_type=4)
+    elif kind.endswith(";16"):
+        planes = [gray] if kind == "L;16" else [gray, alpha]
+        extra = {"extrasamples": ["unassalpha"]} if kind == "LA;16" else {}
+        tifffile.imwrite(path, np.dstack(planes).astype(np.uint16) * 257, photometric="minisblack", **extra)
+    else:
+        image = Image.fromarray(gray)
+        if kind == "LA":
+            image = Image.merge("LA", (image, Image.fromarray(alpha)))
+        else:
+            image = image.convert(kind, dither=Image.Dither.NONE)  # bilevel: a threshold at 128, not dithered
+        image.save(path, icc_profile=_gray_profile())
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "depth"),
+    [
+        ("g.png", "L", 8),
+        ("ga.png", "LA", 8),
+        ("bilevel.png", "1", 8),
+        ("g.jpg", "L", 8),
+        ("g.tif", "LA", 8),
+        ("g16.png", "I;16", 16),
+        ("ga16.png", "LA;16", 16),
+        ("g16.tif", "L;16", 16),
+        ("ga16.tif", "LA;16", 16),
+    ],
+)
+def test_grayscale_images_are_read_as_gray(tmp_path: Path, name: str, kind: str, depth: int) -> None:
+    rng = np.random.default_rng(11)
+    gray, alpha = rng.integers(0, 256, (5, 7), dtype=np.uint8), rng.integers(0, 256, (5, 7), dtype=np.uint8)
+    _gray_file(tmp_path / name, kind, gray, alpha)
+    back = read_image(tmp_path / name)
+    assert back.grayscale and back.bit_depth == depth and back.rgb.shape == (3, 5, 7)
+    assert torch.equal(back.rgb[0], back.rgb[1]) and torch.equal(back.rgb[0], back.rgb[2])
+    assert (back.alpha is not None) == ("A" in kind)
+    if kind in ("L", "LA"):  # Pillow's writers: the gray profile is kept (it fits a gray image)
+        assert back.icc == _gray_profile()
+    if kind not in ("1", "L") or name.endswith(".png"):  # lossless: the very values (bilevel: 0 or 255)
+        expected = (gray >= 128) * 255 if kind == "1" else gray
+        assert np.array_equal((back.rgb[0].numpy() * 255).round(), expected)
+    assert not read_image(_written(tmp_path, np.dstack([gray] * 3))).grayscale  # gray values in RGB are colour
+
+
+def _written(tmp_path: Path, rgb: np.ndarray) -> Path:
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    return tmp_path / "rgb.png"
+
+
+@pytest.mark.parametrize(
+    ("ext", "depth", "alpha"),
+    [
+        ("png", 8, False),
+        ("png", 8, True),
+        ("png", 16, False),
+        ("png", 16, True),
+        ("tif", 8, True),
+        ("tif", 16, False),
+        ("tif", 16, True),
+        ("jpg", 8, False),
+    ],
+)
+def test_gray_images_are_written_as_one_gray_channel(tmp_path: Path, ext: str, depth: int, alpha: bool) -> None:
+    # Three channels out of the network, a little apart: written as their mean, one channel (and alpha).
+    rgb = torch.rand(1, 6, 9, generator=torch.Generator().manual_seed(2)).repeat(3, 1, 1)
+    rgb += torch.tensor([-0.01, 0.0, 0.01])[:, None, None]
+    rgb = rgb.clamp(0, 1)
+    a = torch.linspace(0, 1, 54).reshape(6, 9) if alpha else None
+    target = tmp_path / f"gray.{ext}"
+    write_image(target, rgb, depth, alpha=a, icc=_gray_profile(), grayscale=True)
+    if ext == "png":
+        header = target.read_bytes()[24:26]
+        assert header == bytes([depth, 4 if alpha else 0])  # bit depth, colour type: gray (with alpha)
+    elif ext == "tif":
+        with tifffile.TiffFile(target) as tif:
+            page = tif.pages.first
+            assert page.photometric == 1 and page.samplesperpixel == (2 if alpha else 1) and page.bitspersample == depth
+    else:
+        with Image.open(target) as img:
+            assert img.mode == "L"
+    back = read_image(target)
+    assert back.grayscale and back.bit_depth == depth and back.icc == _gray_profile()
+    peak = 2**depth - 1
+    tolerance = 6 / 255 if ext == "jpg" else 0.5 / peak  # JPEG: lossy, on noise
+    assert (back.rgb[0] - rgb.mean(0)).abs().max() <= tolerance
+    if a is not None:
+        assert back.alpha is not None and (back.alpha - a).abs().max() <= 0.5 / peak
+
+
+def test_gray_images_become_equal_rgb_where_the_format_has_no_gray(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rgb = torch.rand(3, 6, 9, generator=torch.Generator().manual_seed(3))
+    with caplog.at_level(logging.INFO, logger="idc.io"):
+        write_image(tmp_path / "g.webp", rgb, icc=_gray_profile(), grayscale=True, quality=100)
+    assert "colour profile does not fit a colour WEBP" in caplog.text
+    with Image.open(tmp_path / "g.webp") as img:
+        channels = np.asarray(img.convert("RGB")).astype(int)
+        assert img.mode == "RGB" and "icc_profile" not in img.info
+    assert np.abs(channels.max(-1) - channels.min(-1)).max() <= 2  # equal but for WebP's YUV rounding
+
+
 def test_profiles_that_do_not_describe_rgb_are_left_out(tmp_path: Path) -> None:
     Image.fromarray(_array()).save(tmp_path / "lab.png", icc_profile=_profile("LAB"))
     Image.fromarray(_array()).save(tmp_path / "plain.png")

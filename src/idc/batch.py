@@ -201,6 +201,7 @@ def deblur_files(
                 cicp=image.cicp,
                 xmp=image.xmp,
                 subsampling=image.subsampling,
+                grayscale=image.grayscale,
             )
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))

@@ -255,9 +255,11 @@ def deblur(
     """Deblurs one image and returns it in the type, shape and value range it came in: the one-call Python API.
 
     Args:
-        image: a PIL image (RGB, RGBA, L, LA or P; returned as RGB, or RGBA when it has alpha), a NumPy array
-            (H, W, 3) or (H, W, 4) of uint8, uint16 or floats in [0, 1], or a torch tensor (3, H, W) or
-            (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. A PIL image is deblurred as it is displayed,
+        image: a PIL image (RGB, RGBA, P, returned as RGB or RGBA; or gray: L, LA, 1 and I;16, returned as L, LA,
+            L and I;16), a NumPy array (H, W, 3) or (H, W, 4), or (H, W) gray, of uint8, uint16 or floats in
+            [0, 1], or a torch tensor (3, H, W) or (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. Gray
+            is deblurred as three equal channels and returned as their mean (the network's three outputs differ by
+            a few levels: colour noise in a gray photo). A PIL image is deblurred as it is displayed,
             as ``idc deblur`` reads files: its EXIF orientation is applied, so a phone photo stored sideways comes
             back upright; its EXIF and XMP (orientation reset) and ICC profile are in the result's ``info`` (pass
             them to ``save`` as ``exif=``, ``xmp=`` and ``icc_profile=`` to keep them; Pillow does not by itself).
@@ -298,23 +300,34 @@ def deblur(
         mode = image.mode
         if mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        elif mode in {"L", "LA"}:
-            image = image.convert("RGBA" if mode == "LA" else "RGB")
-        if image.mode not in {"RGB", "RGBA"}:
-            raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, L, LA or P")
-        result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
-        sharp = Image.fromarray(result, image.mode)
+        elif mode == "1":
+            image = image.convert("L")
+        if image.mode in {"L", "LA", "I;16"}:
+            samples = np.asarray(image if image.mode == "I;16" else image.getchannel(0))
+            gray = deblur(samples, net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
+            sharp = Image.fromarray(gray)  # L from uint8, I;16 from uint16
+            if image.mode == "LA":
+                sharp = Image.merge("LA", (sharp, image.getchannel("A")))
+        elif image.mode in {"RGB", "RGBA"}:
+            result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
+            sharp = Image.fromarray(result, image.mode)
+        else:
+            raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, P, L, LA, 1 or I;16")
         sharp.info.update(carried)
         return sharp
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] not in (3, 4):
-            raise ValueError(f"image array must be (H, W, 3) or (H, W, 4), got {image.shape}")
+        if image.ndim != 2 and (image.ndim != 3 or image.shape[2] not in (3, 4)):
+            raise ValueError(f"image array must be (H, W, 3), (H, W, 4) or (H, W), got {image.shape}")
         if image.dtype == np.uint8 or image.dtype == np.uint16:
             peak = float(np.iinfo(image.dtype).max)
         elif np.issubdtype(image.dtype, np.floating):
             peak = 1.0
         else:
             raise ValueError(f"image array dtype must be uint8, uint16 or float, got {image.dtype}")
+        if image.ndim == 2:  # gray: three equal channels in, their mean out
+            rgb = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32) / peak)[None].repeat(3, 1, 1)
+            restored = restore(rgb).mean(0).numpy()
+            return (np.round(restored * peak) if peak > 1 else restored).astype(image.dtype)
         rgb = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32) / peak).permute(2, 0, 1)
         restored = restore(rgb.contiguous()).permute(1, 2, 0).numpy()
         restored = (np.round(restored * peak) if peak > 1 else restored).astype(image.dtype)

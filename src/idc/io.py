@@ -196,8 +196,9 @@ class LoadedImage:
         bit_depth: 8 or 16.
         alpha: (H, W) float32 alpha in [0, 1] when the input had one, else None (kept, not deblurred).
         path: where it came from.
-        icc: the embedded ICC colour profile when it describes an RGB colour space (a Display P3 photo stays Display
-            P3), else None: grayscale and CMYK profiles do not fit the RGB output.
+        icc: the embedded ICC colour profile when it describes the image's colour space: an RGB one (a Display P3
+            photo stays Display P3), or a gray one for a grayscale image; else None (a CMYK profile does not fit the
+            RGB output).
         exif: the EXIF block with its orientation set to 1 (the pixels are already upright), else None.
         cicp: the colour space as ITU-T H.273 code points (colour primaries, transfer characteristics) when the
             file gives it so instead of an ICC profile and it is not sRGB: a camera's HDR HEIF (BT.2020 with PQ or
@@ -206,6 +207,8 @@ class LoadedImage:
             when the pixels were turned upright, else None.
         subsampling: a colour JPEG's chroma subsampling (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``), for a JPEG
             output to keep (a 4:4:4 frame written 4:2:0 would lose colour detail the network restored), else None.
+        grayscale: the file held one channel of gray (bilevel, 8 or 16 bits, with or without alpha), which ``rgb``
+            repeats three times for the network; written back as gray (:func:`write_image`).
     """
 
     rgb: torch.Tensor
@@ -217,6 +220,7 @@ class LoadedImage:
     cicp: tuple[int, int] | None = None
     xmp: bytes | None = None
     subsampling: str | None = None
+    grayscale: bool = False
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -237,8 +241,7 @@ def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
     if img.format == "PNG":
         with open(path, "rb") as f:
             header = f.read(26)
-        # Colour types 2 (RGB), 6 (RGBA) and 4 (grayscale with alpha, which Pillow reads at 8 bits and OpenCV as
-        # gray, gray, gray, alpha).
+        # Colour types 2 (RGB), 6 (RGBA) and 4 (grayscale with alpha, which Pillow reads at 8 bits).
         return len(header) == 26 and header[24] == 16 and header[25] in (2, 4, 6)
     if isinstance(img, TiffImagePlugin.TiffImageFile):
         bits = img.tag_v2.get(258)  # BitsPerSample
@@ -248,9 +251,10 @@ def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
     return False
 
 
-def _rgb_icc(profile: object) -> bytes | None:
-    """The ICC profile if it describes an RGB colour space (header bytes 16-19 name it), else None."""
-    if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"RGB ":
+def _fitting_icc(profile: object, grayscale: bool) -> bytes | None:
+    """The ICC profile if it describes the image's colour space (header bytes 16-19 name it): RGB, or gray for a
+    grayscale image; else None."""
+    if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == (b"GRAY" if grayscale else b"RGB "):
         return profile
     return None
 
@@ -367,6 +371,8 @@ def _read_16bit_colour(path: Path, orientation: int, img: Image.Image) -> tuple[
             associated = (extra if isinstance(extra, tuple) else (extra,))[:1] == (1,)
     else:
         a, associated = _opencv_16bit_colour(path), False
+        if _png_colour_type(path) == 4:  # grayscale with alpha, which OpenCV gives as gray, gray, gray, alpha
+            a = a[..., [0, 3]]
     a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(a)).astype(np.float32) / 65535.0
     return _colour_and_alpha(a, associated)
 
@@ -377,6 +383,12 @@ def _colour_and_alpha(a: np.ndarray, associated: bool) -> tuple[np.ndarray, np.n
     colours = 3 if a.shape[2] >= 3 else 1
     colour, alpha = a[..., :colours], (a[..., colours] if a.shape[2] > colours else None)
     return (_unpremultiply(colour, alpha) if associated and alpha is not None else colour), alpha
+
+
+def _png_colour_type(path: Path) -> int:
+    """A PNG's colour type (IHDR: 0 gray, 2 RGB, 3 palette, 4 gray with alpha, 6 RGBA)."""
+    with open(path, "rb") as f:
+        return f.read(26)[25]
 
 
 def _opencv_16bit_colour(path: Path) -> np.ndarray:
@@ -520,7 +532,7 @@ def _read_tiff_without_pillow(
     except Exception:  # the pixels decoded; unreadable tags cost only the metadata
         exif = Image.Exif()
     orientation = int(exif.get(274, 1))
-    icc = _rgb_icc(exif.get(34675)) if samples.shape[2] >= 3 else None
+    icc = _fitting_icc(exif.get(34675), grayscale=samples.shape[2] < 3)
     xmp = _xmp(exif.get(700), orientation != 1)
     upright = _upright_exif(exif, path) if exif else None
     a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(samples)).astype(np.float32) / (2**bits - 1)
@@ -551,7 +563,8 @@ def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _to_float_array(img: Image.Image) -> np.ndarray:
-    """Returns (H, W, C) float32 in [0, 1] for an 8-bit or single-channel 16-bit Pillow image."""
+    """Returns (H, W, C) float32 in [0, 1] for an 8-bit or single-channel 16-bit Pillow image: C is 1 for
+    grayscale (bilevel, 8-, 16- or 32-bit, floating-point), 3 for colour."""
     if img.mode in {"I;16", "I;16B", "I;16L"}:
         return np.asarray(img, dtype=np.float32)[..., None] / 65535.0
     if img.mode == "I":
@@ -560,6 +573,8 @@ def _to_float_array(img: Image.Image) -> np.ndarray:
         return (np.clip(a, 0, peak) / peak).astype(np.float32)[..., None]
     if img.mode == "F":
         return np.clip(np.asarray(img, dtype=np.float32), 0, 1)[..., None]
+    if img.mode in {"1", "L"}:
+        return np.asarray(img.convert("L"), dtype=np.float32)[..., None] / 255.0
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
@@ -627,7 +642,7 @@ def read_image(path: str | Path) -> LoadedImage:
                     )
                 _check_frames(img, path)
                 orientation = int(img.getexif().get(274, 1))
-                icc, exif = _rgb_icc(img.info.get("icc_profile")), _upright_exif(img, path)
+                profile, exif = img.info.get("icc_profile"), _upright_exif(img, path)
                 # Turned: by the EXIF orientation here (Pillow takes it from the XMP when EXIF has none), or by
                 # pillow-heif while decoding (which resets the EXIF tag, not the XMP's).
                 turned = orientation != 1 or img.info.get("original_orientation") not in (None, 1)
@@ -635,8 +650,8 @@ def read_image(path: str | Path) -> LoadedImage:
                 subsampling = (
                     _JPEG_SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)) if img.format in ("JPEG", "MPO") else None
                 )
-                cicp = None
-                if icc is None and img.format in ("HEIF", "PNG"):
+                cicp = None  # given by an ICC profile when there is one that fits (below)
+                if img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
                 if _is_16bit_colour(img, path):
                     array, alpha_np = _read_16bit_colour(path, orientation, img)
@@ -651,7 +666,7 @@ def read_image(path: str | Path) -> LoadedImage:
                         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
                     if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
                         alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
-                        img = img.convert("RGB")
+                        img = img.convert("L" if img.mode in {"LA", "La"} else "RGB")
                     elif "transparency" in img.info:  # PNG's tRNS: one colour (gray level) stands for transparent
                         alpha_np = _colour_key_alpha(img, img.info["transparency"])
                     array = _to_float_array(img)
@@ -660,6 +675,8 @@ def read_image(path: str | Path) -> LoadedImage:
                     flip = _ORIENT.get(orientation, lambda x: x)
                     array = flip(array)
                     alpha_np = None if alpha_np is None else flip(alpha_np)
+                icc = _fitting_icc(profile, grayscale=array.shape[-1] == 1)
+                cicp = None if icc else cicp
     except ImageReadError:
         raise
     except FileNotFoundError:
@@ -682,7 +699,8 @@ def read_image(path: str | Path) -> LoadedImage:
         # Pillow passes a corrupt TIFF's values on unchecked (a floating-point strip offset to its pixel mapper).
         raise ImageReadError(f"{path}: corrupt or truncated image ({_one_line(e)})") from None
 
-    if array.shape[-1] == 1:
+    grayscale = array.shape[-1] == 1
+    if grayscale:
         array = np.repeat(array, 3, axis=-1)
     # A real copy: ascontiguousarray keeps negative strides on size-1 axes (a flipped 1-pixel-high image), which
     # torch.from_numpy refuses.
@@ -698,6 +716,7 @@ def read_image(path: str | Path) -> LoadedImage:
         cicp=cicp,
         xmp=xmp,
         subsampling=subsampling,
+        grayscale=grayscale,
     )
 
 
@@ -734,6 +753,7 @@ def write_image(
     cicp: tuple[int, int] | None = None,
     xmp: bytes | None = None,
     subsampling: str | None = None,
+    grayscale: bool = False,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
@@ -746,7 +766,9 @@ def write_image(
     it and are written without it, with a warning. ``xmp`` (an XMP packet) is embedded in every format, in JPEG
     only up to 65,504 bytes and in PNG only when UTF-8 (a message otherwise).
     ``subsampling`` (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``) sets a JPEG's chroma subsampling (default: Pillow's,
-    4:2:0).
+    4:2:0). ``grayscale``: the image is gray (:attr:`LoadedImage.grayscale`); the mean of its channels is written as
+    one gray channel in PNG, TIFF and JPEG (with a gray ICC profile, when given), and as equal RGB channels in
+    WebP, AVIF and HEIC, which have no gray mode here (a gray profile is then left out, with a message).
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -766,6 +788,18 @@ def write_image(
             fmt,
         )
     nclx = {} if not cicp else _nclx_options(cicp)
+    gray = grayscale and fmt in {"PNG", "TIFF", "JPEG"}
+    if grayscale:
+        # The network's three outputs for three equal inputs differ by a few levels: colour noise in a gray photo.
+        rgb = rgb.mean(0, keepdim=True) if gray else rgb.mean(0, keepdim=True).repeat(3, 1, 1)
+    if icc and (icc[16:20] == b"GRAY") != gray:
+        logger.info(
+            "%s: the input's colour profile does not fit a %s %s; written without it",
+            path,
+            "gray" if gray else "colour",
+            fmt,
+        )
+        icc = None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
@@ -777,10 +811,14 @@ def write_image(
                 samples = np.concatenate([samples, to_uint(alpha[None], depth)], axis=-1)
             write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path)
         elif depth == 16:
-            _write_16bit_png(tmp, to_uint(rgb, 16), alpha)
+            if gray:
+                samples = to_uint(rgb, 16)
+                _write_gray16_png(tmp, samples if alpha is None else np.dstack([samples, to_uint(alpha[None], 16)]))
+            else:
+                _write_16bit_png(tmp, to_uint(rgb, 16), alpha)
             _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
         else:
-            img = Image.fromarray(to_uint(rgb, 8), "RGB")
+            img = Image.fromarray(to_uint(rgb, 8)[..., 0], "L") if gray else Image.fromarray(to_uint(rgb, 8), "RGB")
             if alpha is not None and fmt != "JPEG":
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
             options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP", "AVIF", "HEIF"} else {}
@@ -815,6 +853,21 @@ def write_image(
         raise
 
 
+def _write_gray16_png(path: str, samples: np.ndarray) -> None:
+    """Writes (H, W, 1|2) uint16 gray (and alpha) as a 16-bit PNG (Pillow writes no 16-bit gray with alpha, OpenCV
+    none of gray with alpha), each row with PNG's Sub filter (the difference to the pixel on its left)."""
+    h, w, channels = samples.shape
+    rows = samples.astype(">u2").reshape(h, w * channels).view(np.uint8)  # big-endian bytes, as PNG stores them
+    step = 2 * channels  # bytes per pixel
+    sub = rows.copy()
+    sub[:, step:] -= rows[:, :-step]  # modulo 256, as the filter is defined
+    data = np.concatenate([np.ones((h, 1), np.uint8), sub], axis=1)  # filter type 1 before each row
+    header = struct.pack(">IIBBBBB", w, h, 16, 0 if channels == 1 else 4, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header))
+        f.write(_png_chunk(b"IDAT", zlib.compress(data.tobytes())) + _png_chunk(b"IEND", b""))
+
+
 def _write_16bit_png(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None:
     """Writes a 16-bit RGB(A) PNG with OpenCV (Pillow cannot write 16-bit colour)."""
     import cv2
@@ -841,17 +894,18 @@ def write_tiff(
     xmp: bytes | None = None,
     name: str | Path | None = None,
 ) -> None:
-    """Writes an RGB or RGBA TIFF of 8 or 16 bits per sample with its colour profile, EXIF and XMP.
+    """Writes a gray, gray + alpha, RGB or RGBA TIFF of 8 or 16 bits per sample with its colour profile, EXIF and
+    XMP.
 
     Deflate compression with horizontal differencing (TIFF predictor 2), as Photoshop's and libtiff's "ZIP", which
-    every TIFF reader we know of decodes; the alpha channel, when there are 4 samples, is marked unassociated
+    every TIFF reader we know of decodes; the alpha channel, when there are 2 or 4 samples, is marked unassociated
     (straight, as PNG's). The EXIF block's IFD0 tags (camera, date, resolution ...) join the image's own IFD and its
     EXIF and GPS IFDs are written as sub-IFDs, as cameras and Photoshop do; its layout tags, if any, are overridden by
     the real ones. Pillow writes no 16-bit colour TIFF, and OpenCV writes no metadata, hence this writer.
 
     Args:
         path: the file to write (not atomically: :func:`write_image` writes a temporary file and renames it).
-        samples: (H, W, 3|4) uint8 or uint16 array, RGB(A).
+        samples: (H, W, 1|2|3|4) uint8 or uint16 array: gray, gray + alpha, RGB or RGBA.
         icc: an ICC profile to embed (tag 34675).
         exif: an EXIF block as Pillow writes it (``Image.Exif.tobytes()``).
         xmp: an XMP packet (tag 700).
@@ -862,9 +916,9 @@ def write_tiff(
         ValueError: samples of another shape or type, or an image too large for a classic TIFF (4 GiB).
     """
     name = path if name is None else name
-    if samples.ndim != 3 or samples.shape[2] not in (3, 4) or samples.dtype not in (np.uint8, np.uint16):
+    if samples.ndim != 3 or samples.shape[2] not in (1, 2, 3, 4) or samples.dtype not in (np.uint8, np.uint16):
         raise ValueError(
-            f"{name}: a TIFF is written from (H, W, 3|4) uint8 or uint16 samples, not {samples.shape} {samples.dtype}"
+            f"{name}: a TIFF is written from (H, W, 1-4) uint8 or uint16 samples, not {samples.shape} {samples.dtype}"
         )
     height, width, channels = samples.shape
     samples = samples.astype(samples.dtype.newbyteorder("<"), copy=False)  # the file says "II": little-endian
@@ -882,7 +936,7 @@ def write_tiff(
         257: height,  # ImageLength
         258: (samples.itemsize * 8,) * channels,  # BitsPerSample
         259: 8,  # Compression: Deflate ("Adobe Deflate", the registered code)
-        262: 2,  # PhotometricInterpretation: RGB
+        262: 2 if channels >= 3 else 1,  # PhotometricInterpretation: RGB, or BlackIsZero (gray)
         277: channels,  # SamplesPerPixel
         278: rows,  # RowsPerStrip
         # StripOffsets counted from the end of the IFD block: Pillow's tobytes adds where that ends (the strips follow).
@@ -892,7 +946,7 @@ def write_tiff(
         317: 2,  # Predictor: horizontal differencing
         339: (1,) * channels,  # SampleFormat: unsigned integers
     }
-    if channels == 4:
+    if channels in (2, 4):
         layout[338] = (2,)  # ExtraSamples: unassociated alpha
     if icc:
         layout[34675] = icc  # InterColorProfile
