@@ -651,14 +651,15 @@ def test_heif_of_more_than_8_bits_is_read_at_full_precision(tmp_path: Path, bits
     _deep_heif(tmp_path / "rgba.hif", codes, bits)
     loaded = read_image(tmp_path / "rgba.hif")
     assert loaded.bit_depth == 16 and loaded.rgb.shape == (3, 12, 20) and loaded.alpha is not None
+    assert loaded.heif_bits == bits and not loaded.grayscale
     expected = torch.from_numpy(codes / peak).float()
     assert torch.allclose(loaded.rgb, expected[..., :3].permute(2, 0, 1), atol=1e-6)
     assert torch.allclose(loaded.alpha, expected[..., 3], atol=1e-6)
     assert len(torch.unique(loaded.rgb[:, 0, :])) == 20
-    # A grayscale one becomes RGB, like any grayscale image.
+    # A grayscale one is gray, like any grayscale image.
     _deep_heif(tmp_path / "gray.heic", codes[..., 0], bits)
     gray = read_image(tmp_path / "gray.heic")
-    assert gray.bit_depth == 16 and gray.alpha is None
+    assert gray.bit_depth == 16 and gray.alpha is None and gray.grayscale
     assert torch.allclose(gray.rgb, expected[..., 0].expand(3, 12, 20), atol=1e-6)
     # Upright, like an 8-bit HEIC: orientation 6 turns the stored 20x12 picture a quarter clockwise.
     _deep_heif(tmp_path / "turned.hif", codes[..., :3], bits, exif=_exif(6))
@@ -685,6 +686,27 @@ def test_deep_images_are_written_as_10_bit_heic(tmp_path: Path) -> None:
     # 8-bit images stay 8-bit HEIC.
     write_image(tmp_path / "plain.heic", ramp, bit_depth=8)
     assert pillow_heif.open_heif(tmp_path / "plain.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 8
+
+
+def test_a_12_bit_heif_is_written_back_at_12_bits(tmp_path: Path) -> None:
+    _require("heic")
+    import pillow_heif
+
+    # A ramp over 4096 levels: 10 bits would merge them four by four.
+    ramp = torch.linspace(0, 1, 4096).reshape(32, 128).expand(3, 32, 128).contiguous()
+    codes = (ramp.permute(1, 2, 0).numpy() * 4095).round().astype(np.int64)
+    _deep_heif(tmp_path / "camera.hif", codes, 12)
+    loaded = read_image(tmp_path / "camera.hif")
+    assert loaded.heif_bits == 12
+    write_image(tmp_path / "out.heic", loaded.rgb, loaded.bit_depth, quality=100, heif_bits=loaded.heif_bits)
+    assert pillow_heif.open_heif(tmp_path / "out.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 12
+    back = read_image(tmp_path / "out.heic")
+    assert back.heif_bits == 12 and (back.rgb - ramp).abs().max() <= 2 / 1023  # lossy, as the 10-bit test
+    assert len(torch.unique(back.rgb[0])) > 2000  # more levels than 10 bits hold
+    assert not pillow_heif.options.SAVE_HDR_TO_12_BIT  # pillow-heif's global option is left as it was
+    # Without the 12-bit source, the common 10 bits (what phones and computers decode).
+    write_image(tmp_path / "ten.heic", loaded.rgb, 16, quality=100)
+    assert pillow_heif.open_heif(tmp_path / "ten.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 10
 
 
 XMP = (

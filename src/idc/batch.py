@@ -202,6 +202,7 @@ def deblur_files(
                 xmp=image.xmp,
                 subsampling=image.subsampling,
                 grayscale=image.grayscale,
+                heif_bits=image.heif_bits,
             )
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))

@@ -209,6 +209,8 @@ class LoadedImage:
             output to keep (a 4:4:4 frame written 4:2:0 would lose colour detail the network restored), else None.
         grayscale: the file held one channel of gray (bilevel, 8 or 16 bits, with or without alpha), which ``rgb``
             repeats three times for the network; written back as gray (:func:`write_image`).
+        heif_bits: 10 or 12 for a HEIF of that many bits per channel (read as ``bit_depth`` 16), for a HEIC output
+            to keep; else None.
     """
 
     rgb: torch.Tensor
@@ -221,6 +223,7 @@ class LoadedImage:
     xmp: bytes | None = None
     subsampling: str | None = None
     grayscale: bool = False
+    heif_bits: int | None = None
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -540,9 +543,9 @@ def _read_tiff_without_pillow(
     return colour, alpha, bits, icc, upright, xmp
 
 
-def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Reads the primary image of a HEIF file with 10 or 12 bits per channel (the HIF files of Sony, Canon and
-    Fujifilm cameras) at full precision; returns (H, W, 1|3) float32 and optional alpha in [0, 1].
+    Fujifilm cameras) at full precision; returns (H, W, 1|3) float32 and optional alpha in [0, 1], and the bits.
 
     Pillow's view of such a file (through pillow-heif) is cut to 8 bits; pillow-heif's own reader gives the samples
     shifted up to 16 bits, which are shifted back so that the largest code maps to 1.0 exactly.
@@ -559,7 +562,7 @@ def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarra
     a = a[..., None] if a.ndim == 2 else a
     a = _ORIENT.get(orientation, lambda x: x)(a)  # pillow-heif has turned the pixels upright and reset the tag
     colour = 3 if a.shape[2] >= 3 else 1
-    return a[..., :colour], (a[..., colour] if a.shape[2] in (2, 4) else None)
+    return a[..., :colour], (a[..., colour] if a.shape[2] in (2, 4) else None), bits
 
 
 def _to_float_array(img: Image.Image) -> np.ndarray:
@@ -627,6 +630,7 @@ def read_image(path: str | Path) -> LoadedImage:
     """
     path = Path(path)
     alpha_np: np.ndarray | None = None
+    heif_bits: int | None = None
     heif_available()
     try:
         # Pillow warns about corrupt EXIF data and from half its own pixel limit up; the image still decodes (and the
@@ -657,7 +661,7 @@ def read_image(path: str | Path) -> LoadedImage:
                     array, alpha_np = _read_16bit_colour(path, orientation, img)
                     depth = 16
                 elif img.format == "HEIF" and int(img.info.get("bit_depth") or 8) > 8:
-                    array, alpha_np = _read_deep_heif(path, orientation)
+                    array, alpha_np, heif_bits = _read_deep_heif(path, orientation)
                     depth = 16
                 else:
                     img.load()
@@ -717,6 +721,7 @@ def read_image(path: str | Path) -> LoadedImage:
         xmp=xmp,
         subsampling=subsampling,
         grayscale=grayscale,
+        heif_bits=heif_bits,
     )
 
 
@@ -754,10 +759,12 @@ def write_image(
     xmp: bytes | None = None,
     subsampling: str | None = None,
     grayscale: bool = False,
+    heif_bits: int | None = None,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
-    16-bit output is kept for PNG and TIFF and written as 10 bits per channel for HEIC (other formats are 8-bit).
+    16-bit output is kept for PNG and TIFF and written as 10 bits per channel for HEIC (HEVC Main 10, which phones
+    and computers decode), or 12 when ``heif_bits`` is 12 (a 12-bit HEIF's depth, kept); other formats are 8-bit.
     Alpha, when given, is written where the format supports it (all but JPEG). ``icc`` (an ICC profile) and
     ``exif`` (an EXIF block) are embedded in every format, EXIF in JPEG only up to 65,533 bytes (a warning
     otherwise). ``quality`` applies to JPEG, WebP, AVIF and HEIC; TIFF is compressed losslessly (Deflate,
@@ -804,7 +811,8 @@ def write_image(
     os.close(fd)
     try:
         if depth == 16 and fmt == "HEIF":
-            _write_deep_heif(tmp, rgb, alpha, quality, {"icc_profile": icc, "exif": exif, "xmp": xmp, **nclx})
+            metadata: dict[str, object] = {"icc_profile": icc, "exif": exif, "xmp": xmp, **nclx}
+            _write_deep_heif(tmp, rgb, alpha, quality, metadata, bits=12 if heif_bits == 12 else 10)
         elif fmt == "TIFF":
             samples = to_uint(rgb, depth)
             if alpha is not None:
@@ -1010,19 +1018,32 @@ def _png_xmp(xmp: bytes | None, path: Path) -> str | None:
 
 
 def _write_deep_heif(
-    path: str, rgb: torch.Tensor, alpha: torch.Tensor | None, quality: int, metadata: dict[str, object]
+    path: str,
+    rgb: torch.Tensor,
+    alpha: torch.Tensor | None,
+    quality: int,
+    metadata: dict[str, object],
+    bits: int = 10,
 ) -> None:
-    """Writes a HEIC file with 10 bits per channel (HEVC Main 10, as cameras' HIF files), with pillow-heif."""
+    """Writes a HEIC file with 10 or 12 bits per channel (HEVC Main 10 as cameras' HIF files, or Main 12), with
+    pillow-heif."""
     import pillow_heif
 
     planes = rgb if alpha is None else torch.cat([rgb, alpha[None].to(rgb)])
-    # Rounded to 10-bit codes, then shifted up to the 16-bit samples pillow-heif takes (it shifts them back down).
-    codes = (planes.detach().float().clamp(0, 1).cpu() * 1023).round().to(torch.int32) << 6
+    # Rounded to codes of that many bits, then shifted up to the 16-bit samples pillow-heif takes (it shifts them
+    # back down).
+    codes = (planes.detach().float().clamp(0, 1).cpu() * (2**bits - 1)).round().to(torch.int32) << (16 - bits)
     data = np.ascontiguousarray(codes.permute(1, 2, 0).numpy().astype(np.uint16))
     heif = pillow_heif.from_bytes(
         mode="RGB;16" if alpha is None else "RGBA;16", size=data.shape[1::-1], data=data.tobytes()
     )
-    heif.save(path, format="HEIF", quality=quality, **{k: v for k, v in metadata.items() if v})
+    # pillow-heif takes the depth of its output from a global option (10 bits unless it is set): set for this save.
+    before = pillow_heif.options.SAVE_HDR_TO_12_BIT
+    pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
+    try:
+        heif.save(path, format="HEIF", quality=quality, **{k: v for k, v in metadata.items() if v})
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = before
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
