@@ -251,6 +251,13 @@ def test_a_gray_photo_stays_gray(tmp_path: Path, weights: Path) -> None:
         assert png.mode == "L" and jpg.mode == "L" and png.size == jpg.size == (27, 20)
 
 
+def test_a_lossless_webp_stays_lossless(tmp_path: Path, weights: Path) -> None:
+    src = tmp_path / "screen.webp"
+    Image.fromarray(np.random.default_rng(7).integers(0, 256, (20, 27, 3), dtype=np.uint8)).save(src, lossless=True)
+    assert main(["deblur", str(src), "-o", str(tmp_path / "out"), "--weights", str(weights), "--format", "same"]) == 0
+    assert (tmp_path / "out" / "screen.webp").read_bytes()[12:16] == b"VP8L"
+
+
 def test_usage_errors_are_one_line(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deblur", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"), "--weights", str(weights)]) == 2
     assert capsys.readouterr().err.strip() == f"idc: error: {tmp_path / 'nope.png'}: no such file or folder"

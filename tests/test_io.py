@@ -557,6 +557,23 @@ def test_gray_images_become_equal_rgb_where_the_format_has_no_gray(
     assert np.abs(channels.max(-1) - channels.min(-1)).max() <= 2  # equal but for WebP's YUV rounding
 
 
+@pytest.mark.parametrize("alpha", [False, True])
+def test_a_lossless_webp_stays_lossless(tmp_path: Path, alpha: bool) -> None:
+    # Screenshots and graphics are kept as lossless WebP; written lossy at quality 95 they would gain artefacts.
+    pixels = np.random.default_rng(7).integers(0, 256, (6, 9, 4 if alpha else 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "lossless.webp", lossless=True, exif=_exif(1))  # with EXIF: VP8X first
+    Image.fromarray(pixels).save(tmp_path / "lossy.webp", quality=90)
+    assert not read_image(tmp_path / "lossy.webp").lossless
+    loaded = read_image(tmp_path / "lossless.webp")
+    assert loaded.lossless and torch.equal(
+        (loaded.rgb * 255).round().permute(1, 2, 0).byte(), torch.from_numpy(pixels[..., :3])
+    )
+    write_image(tmp_path / "out.webp", loaded.rgb, alpha=loaded.alpha, lossless=loaded.lossless)
+    assert b"VP8L" in (tmp_path / "out.webp").read_bytes()[:64]
+    with Image.open(tmp_path / "out.webp") as out:
+        assert np.array_equal(np.asarray(out), pixels)  # the very pixels, alpha too
+
+
 def test_profiles_that_do_not_describe_rgb_are_left_out(tmp_path: Path) -> None:
     Image.fromarray(_array()).save(tmp_path / "lab.png", icc_profile=_profile("LAB"))
     Image.fromarray(_array()).save(tmp_path / "plain.png")

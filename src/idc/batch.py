@@ -203,6 +203,7 @@ def deblur_files(
                 subsampling=image.subsampling,
                 grayscale=image.grayscale,
                 heif_bits=image.heif_bits,
+                lossless=image.lossless,
             )
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))

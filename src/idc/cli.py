@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_quality,
         default=95,
         help="quality of JPEG, WebP, AVIF and HEIC outputs, 1-100 (default: 95); a JPEG made from a JPEG keeps its "
-        "chroma subsampling (4:4:4 stays 4:4:4), others get 4:2:0",
+        "chroma subsampling (4:4:4 stays 4:4:4), others get 4:2:0; a WebP made from a lossless WebP stays lossless "
+        "(quality then sets the effort); TIFF is always lossless",
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     d.add_argument(

@@ -211,6 +211,7 @@ class LoadedImage:
             repeats three times for the network; written back as gray (:func:`write_image`).
         heif_bits: 10 or 12 for a HEIF of that many bits per channel (read as ``bit_depth`` 16), for a HEIC output
             to keep; else None.
+        lossless: the file is a losslessly compressed WebP, for a WebP output to stay lossless.
     """
 
     rgb: torch.Tensor
@@ -224,6 +225,7 @@ class LoadedImage:
     subsampling: str | None = None
     grayscale: bool = False
     heif_bits: int | None = None
+    lossless: bool = False
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -386,6 +388,20 @@ def _colour_and_alpha(a: np.ndarray, associated: bool) -> tuple[np.ndarray, np.n
     colours = 3 if a.shape[2] >= 3 else 1
     colour, alpha = a[..., :colours], (a[..., colours] if a.shape[2] > colours else None)
     return (_unpremultiply(colour, alpha) if associated and alpha is not None else colour), alpha
+
+
+def _webp_is_lossless(path: Path) -> bool:
+    """Whether a WebP file's image is compressed losslessly: a VP8L chunk, where lossy ones have VP8 (RIFF chunks:
+    four-letter name, little-endian size, data padded to an even length)."""
+    with open(path, "rb") as f:
+        data = f.read(1 << 20)  # the image chunk follows the few small ones (VP8X, ICCP, ANIM) at the start
+    offset = 12
+    while offset + 8 <= len(data):
+        name, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if name in (b"VP8L", b"VP8 "):
+            return name == b"VP8L"
+        offset += 8 + size + (size & 1)
+    return False
 
 
 def _png_colour_type(path: Path) -> int:
@@ -631,6 +647,7 @@ def read_image(path: str | Path) -> LoadedImage:
     path = Path(path)
     alpha_np: np.ndarray | None = None
     heif_bits: int | None = None
+    lossless = False
     heif_available()
     try:
         # Pillow warns about corrupt EXIF data and from half its own pixel limit up; the image still decodes (and the
@@ -654,6 +671,7 @@ def read_image(path: str | Path) -> LoadedImage:
                 subsampling = (
                     _JPEG_SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)) if img.format in ("JPEG", "MPO") else None
                 )
+                lossless = img.format == "WEBP" and _webp_is_lossless(path)
                 cicp = None  # given by an ICC profile when there is one that fits (below)
                 if img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
@@ -722,6 +740,7 @@ def read_image(path: str | Path) -> LoadedImage:
         subsampling=subsampling,
         grayscale=grayscale,
         heif_bits=heif_bits,
+        lossless=lossless,
     )
 
 
@@ -760,6 +779,7 @@ def write_image(
     subsampling: str | None = None,
     grayscale: bool = False,
     heif_bits: int | None = None,
+    lossless: bool = False,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
@@ -776,6 +796,8 @@ def write_image(
     4:2:0). ``grayscale``: the image is gray (:attr:`LoadedImage.grayscale`); the mean of its channels is written as
     one gray channel in PNG, TIFF and JPEG (with a gray ICC profile, when given), and as equal RGB channels in
     WebP, AVIF and HEIC, which have no gray mode here (a gray profile is then left out, with a message).
+    ``lossless``: a WebP output is compressed losslessly (:attr:`LoadedImage.lossless`; ``quality`` then sets the
+    effort).
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -852,6 +874,8 @@ def write_image(
                 options["xmp"] = xmp  # JPEG, WebP, AVIF, HEIC
             if fmt == "JPEG" and subsampling:
                 options["subsampling"] = subsampling
+            if fmt == "WEBP" and lossless:
+                options["lossless"] = True
             if fmt == "HEIF":
                 options.update(nclx)
             img.save(tmp, format=fmt, **options)
