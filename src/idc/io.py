@@ -244,10 +244,9 @@ def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
     """True for 16-bit-per-channel RGB(A) PNG and TIFF and grayscale-with-alpha PNG, which Pillow would silently
     reduce to 8 bits."""
     if img.format == "PNG":
-        with open(path, "rb") as f:
-            header = f.read(26)
         # Colour types 2 (RGB), 6 (RGBA) and 4 (grayscale with alpha, which Pillow reads at 8 bits).
-        return len(header) == 26 and header[24] == 16 and header[25] in (2, 4, 6)
+        depth, colour_type = _png_depth_and_colour_type(path)
+        return depth == 16 and colour_type in (2, 4, 6)
     if isinstance(img, TiffImagePlugin.TiffImageFile):
         bits = img.tag_v2.get(258)  # BitsPerSample
         bits = bits if isinstance(bits, tuple) else (bits,)
@@ -376,7 +375,7 @@ def _read_16bit_colour(path: Path, orientation: int, img: Image.Image) -> tuple[
             associated = (extra if isinstance(extra, tuple) else (extra,))[:1] == (1,)
     else:
         a, associated = _opencv_16bit_colour(path), False
-        if _png_colour_type(path) == 4:  # grayscale with alpha, which OpenCV gives as gray, gray, gray, alpha
+        if _png_depth_and_colour_type(path)[1] == 4:  # gray with alpha, which OpenCV gives as gray, gray, gray, alpha
             a = a[..., [0, 3]]
     a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(a)).astype(np.float32) / 65535.0
     return _colour_and_alpha(a, associated)
@@ -404,10 +403,12 @@ def _webp_is_lossless(path: Path) -> bool:
     return False
 
 
-def _png_colour_type(path: Path) -> int:
-    """A PNG's colour type (IHDR: 0 gray, 2 RGB, 3 palette, 4 gray with alpha, 6 RGBA)."""
+def _png_depth_and_colour_type(path: Path) -> tuple[int, int]:
+    """A PNG's bit depth and colour type (IHDR: 0 gray, 2 RGB, 3 palette, 4 gray with alpha, 6 RGBA); (0, 0) for a
+    file too short to hold them."""
     with open(path, "rb") as f:
-        return f.read(26)[25]
+        header = f.read(26)
+    return (header[24], header[25]) if len(header) == 26 else (0, 0)
 
 
 def _opencv_16bit_colour(path: Path) -> np.ndarray:
@@ -577,8 +578,7 @@ def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarra
     a = (a >> (16 - bits)).astype(np.float32) / (2**bits - 1)
     a = a[..., None] if a.ndim == 2 else a
     a = _ORIENT.get(orientation, lambda x: x)(a)  # pillow-heif has turned the pixels upright and reset the tag
-    colour = 3 if a.shape[2] >= 3 else 1
-    return a[..., :colour], (a[..., colour] if a.shape[2] in (2, 4) else None), bits
+    return *_colour_and_alpha(a, associated=False), bits
 
 
 def _to_float_array(img: Image.Image) -> np.ndarray:
