@@ -835,18 +835,15 @@ def write_image(
         if depth == 16 and fmt == "HEIF":
             metadata: dict[str, object] = {"icc_profile": icc, "exif": exif, "xmp": xmp, **nclx}
             _write_deep_heif(tmp, rgb, alpha, quality, metadata, bits=12 if heif_bits == 12 else 10)
-        elif fmt == "TIFF":
+        elif fmt == "TIFF" or depth == 16:  # written by our own TIFF and gray PNG writers, or OpenCV's PNG one
             samples = to_uint(rgb, depth)
             if alpha is not None:
                 samples = np.concatenate([samples, to_uint(alpha[None], depth)], axis=-1)
-            write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path)
-        elif depth == 16:
-            if gray:
-                samples = to_uint(rgb, 16)
-                _write_gray16_png(tmp, samples if alpha is None else np.dstack([samples, to_uint(alpha[None], 16)]))
+            if fmt == "TIFF":
+                write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path)
             else:
-                _write_16bit_png(tmp, to_uint(rgb, 16), alpha)
-            _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
+                (_write_gray16_png if gray else _write_16bit_png)(tmp, samples)
+                _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
         else:
             img = Image.fromarray(to_uint(rgb, 8)[..., 0], "L") if gray else Image.fromarray(to_uint(rgb, 8), "RGB")
             if alpha is not None and fmt != "JPEG":
@@ -900,13 +897,11 @@ def _write_gray16_png(path: str, samples: np.ndarray) -> None:
         f.write(_png_chunk(b"IDAT", zlib.compress(data.tobytes())) + _png_chunk(b"IEND", b""))
 
 
-def _write_16bit_png(path: str, rgb: np.ndarray, alpha: torch.Tensor | None) -> None:
-    """Writes a 16-bit RGB(A) PNG with OpenCV (Pillow cannot write 16-bit colour)."""
+def _write_16bit_png(path: str, samples: np.ndarray) -> None:
+    """Writes (H, W, 3|4) uint16 RGB(A) as a 16-bit PNG with OpenCV (Pillow cannot write 16-bit colour)."""
     import cv2
 
-    bgr = rgb[..., ::-1]
-    if alpha is not None:
-        bgr = np.concatenate([bgr, to_uint(alpha[None], 16)], axis=-1)
+    bgr = samples[..., [2, 1, 0, 3][: samples.shape[2]]]  # OpenCV takes BGR(A)
     if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
         raise OSError(f"{path}: OpenCV could not write the 16-bit image")
 
@@ -1081,14 +1076,14 @@ def _add_png_metadata(
     cicp: tuple[int, int] | None = None,
     xmp: str | None = None,
 ) -> None:
-    """Inserts iCCP, cICP, eXIf and XMP's iTXt chunks after the IHDR of a PNG file (OpenCV writes 16-bit PNGs
-    without them)."""
+    """Inserts iCCP, cICP, eXIf and XMP's iTXt chunks after the IHDR of a 16-bit PNG file (which OpenCV and
+    :func:`_write_gray16_png` write without them)."""
     if not icc and not exif and not cicp and not xmp:
         return
     data = Path(path).read_bytes()
     end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
     if data[12:16] != b"IHDR":
-        raise OSError(f"{path}: not a PNG file as written by OpenCV")
+        raise OSError(f"{path}: not a PNG file as written for 16 bits")
     extra = b""
     if icc:
         extra += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc))
