@@ -334,6 +334,20 @@ def test_16bit_colour_tiff_is_turned_by_its_orientation_once(tmp_path: Path, ori
     assert back.bit_depth == 16 and np.array_equal(_as_uint16(back.rgb[0]), expected)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_colour_png_is_turned_by_its_orientation_once(tmp_path: Path, orientation: int) -> None:
+    # OpenCV decodes 16-bit colour PNGs; were it to apply their EXIF orientation as it does TIFF's, they would turn
+    # twice.
+    from idc.io import _add_png_metadata
+
+    samples = _planes(orientation, h=5, w=3)
+    write_image(tmp_path / "o.png", torch.from_numpy(samples / 65535).permute(2, 0, 1), 16)
+    _add_png_metadata(str(tmp_path / "o.png"), None, _exif(orientation))
+    expected = np.asarray(ImageOps.exif_transpose(_exif_image(samples[..., 0], orientation)))
+    back = read_image(tmp_path / "o.png")
+    assert back.bit_depth == 16 and np.array_equal(_as_uint16(back.rgb[0]), expected)
+
+
 def _exif_image(plane: np.ndarray, orientation: int) -> Image.Image:
     img = Image.fromarray(plane)
     img.getexif()[0x0112] = orientation
