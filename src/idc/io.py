@@ -907,7 +907,7 @@ def _write_16bit_png(path: str, samples: np.ndarray) -> None:
 
 
 # Uncompressed bytes per TIFF strip: small enough that strips compress in parallel and a reader can decode part of
-# the image, large enough that the table of strips stays short (a 12-megapixel 16-bit RGB image has 280 strips).
+# the image, large enough that the table of strips stays short (a 4000x3000 16-bit RGB image has 300 strips).
 TIFF_STRIP_BYTES = 256 * 1024
 _TIFF_MAX_BYTES = 2**32 - 1  # a classic TIFF's offsets are 32 bits (BigTIFF is not written)
 _TIFF_SAMPLE_TAGS = frozenset({273, 279, 700, 34675} | _LAYOUT_TAGS)
