@@ -269,6 +269,11 @@ def test_info_system_says_what_deblur_picks_here(
         "idc-deblur[heif])",
     ):
         assert line in out, out
+    from importlib.metadata import version
+
+    libraries = next(line for line in out.splitlines() if line.startswith("image libraries:"))
+    assert f"Pillow {version('pillow')}" in libraries and f"tifffile {version('tifffile')}" in libraries
+    assert "OpenCV " in libraries
 
 
 def test_onnx_without_its_packages_is_one_line_naming_what_to_install(

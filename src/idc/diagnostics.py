@@ -99,4 +99,26 @@ def system_report() -> list[tuple[str, str]]:
     avif, heif = missing_support("AVIF"), missing_support("HEIF")
     lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
     lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
+    lines.append(("image libraries", image_libraries()))
     return lines
+
+
+def image_libraries() -> str:
+    """The versions of the libraries that decode and encode image files (what a report of a misread file needs:
+    OpenCV 5.0, for one, misreads some 16-bit TIFFs, docs/paper-notes.md)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: list[str] = []
+    for name, package in (
+        ("Pillow", "pillow"),
+        ("OpenCV", "opencv-python-headless"),
+        ("OpenCV", "opencv-python"),
+        ("tifffile", "tifffile"),
+        ("pillow-heif", "pillow-heif"),
+        ("imagecodecs", "imagecodecs"),
+    ):
+        with contextlib.suppress(PackageNotFoundError):
+            entry = f"{name} {version(package)}"
+            if not any(f.startswith(f"{name} ") for f in found):
+                found.append(entry)
+    return ", ".join(found) or "none found"
