@@ -1,11 +1,13 @@
 """Long fuzz run of the image loader and the `idc deblur` command over broken and odd image files.
 
 Each case is a seeded file (empty, random bytes, truncated or corrupted images; or valid images in odd modes, sizes,
-formats and EXIF orientations). The loader must return a valid image or raise ImageReadError naming the file; every
---cli-every cases a folder of the last cases goes through `idc deblur`, which must exit 0 or 1 with one-line errors
-and no traceback. Prints the count and every unexplained failure; writes JSON.
+formats and EXIF orientations). The loader must return a valid image or raise ImageReadError naming the file; a
+valid image, written to every output format and read back, must keep its size, depth, alpha and grayness where the
+format holds them (every --round-trip-every such case); every --cli-every cases a folder of the last cases goes
+through `idc deblur`, which must exit 0 or 1 with one-line errors and no traceback. Prints the count and every
+unexplained failure; writes JSON.
 
-Usage: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--cli-every 1000] [--json OUT]
+Usage: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--round-trip-every 1] [--cli-every 1000] [--json OUT]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from idc.cli import main as idc_main
-from idc.fuzzcases import broken_file, odd_image
+from idc.fuzzcases import broken_file, odd_image, round_trip_problems
 from idc.io import ImageReadError, read_image
 from idc.models import IDC, get_preset
 from idc.weights import save_weights
@@ -34,9 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cli-every", type=int, default=1000)
+    p.add_argument(
+        "--round-trip-every",
+        type=int,
+        default=1,
+        help="write every Nth case that is a valid image to every output format and read it back (0: never)",
+    )
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    counts = {"cases": 0, "loaded": 0, "clean_errors": 0, "cli_runs": 0, "cli_files": 0}
+    counts = {"cases": 0, "loaded": 0, "clean_errors": 0, "round_trips": 0, "cli_runs": 0, "cli_files": 0}
     failures: list[dict[str, str]] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                 counts["loaded"] += 1
                 if not ok:
                     failures.append({"case": str(i), "kind": ext, "error": "loaded an invalid tensor"})
+                elif expect_valid and args.round_trip_every and i % args.round_trip_every == 0:
+                    # A valid odd image, written to every output format and read back (tests/test_fuzz.py's property).
+                    folder = root / "round-trip"
+                    folder.mkdir(exist_ok=True)
+                    counts["round_trips"] += 1
+                    for problem in round_trip_problems(img, folder):
+                        failures.append({"case": str(i), "kind": ext, "error": f"round trip: {problem}"})
             except ImageReadError as e:
                 counts["clean_errors"] += 1
                 if expect_valid or not str(e).startswith(str(path)) or "\n" in str(e):
@@ -99,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     print(
         f"{counts['cases']} cases in {seconds:.0f} s: {counts['loaded']} loaded, "
-        f"{counts['clean_errors']} clean errors; "
+        f"{counts['clean_errors']} clean errors, {counts['round_trips']} round trips through every format; "
         f"{counts['cli_runs']} idc deblur runs over {counts['cli_files']} files; {len(failures)} unexplained failures"
     )
     for f in failures[:20]:

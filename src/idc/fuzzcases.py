@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from idc.io import missing_support
+from idc.io import LoadedImage, missing_support, read_image, write_image
 
 # RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, and 16-bit colour TIFF,
 # written by tifffile (no Pillow mode holds them), as is LA;16 (16-bit grayscale with alpha, which Pillow cannot open).
@@ -99,3 +100,52 @@ def broken_file(rng: random.Random) -> tuple[str, bytes]:
     for _ in range(rng.randint(1, 8)):
         corrupted[rng.randrange(len(corrupted))] = rng.randrange(256)
     return ext, bytes(corrupted)
+
+
+# What each output format keeps: several bits per channel (16 for PNG/TIFF, HEIC's 10 or 12 read back as 16), alpha,
+# one gray channel.
+KEEPS_DEPTH = {"png", "tif", "heic"}
+KEEPS_ALPHA = {"png", "tif", "webp", "avif", "heic"}
+KEEPS_GRAY = {"png", "tif", "jpg"}
+
+
+def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
+    """What goes wrong when ``img`` is written to every output format this installation has, as ``idc deblur``
+    writes its outputs (everything read passed back), and read again: it must come back the same size and keep its
+    depth, alpha and grayness wherever the format holds them, PNG and TIFF to the last level. Empty when nothing."""
+    problems = []
+    for out in formats():
+        target = folder / f"round-trip.{out}"
+        write_image(
+            target,
+            img.rgb,
+            img.bit_depth,
+            img.alpha,
+            icc=img.icc,
+            exif=img.exif,
+            cicp=img.cicp,
+            xmp=img.xmp,
+            subsampling=img.subsampling,
+            grayscale=img.grayscale,
+            heif_bits=img.heif_bits,
+            lossless=img.lossless,
+        )
+        back = read_image(target)
+        target.unlink()
+        if back.rgb.shape != img.rgb.shape:  # written upright: read back without turning
+            problems.append(f"{out}: size {tuple(back.rgb.shape)}, not {tuple(img.rgb.shape)}")
+        if back.bit_depth != (img.bit_depth if out in KEEPS_DEPTH else 8):
+            problems.append(f"{out}: {back.bit_depth} bits from {img.bit_depth}")
+        if img.alpha is None or out not in KEEPS_ALPHA:
+            if back.alpha is not None:
+                problems.append(f"{out}: alpha where there was none to keep")
+        elif back.alpha is None and bool((img.alpha < 1).any()):  # AVIF drops an alpha opaque everywhere: no loss
+            problems.append(f"{out}: alpha lost")
+        if back.grayscale != (img.grayscale and out in KEEPS_GRAY):
+            problems.append(f"{out}: grayscale {back.grayscale} from {img.grayscale}")
+        if out in ("png", "tif") and back.rgb.shape == img.rgb.shape:  # lossless: the very values
+            expected = img.rgb.mean(0, keepdim=True).expand_as(img.rgb) if img.grayscale else img.rgb
+            error = float((back.rgb - expected).abs().max())
+            if error > 0.5 / (2**back.bit_depth - 1) + 1e-6:
+                problems.append(f"{out}: values off by {error:.2e}")
+    return problems
