@@ -21,7 +21,7 @@ from idc.io import (
     missing_support,
     output_format,
     read_image,
-    write_image,
+    write_like,
 )
 from idc.models import IDC
 
@@ -174,7 +174,7 @@ def deblur_files(
     and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
     ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in :func:`idc.infer.deblur_image`. ``metadata``:
     carry each input's colour space (RGB ICC profile, or H.273 code points), EXIF and XMP (orientation reset) over to
-    its output. ``quality``: of JPEG, WebP, AVIF and HEIC outputs (:func:`idc.io.write_image`).
+    its output. ``quality``: of JPEG, WebP, AVIF and HEIC outputs (:func:`idc.io.write_like`).
     """
     report = Report()
     device = model_device(model)
@@ -190,21 +190,7 @@ def deblur_files(
             job.target.parent.mkdir(parents=True, exist_ok=True)
             if not metadata:
                 image = dataclasses.replace(image, icc=None, exif=None, cicp=None, xmp=None)
-            write_image(
-                job.target,
-                restored,
-                image.bit_depth,
-                image.alpha,
-                quality,
-                icc=image.icc,
-                exif=image.exif,
-                cicp=image.cicp,
-                xmp=image.xmp,
-                subsampling=image.subsampling,
-                grayscale=image.grayscale,
-                heif_bits=image.heif_bits,
-                lossless=image.lossless,
-            )
+            write_like(job.target, restored, image, quality)
         except ImageReadError as e:
             report.failed.append((job.source, str(e)))
             continue

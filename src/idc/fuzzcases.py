@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from idc.io import LoadedImage, missing_support, read_image, write_image
+from idc.io import LoadedImage, missing_support, read_image, write_like
 
 # RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, and 16-bit colour TIFF,
 # written by tifffile (no Pillow mode holds them), as is LA;16 (16-bit grayscale with alpha, which Pillow cannot open).
@@ -111,25 +111,12 @@ KEEPS_GRAY = {"png", "tif", "jpg"}
 
 def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
     """What goes wrong when ``img`` is written to every output format this installation has, as ``idc deblur``
-    writes its outputs (everything read passed back), and read again: it must come back the same size and keep its
+    writes its outputs (:func:`idc.io.write_like`), and read again: it must come back the same size and keep its
     depth, alpha and grayness wherever the format holds them, PNG and TIFF to the last level. Empty when nothing."""
     problems = []
     for out in formats():
         target = folder / f"round-trip.{out}"
-        write_image(
-            target,
-            img.rgb,
-            img.bit_depth,
-            img.alpha,
-            icc=img.icc,
-            exif=img.exif,
-            cicp=img.cicp,
-            xmp=img.xmp,
-            subsampling=img.subsampling,
-            grayscale=img.grayscale,
-            heif_bits=img.heif_bits,
-            lossless=img.lossless,
-        )
+        write_like(target, img.rgb, img)
         back = read_image(target)
         target.unlink()
         if back.rgb.shape != img.rgb.shape:  # written upright: read back without turning

@@ -882,6 +882,27 @@ def write_image(
         raise
 
 
+def write_like(path: str | Path, rgb: torch.Tensor, like: LoadedImage, quality: int = 95) -> None:
+    """Writes ``rgb`` (3, H, W) as ``like`` was read (its deblurred version, say): with its depth, alpha, colour
+    space, EXIF, XMP, chroma subsampling, grayness, HEIF depth and lossless compression, where the format of
+    ``path`` holds them (:func:`write_image`)."""
+    write_image(
+        path,
+        rgb,
+        like.bit_depth,
+        like.alpha,
+        quality,
+        icc=like.icc,
+        exif=like.exif,
+        cicp=like.cicp,
+        xmp=like.xmp,
+        subsampling=like.subsampling,
+        grayscale=like.grayscale,
+        heif_bits=like.heif_bits,
+        lossless=like.lossless,
+    )
+
+
 def _write_gray16_png(path: str, samples: np.ndarray) -> None:
     """Writes (H, W, 1|2) uint16 gray (and alpha) as a 16-bit PNG (Pillow writes no 16-bit gray with alpha, OpenCV
     none of gray with alpha), each row with PNG's Sub filter (the difference to the pixel on its left)."""
