@@ -393,13 +393,12 @@ def _webp_is_lossless(path: Path) -> bool:
     """Whether a WebP file's image is compressed losslessly: a VP8L chunk, where lossy ones have VP8 (RIFF chunks:
     four-letter name, little-endian size, data padded to an even length)."""
     with open(path, "rb") as f:
-        data = f.read(1 << 20)  # the image chunk follows the few small ones (VP8X, ICCP, ANIM) at the start
-    offset = 12
-    while offset + 8 <= len(data):
-        name, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
-        if name in (b"VP8L", b"VP8 "):
-            return name == b"VP8L"
-        offset += 8 + size + (size & 1)
+        f.seek(12)  # "RIFF", the file's size, "WEBP"
+        while len(header := f.read(8)) == 8:  # chunk headers only, as _png_cicp walks a PNG's
+            name, size = header[:4], int.from_bytes(header[4:], "little")
+            if name in (b"VP8L", b"VP8 "):
+                return name == b"VP8L"
+            f.seek(size + (size & 1), os.SEEK_CUR)
     return False
 
 
