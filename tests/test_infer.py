@@ -54,8 +54,21 @@ def test_pil_images_keep_their_mode(model: idc.IDC) -> None:
     assert np.array_equal(np.asarray(out), idc.deblur(_photo(), model, precision="fp32"))
     rgba = idc.deblur(Image.fromarray(_photo(channels=4), "RGBA"), model)
     assert rgba.mode == "RGBA" and np.array_equal(np.asarray(rgba)[..., 3], _photo(channels=4)[..., 3])
-    with pytest.raises(ValueError, match="mode 'CMYK' is not supported"):
-        idc.deblur(rgb.convert("CMYK"), model)
+    with pytest.raises(ValueError, match="mode 'HSV' is not supported"):
+        idc.deblur(rgb.convert("HSV"), model)
+
+
+def test_cmyk_images_come_back_as_srgb(model: idc.IDC) -> None:
+    # Converted through their profile as files are (idc.io.cmyk_to_srgb), returned as RGB without the CMYK profile.
+    from tests.colour import cmyk_profile, swapped_inks
+
+    cmyk = Image.fromarray(_photo(channels=4), "CMYK")
+    cmyk.info["icc_profile"] = cmyk_profile(swapped_inks)
+    out = idc.deblur(cmyk, model, precision="fp32")
+    assert out.mode == "RGB" and "icc_profile" not in out.info
+    srgb = idc.io.cmyk_to_srgb(cmyk)
+    assert np.array_equal(np.asarray(out), idc.deblur(np.asarray(srgb), model, precision="fp32"))
+    assert not np.array_equal(np.asarray(srgb), np.asarray(cmyk.convert("RGB")))
 
 
 def test_gray_images_stay_gray(model: idc.IDC) -> None:

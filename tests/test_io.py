@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import struct
 import subprocess
 import sys
 import zlib
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -1038,3 +1040,84 @@ def test_format_extension_names_the_files_standard_input_is_stored_in() -> None:
         ".heic",
     ]
     assert format_extension("GIF") is None
+
+
+@pytest.mark.parametrize("ext", ["jpg", "tif"])
+def test_cmyk_is_converted_through_its_embedded_profile(tmp_path: Path, ext: str) -> None:
+    # Inks that print nothing like Pillow's formula: cyan ink shows magenta, so only the profile gives these colours.
+    from PIL import ImageCms
+
+    from tests.colour import cmyk_profile, swapped_inks
+
+    profile = cmyk_profile(swapped_inks)
+    cmyk = np.zeros((8, 12, 4), np.uint8)
+    cmyk[:4, :6, 0] = 255  # cyan ink
+    cmyk[4:, :6, 3] = 128  # half black
+    cmyk[:, 6:] = np.random.default_rng(3).integers(0, 256, (8, 6, 4), dtype=np.uint8)
+    image = Image.fromarray(cmyk, "CMYK")
+    image.save(tmp_path / f"c.{ext}", icc_profile=profile, quality=100)  # a JPEG's CMYK is stored inverted (Adobe)
+    loaded = read_image(tmp_path / f"c.{ext}")
+    got = np.round(loaded.rgb.permute(1, 2, 0).numpy() * 255)
+    tol = 0 if ext == "tif" else 3
+    assert np.abs(got[:4, :6] - [255, 0, 255]).max() <= tol
+    assert np.abs(got[4:, :6] - 128).max() <= tol
+    assert loaded.icc is None  # the pixels are sRGB now; a CMYK profile would describe them wrongly
+    if ext == "tif":  # every colour as LittleCMS converts it, relative colorimetric with black point compensation
+        srgb = ImageCms.createProfile("sRGB")
+        intent, flags = ImageCms.Intent.RELATIVE_COLORIMETRIC, ImageCms.Flags.BLACKPOINTCOMPENSATION
+        source = ImageCms.ImageCmsProfile(BytesIO(profile))
+        want = ImageCms.buildTransform(source, srgb, "CMYK", "RGB", renderingIntent=intent, flags=flags).apply(image)
+        assert np.array_equal(got, np.asarray(want))
+
+
+def test_cmyk_without_a_usable_profile_is_converted_plainly_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cmyk = np.zeros((2, 3, 4), np.uint8)
+    cmyk[0, 0] = (128, 0, 0, 128)  # half cyan over half black: a quarter of the red light, half of green and blue
+    cmyk[0, 1] = (0, 0, 0, 255)
+    broken = bytearray(200)
+    broken[16:20] = b"CMYK"
+    Image.fromarray(cmyk, "CMYK").save(tmp_path / "plain.tif")
+    Image.fromarray(cmyk, "CMYK").save(tmp_path / "broken.jpg", icc_profile=bytes(broken), quality=100)
+    for name, tol in (("plain.tif", 0), ("broken.jpg", 3)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="idc.io"):
+            got = np.round(read_image(tmp_path / name).rgb.permute(1, 2, 0).numpy() * 255)
+        assert np.abs(got[0, 0] - [64, 127, 127]).max() <= tol + 1 and np.abs(got[0, 1]).max() <= tol
+        assert np.abs(got[1] - 255).max() <= tol
+        (record,) = caplog.records
+        assert name in record.getMessage() and "colours may be off" in record.getMessage()
+
+
+def test_cielab_tiffs_are_read_in_their_colours(tmp_path: Path) -> None:
+    # 8-bit CIELab as tifffile writes it (a and b signed), against sRGB's known Lab values (D50).
+    lab = np.zeros((2, 2, 3), np.uint8)
+    lab[0, 0] = (128, 0, 0)  # L* 50, neutral: sRGB 119
+    lab[0, 1] = (255, 0, 0)  # L* 100: white
+    lab[1, 0] = (138, 81, 70)  # sRGB red's Lab (D50)
+    lab[1, 1] = (128, 256 - 40, 256 - 40)  # a* and b* -40: a blue-green
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")
+    got = np.round(read_image(tmp_path / "lab.tif").rgb.permute(1, 2, 0).numpy() * 255)
+    assert np.abs(got[0, 0] - 119).max() <= 1 and np.abs(got[0, 1] - 255).max() <= 1
+    assert got[1, 0, 0] >= 245 and got[1, 0, 1:].max() <= 10
+    assert got[1, 1, 0] <= 10 and got[1, 1, 2] > got[1, 1, 1] > 100
+
+
+def test_cmyk_profiles_benchmark_reads_the_patches_through_each_profile(tmp_path: Path) -> None:
+    from tests.colour import cmyk_profile, swapped_inks
+    from tests.conftest import load_script
+
+    (tmp_path / "swapped.icc").write_bytes(cmyk_profile(swapped_inks, description="swapped inks"))
+    bench = load_script("benchmarks/cmyk_profiles.py")
+    assert bench.main([str(tmp_path / "swapped.icc"), "--json", str(tmp_path / "out.json")]) == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    patches = result["profiles"][0]["patches"]
+    assert result["profiles"][0]["description"] == "swapped inks"
+    assert patches["cyan"] == {"jpg": "#FF00FF", "tif": "#FF00FF"} and patches["paper"]["tif"] == "#FFFFFF"
+    assert result["plain"]["cyan"]["tif"] == "#00FFFF" and result["plain"]["black"]["tif"] == "#000000"
+    from PIL import ImageCms
+
+    (tmp_path / "srgb.icc").write_bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    with pytest.raises(SystemExit):
+        bench.main([str(tmp_path / "srgb.icc")])

@@ -255,8 +255,9 @@ def deblur(
     """Deblurs one image and returns it in the type, shape and value range it came in: the one-call Python API.
 
     Args:
-        image: a PIL image (RGB, RGBA, P, returned as RGB or RGBA; or gray: L, LA, 1 and I;16, returned as L, LA,
-            L and I;16), a NumPy array (H, W, 3) or (H, W, 4), or (H, W) gray, of uint8, uint16 or floats in
+        image: a PIL image (RGB, RGBA, P, returned as RGB or RGBA; CMYK, converted to sRGB through its printing
+            profile as :func:`idc.io.cmyk_to_srgb` does and returned as RGB; or gray: L, LA, 1 and I;16, returned
+            as L, LA, L and I;16), a NumPy array (H, W, 3) or (H, W, 4), or (H, W) gray, of uint8, uint16 or floats in
             [0, 1], or a torch tensor (3, H, W) or (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. Gray
             is deblurred as three equal channels and returned as their mean (the network's three outputs differ by
             a few levels: colour noise in a gray photo). A PIL image is deblurred as it is displayed,
@@ -302,6 +303,11 @@ def deblur(
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         elif mode == "1":
             image = image.convert("L")
+        elif mode == "CMYK":
+            from idc.io import cmyk_to_srgb
+
+            image = cmyk_to_srgb(image)  # through its printing profile; the result is sRGB, which that profile is not
+            carried.pop("icc_profile", None)
         if image.mode in {"L", "LA", "I;16"}:
             samples = np.asarray(image if image.mode == "I;16" else image.getchannel(0))
             gray = deblur(samples, net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
@@ -312,7 +318,7 @@ def deblur(
             result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
             sharp = Image.fromarray(result, image.mode)
         else:
-            raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, P, L, LA, 1 or I;16")
+            raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, P, CMYK, L, LA, 1 or I;16")
         sharp.info.update(carried)
         return sharp
     if isinstance(image, np.ndarray):

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -261,6 +262,47 @@ def _fitting_icc(profile: object, grayscale: bool) -> bytes | None:
     if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == (b"GRAY" if grayscale else b"RGB "):
         return profile
     return None
+
+
+def _plain_cmyk_to_rgb(img: Image.Image) -> Image.Image:
+    """CMYK to RGB without a profile, as ImageMagick does: each ink and black multiply the light, R = (1 - C)(1 - K)
+    (by Pillow's own formula, R = 1 - C - K, half cyan over half black is black)."""
+    cmyk = np.asarray(img, dtype=np.float32) / 255.0
+    rgb = (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:])
+    return Image.fromarray(np.round(rgb * 255.0).astype(np.uint8), "RGB")
+
+
+def cmyk_to_srgb(img: Image.Image, name: object = "image") -> Image.Image:
+    """An 8-bit CMYK Pillow image converted to sRGB as colour-managed programs show it.
+
+    It goes through its embedded CMYK profile (ICC ``icc_profile``: how the inks print), relative colorimetric with
+    black point compensation (Photoshop's default for a conversion), by LittleCMS. Without a usable profile (or
+    where Pillow lacks LittleCMS) it is converted by a plain formula (:func:`_plain_cmyk_to_rgb`), with a warning
+    naming ``name``: no printing process is that simple, so its colours are only near.
+    """
+    plain = "converted by a plain formula, colours may be off"
+    try:
+        from PIL import ImageCms
+    except ImportError:  # a Pillow built without LittleCMS
+        logger.warning("%s: CMYK without colour management (Pillow has no LittleCMS): %s", name, plain)
+        return _plain_cmyk_to_rgb(img)
+    profile = img.info.get("icc_profile")
+    if not (isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"CMYK"):
+        logger.warning("%s: CMYK without a CMYK colour profile: %s", name, plain)
+        return _plain_cmyk_to_rgb(img)
+    try:
+        transform = ImageCms.buildTransform(
+            ImageCms.ImageCmsProfile(BytesIO(profile)),
+            ImageCms.createProfile("sRGB"),
+            "CMYK",
+            "RGB",
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+        )
+        return transform.apply(img)
+    except (ImageCms.PyCMSError, OSError, ValueError) as e:
+        logger.warning("%s: its CMYK profile is unusable (%s): %s", name, _one_line(e), plain)
+        return _plain_cmyk_to_rgb(img)
 
 
 # TIFF tags that describe how the pixels are stored (size, samples, strips, tiles, compression, palette, embedded
@@ -685,6 +727,8 @@ def read_image(path: str | Path) -> LoadedImage:
                     depth = 16 if img.mode in {"I;16", "I;16B", "I;16L", "I"} else 8
                     if img.mode == "P":
                         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                    if img.mode == "CMYK":
+                        img = cmyk_to_srgb(img, path)  # through its printing profile
                     if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
                         alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
                         img = img.convert("L" if img.mode in {"LA", "La"} else "RGB")
