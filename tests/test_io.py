@@ -1121,3 +1121,35 @@ def test_cmyk_profiles_benchmark_reads_the_patches_through_each_profile(tmp_path
     (tmp_path / "srgb.icc").write_bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     with pytest.raises(SystemExit):
         bench.main([str(tmp_path / "srgb.icc")])
+
+
+def _png_with_chunks(path: Path, mode: str, chunks: dict[bytes, bytes], **save: object) -> None:
+    info = PngImagePlugin.PngInfo()
+    for kind, data in chunks.items():
+        info.add(kind, data)
+    Image.fromarray(_array()).convert(mode).save(path, pnginfo=info, **save)
+
+
+def test_png_gamma_and_chromaticity_become_the_profile_they_amount_to(tmp_path: Path) -> None:
+    # A linear PNG (gAMA 1.0) with Adobe RGB's primaries: every output carries it as an ICC profile, so colour-managed
+    # viewers show the deblurred image as they showed the input; a gray one gets a gray profile.
+    from idc.icc import png_profile
+
+    adobe = (0.3127, 0.3290, 0.64, 0.33, 0.21, 0.71, 0.15, 0.06)
+    gama, chrm = struct.pack(">I", 100000), struct.pack(">8I", *(round(v * 100000) for v in adobe))
+    _png_with_chunks(tmp_path / "linear.png", "RGB", {b"gAMA": gama, b"cHRM": chrm})
+    _png_with_chunks(tmp_path / "gray.png", "L", {b"gAMA": gama})
+    loaded = read_image(tmp_path / "linear.png")
+    assert loaded.icc == png_profile(1.0, adobe, grayscale=False) and loaded.icc is not None
+    assert read_image(tmp_path / "gray.png").icc == png_profile(1.0, None, grayscale=True)
+    for ext in ("png", "jpg", "tif", "webp"):
+        write_image(tmp_path / f"out.{ext}", loaded.rgb, icc=loaded.icc)
+        assert Image.open(tmp_path / f"out.{ext}").info.get("icc_profile") == loaded.icc
+    # What says more wins, as in the PNG specification: an sRGB chunk or an embedded profile.
+    _png_with_chunks(tmp_path / "srgb.png", "RGB", {b"gAMA": gama, b"sRGB": b"\0"})
+    _png_with_chunks(tmp_path / "iccp.png", "RGB", {b"gAMA": gama}, icc_profile=_profile())
+    assert read_image(tmp_path / "srgb.png").icc is None
+    assert read_image(tmp_path / "iccp.png").icc == _profile()
+    # The gamma of sRGB, the usual gAMA: nothing to carry.
+    _png_with_chunks(tmp_path / "usual.png", "RGB", {b"gAMA": struct.pack(">I", 45455)})
+    assert read_image(tmp_path / "usual.png").icc is None

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError, features
 
+from idc.icc import png_profile
+
 logger = logging.getLogger(__name__)
 
 # Pillow format by file extension. AVIF is Pillow's own (11.3 and newer, where built with libavif); HEIC/HEIF (what
@@ -740,6 +742,9 @@ def read_image(path: str | Path) -> LoadedImage:
                     flip = _ORIENT.get(orientation, lambda x: x)
                     array = flip(array)
                     alpha_np = None if alpha_np is None else flip(alpha_np)
+                if img.format == "PNG" and profile is None and cicp is None and "srgb" not in img.info:
+                    # Colour given by gAMA/cHRM chunks (PNG's older way): as the profile it amounts to.
+                    profile = png_profile(img.info.get("gamma"), img.info.get("chromaticity"), array.shape[-1] == 1)
                 icc = _fitting_icc(profile, grayscale=array.shape[-1] == 1)
                 cicp = None if icc else cicp
     except ImageReadError:
