@@ -531,10 +531,14 @@ def _written(tmp_path: Path, rgb: np.ndarray) -> Path:
         ("tif", 16, False),
         ("tif", 16, True),
         ("jpg", 8, False),
+        ("heic", 8, False),
+        ("heic", 16, False),
     ],
 )
 def test_gray_images_are_written_as_one_gray_channel(tmp_path: Path, ext: str, depth: int, alpha: bool) -> None:
     # Three channels out of the network, a little apart: written as their mean, one channel (and alpha).
+    if ext == "heic":
+        _require("heic")
     rgb = torch.rand(1, 6, 9, generator=torch.Generator().manual_seed(2)).repeat(3, 1, 1)
     rgb += torch.tensor([-0.01, 0.0, 0.01])[:, None, None]
     rgb = rgb.clamp(0, 1)
@@ -548,13 +552,18 @@ def test_gray_images_are_written_as_one_gray_channel(tmp_path: Path, ext: str, d
         with tifffile.TiffFile(target) as tif:
             page = tif.pages.first
             assert page.photometric == 1 and page.samplesperpixel == (2 if alpha else 1) and page.bitspersample == depth
+    elif ext == "heic":
+        import pillow_heif
+
+        heif = pillow_heif.open_heif(target, convert_hdr_to_8bit=False)
+        assert heif.mode == ("L" if depth == 8 else "I;16") and heif.info["bit_depth"] == (8 if depth == 8 else 10)
     else:
         with Image.open(target) as img:
             assert img.mode == "L"
     back = read_image(target)
     assert back.grayscale and back.bit_depth == depth and back.icc == _gray_profile()
     peak = 2**depth - 1
-    tolerance = 6 / 255 if ext == "jpg" else 0.5 / peak  # JPEG: lossy, on noise
+    tolerance = 6 / 255 if ext in ("jpg", "heic") else 0.5 / peak  # JPEG, HEIC: lossy, on noise
     assert (back.rgb[0] - rgb.mean(0)).abs().max() <= tolerance
     if a is not None:
         assert back.alpha is not None and (back.alpha - a).abs().max() <= 0.5 / peak

@@ -842,8 +842,9 @@ def write_image(
     only up to 65,504 bytes and in PNG only when UTF-8 (a message otherwise).
     ``subsampling`` (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``) sets a JPEG's chroma subsampling (default: Pillow's,
     4:2:0). ``grayscale``: the image is gray (:attr:`LoadedImage.grayscale`); the mean of its channels is written as
-    one gray channel in PNG, TIFF and JPEG (with a gray ICC profile, when given), and as equal RGB channels in
-    WebP, AVIF and HEIC, which have no gray mode here (a gray profile is then left out, with a message).
+    one gray channel in PNG, TIFF, JPEG and HEIC (monochrome; with a gray ICC profile, when given), and as equal RGB
+    channels in WebP, AVIF and a HEIC with alpha, which have no gray mode here (a gray profile is then left out,
+    with a message).
     ``lossless``: a WebP output is compressed losslessly (:attr:`LoadedImage.lossless`; ``quality`` then sets the
     effort).
 
@@ -865,7 +866,8 @@ def write_image(
             fmt,
         )
     nclx = {} if not cicp else _nclx_options(cicp)
-    gray = grayscale and fmt in {"PNG", "TIFF", "JPEG"}
+    # HEIC has a monochrome mode (libheif's, as pillow-heif writes an L image) but none with alpha here.
+    gray = grayscale and (fmt in {"PNG", "TIFF", "JPEG"} or (fmt == "HEIF" and alpha is None))
     if grayscale:
         # The network's three outputs for three equal inputs differ by a few levels: colour noise in a gray photo.
         rgb = rgb.mean(0, keepdim=True) if gray else rgb.mean(0, keepdim=True).repeat(3, 1, 1)
@@ -1114,7 +1116,7 @@ def _write_deep_heif(
     bits: int = 10,
 ) -> None:
     """Writes a HEIC file with 10 or 12 bits per channel (HEVC Main 10 as cameras' HIF files, or Main 12), with
-    pillow-heif."""
+    pillow-heif: ``rgb`` of 3 channels, or 1 for a monochrome image (then without ``alpha``)."""
     import pillow_heif
 
     planes = rgb if alpha is None else torch.cat([rgb, alpha[None].to(rgb)])
@@ -1122,9 +1124,8 @@ def _write_deep_heif(
     # back down).
     codes = (planes.detach().float().clamp(0, 1).cpu() * (2**bits - 1)).round().to(torch.int32) << (16 - bits)
     data = np.ascontiguousarray(codes.permute(1, 2, 0).numpy().astype(np.uint16))
-    heif = pillow_heif.from_bytes(
-        mode="RGB;16" if alpha is None else "RGBA;16", size=data.shape[1::-1], data=data.tobytes()
-    )
+    mode = {1: "L;16", 3: "RGB;16", 4: "RGBA;16"}[data.shape[2]]  # monochrome, colour, colour with alpha
+    heif = pillow_heif.from_bytes(mode=mode, size=data.shape[1::-1], data=data.tobytes())
     # pillow-heif takes the depth of its output from a global option (10 bits unless it is set): set for this save.
     before = pillow_heif.options.SAVE_HDR_TO_12_BIT
     pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
