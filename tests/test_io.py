@@ -1151,6 +1151,8 @@ def test_png_gamma_and_chromaticity_become_the_profile_they_amount_to(tmp_path: 
     loaded = read_image(tmp_path / "linear.png")
     assert loaded.icc == png_profile(1.0, adobe, grayscale=False) and loaded.icc is not None
     assert read_image(tmp_path / "gray.png").icc == png_profile(1.0, None, grayscale=True)
+    _png_with_chunks(tmp_path / "palette.png", "P", {b"gAMA": gama})  # converted to RGB while read
+    assert read_image(tmp_path / "palette.png").icc == png_profile(1.0, None, grayscale=False)
     for ext in ("png", "jpg", "tif", "webp"):
         write_image(tmp_path / f"out.{ext}", loaded.rgb, icc=loaded.icc)
         assert Image.open(tmp_path / f"out.{ext}").info.get("icc_profile") == loaded.icc

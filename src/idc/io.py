@@ -718,6 +718,12 @@ def read_image(path: str | Path) -> LoadedImage:
                 cicp = None  # given by an ICC profile when there is one that fits (below)
                 if img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
+                # Colour given by gAMA/cHRM chunks only (PNG's older way), taken before a conversion drops the format.
+                png_colour = (
+                    (img.info.get("gamma"), img.info.get("chromaticity"))
+                    if img.format == "PNG" and profile is None and cicp is None and "srgb" not in img.info
+                    else None
+                )
                 if _is_16bit_colour(img, path):
                     array, alpha_np = _read_16bit_colour(path, orientation, img)
                     depth = 16
@@ -742,9 +748,8 @@ def read_image(path: str | Path) -> LoadedImage:
                     flip = _ORIENT.get(orientation, lambda x: x)
                     array = flip(array)
                     alpha_np = None if alpha_np is None else flip(alpha_np)
-                if img.format == "PNG" and profile is None and cicp is None and "srgb" not in img.info:
-                    # Colour given by gAMA/cHRM chunks (PNG's older way): as the profile it amounts to.
-                    profile = png_profile(img.info.get("gamma"), img.info.get("chromaticity"), array.shape[-1] == 1)
+                if png_colour:
+                    profile = png_profile(*png_colour, grayscale=array.shape[-1] == 1)
                 icc = _fitting_icc(profile, grayscale=array.shape[-1] == 1)
                 cicp = None if icc else cicp
     except ImageReadError:
