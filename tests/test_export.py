@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,47 @@ def test_cached_export_is_made_once_and_chosen_by_auto(
     monkeypatch.setattr(idc.infer, "fast_precision", lambda device: "bf16")
     _, log = _deblur(capsys, image, tmp_path / "d.png", weights)
     assert "backend: torch, bf16" in log
+
+
+def test_a_torch_too_old_to_export_is_named_and_auto_stays_on_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tiny_export: TinyExport
+) -> None:
+    # torch 2.5 to 2.9 export graphs that fail at other sizes than the example's: never made, never chosen.
+    import idc.cli
+    import idc.export
+
+    monkeypatch.setenv("IDC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(idc.export, "_torch_release", lambda: (2, 9))
+    with pytest.raises(idc.export.MissingDependency, match=r"needs torch >= 2\.11, this is torch"):
+        idc.export.export_onnx(random_idc(), tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+    weights = save_weights(random_idc(), tmp_path / "w")
+    image = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (33, 47, 3), dtype=np.uint8)).save(image)
+    monkeypatch.setattr(idc.cli, "AUTO_EXPORT_PIXELS", 1)  # a job big enough to export for, were it possible
+    _, log = _deblur(capsys, image, tmp_path / "t.png", weights, "--precision", "fp32")
+    assert "backend: torch" in log and not (tmp_path / "cache").exists()
+    for flags in (("--backend", "onnx"), ("--precision", "int8")):
+        assert main(["deblur", str(image), "-o", str(tmp_path / "o.png"), "--weights", str(weights), *flags]) == 2
+        assert "needs an ONNX export: exporting IDC to ONNX needs torch >= 2.11" in capsys.readouterr().err
+    # An ONNX file made elsewhere needs no exporter: it runs.
+    _, log = _deblur(capsys, image, tmp_path / "f.png", tiny_export.onnx)
+    assert "backend: onnxruntime" in log
+
+
+def test_an_export_is_checked_at_another_size_before_it_is_kept(tmp_path: Path, tiny_export: TinyExport) -> None:
+    # What an exporter that specialises the graph to its example would make is refused with the torch named.
+    from idc.export import FinestEstimate, _check_export
+
+    _check_export(tiny_export.onnx, FinestEstimate(tiny_export.model).eval())  # the graph the model gives: passes
+    other = random_idc()
+    other.load_state_dict({k: v * 0.9 for k, v in tiny_export.model.state_dict().items()})  # other numbers
+    with pytest.raises(RuntimeError, match=rf"torch {re.escape(torch.__version__)} exported is off by"):
+        _check_export(tiny_export.onnx, FinestEstimate(other).eval())
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(tiny_export.onnx.read_bytes()[:1000])
+    with pytest.raises(RuntimeError, match="fails at other sizes than its example's"):
+        _check_export(broken, FinestEstimate(tiny_export.model).eval())
 
 
 def test_int8_precision_quantises_once_and_stays_close(

@@ -250,11 +250,12 @@ def test_info_system_says_what_deblur_picks_here(
     assert lines["torch"].strip().startswith(torch.__version__)
     expected_device = "cuda" if torch.cuda.is_available() else "cpu"
     assert lines["idc deblur device"].strip() == f"{expected_device} (--device auto)"
-    # A Mac with 1 GiB free and no onnxruntime: its GPU named but not chosen, tiles sized to half of 1 GiB.
+    # A Mac with 1 GiB free and a torch too old to export to ONNX: its GPU named but not chosen, tiles sized to half
+    # of 1 GiB.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(idc.infer, "mps_available", lambda: True)
     monkeypatch.setattr(tiling, "system_memory_available", lambda: 2**30)
-    monkeypatch.setattr(idc.export, "onnx_available", lambda: False)
+    monkeypatch.setattr(idc.export, "_torch_release", lambda: (2, 5))  # too old a torch to export to ONNX
     monkeypatch.setattr(idc.io, "heif_available", lambda: False)
     assert main(["info", "--system"]) == 0
     out = capsys.readouterr().out
@@ -264,7 +265,7 @@ def test_info_system_says_what_deblur_picks_here(
         "idc deblur device:     cpu (--device auto)",
         "memory available:      1.0 GiB",
         f"tiles at 1280x720:     {side}x{side} tiles",
-        "idc deblur backend:    torch (onnxruntime not installed",
+        "idc deblur backend:    torch (exporting IDC to ONNX needs torch >= 2.11, this is torch",
         "HEIC images:           no: HEIC/HEIF needs the pillow-heif package: pip install pillow-heif (or the extra "
         "idc-deblur[heif])",
     ):

@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(AVX-512 BF16 or AMX; 2.2x faster than fp32, docs/performance.md), fp32 elsewhere and for ONNX models; "
         "fp32; bf16 autocast; fp16 autocast (CUDA only); int8: onnxruntime static quantisation on the CPU (3.4x "
         "faster than fp32 onnxruntime on an AVX-512 VNNI CPU, 1.7x on an AVX2 one; quantised once and cached; needs "
-        "onnxruntime and onnxscript)",
+        "onnxruntime, onnxscript and torch >= 2.11)",
     )
     d.add_argument(
         "--backend",
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): onnxruntime on a CPU in fp32 when the ONNX extra is installed and an export of the "
         "weights is cached or the job is large enough to repay making one (ONNX Runtime is ~15%% faster than torch "
         "there, docs/performance.md), else torch; onnx: always onnxruntime, with --weights model.onnx or a cached "
-        "export of --weights (made on first use, ~40 s); torch: always PyTorch",
+        "export of --weights (made on first use, ~40 s; exporting needs torch >= 2.11); torch: always PyTorch",
     )
     _add_ensemble_arg(d)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -494,13 +494,13 @@ AUTO_EXPORT_PIXELS = 10 * 1280 * 720
 def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
     """The OnnxDeblurrer ``idc deblur`` should use for torch weights, or None for PyTorch (see --backend)."""
     from idc.export import (
-        ONNX_INSTALL_HINT,
         OnnxDeblurrer,
         cached_int8_onnx,
         cached_onnx,
         cached_onnx_path,
         onnx_available,
         onnx_chosen_by_auto,
+        onnx_missing,
     )
     from idc.io import image_size
 
@@ -508,14 +508,14 @@ def _onnx_runner(args: argparse.Namespace, device: Any, jobs: list[Any]) -> Any:
         return None
     if args.precision == "int8":
         if not onnx_available():
-            raise ValueError(f"--precision int8 needs onnxruntime and onnxscript: {ONNX_INSTALL_HINT}")
+            raise ValueError(f"--precision int8 needs an ONNX export: {onnx_missing()}")
         path, made = cached_int8_onnx(args.weights)
         if made:
             print(f"quantised the network to int8 once, cached as {path}")
         return OnnxDeblurrer(path, device.type)
     usable = onnx_chosen_by_auto(device.type, args.precision) and onnx_available()
     if args.backend == "onnx" and not onnx_available():
-        raise ValueError(f"--backend onnx needs onnxruntime and onnxscript: {ONNX_INSTALL_HINT}")
+        raise ValueError(f"--backend onnx needs an ONNX export: {onnx_missing()}")
     cached = None
     if args.backend == "auto":
         if not usable:

@@ -49,7 +49,7 @@ def system_report() -> list[tuple[str, str]]:
 
     from idc import __version__
     from idc.bench import cpu_model
-    from idc.export import ONNX_INSTALL_HINT, cache_dir, cached_onnx_path, onnx_available, onnx_chosen_by_auto
+    from idc.export import cache_dir, cached_onnx_path, onnx_chosen_by_auto, onnx_missing
     from idc.infer import fast_precision, mps_available, resolve_device
     from idc.io import missing_support
     from idc.models import IDCConfig
@@ -76,8 +76,8 @@ def system_report() -> list[tuple[str, str]]:
     precision = fast_precision(device)
     lines.append(("idc deblur device", f"{device.type} (--device auto)"))
     lines.append(("idc deblur precision", f"{precision} (--precision auto)"))
-    if not onnx_available():
-        backend = f"torch (onnxruntime not installed: {ONNX_INSTALL_HINT})"
+    if missing := onnx_missing():
+        backend = f"torch ({missing})"
     elif not onnx_chosen_by_auto(device.type, precision):
         backend = f"torch (onnxruntime is chosen only on a CPU in fp32; here {device.type}, {precision})"
     else:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,8 @@ def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
     ``restored`` of the same shape. The model's :class:`IDCConfig` goes into the file's metadata (``CONFIG_KEY``).
     """
     _require("onnxscript", "exporting to ONNX")
+    if _torch_release() < ONNX_EXPORT_MIN_TORCH:
+        raise MissingDependency(f"{onnx_missing()}: pip install -U torch", name="torch")
     path = Path(path)
     wrapper = FinestEstimate(model.float().cpu()).eval()
     example = torch.rand(1, model.config.in_channels, 67, 93)
@@ -91,8 +94,46 @@ def export_onnx(model: IDC, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
     program.model.metadata_props[CONFIG_KEY] = json.dumps(model.config.to_dict(), sort_keys=True)
     tmp = path.with_name(f".{path.name}.tmp")
     program.save(str(tmp))
+    try:
+        _check_export(tmp, wrapper)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
     return path
+
+
+def _check_export(path: Path, wrapper: FinestEstimate) -> None:
+    """Runs the exported graph at another batch and odd size than the example's against ``wrapper`` (where
+    onnxruntime is installed): exporters have made graphs that run only at the example's size (torch 2.5 to 2.9
+    did for IDC, docs/reliability.md), and such a file must not be cached and chosen.
+
+    Raises:
+        RuntimeError: the graph fails or disagrees, naming the torch that made it.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    x = torch.rand(2, wrapper.model.config.in_channels, 37, 53, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = wrapper(x).numpy()
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"blurred": x.numpy()})[0]
+        error = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        oldest = ".".join(map(str, ONNX_EXPORT_MIN_TORCH))
+        raise RuntimeError(
+            f"the ONNX graph torch {torch.__version__} exported fails at other sizes than its example's ({reason}); "
+            f"torch {oldest} or newer exports it right"
+        ) from None
+    if not error <= 1e-3:  # NaN too
+        raise RuntimeError(
+            f"the ONNX graph torch {torch.__version__} exported is off by {error:.3g} at another size than its "
+            "example's; use --backend torch"
+        )
 
 
 class OnnxDeblurrer:
@@ -148,13 +189,35 @@ def cache_dir() -> Path:
 # What to install for the ONNX backend: the plain packages work from a clone as from an index (the extra only from an
 # index, or as ``pip install -e ".[onnx]"`` in a clone).
 ONNX_INSTALL_HINT = "pip install onnxruntime onnxscript (or the extra idc-deblur[onnx])"
+# The oldest torch found to export IDC right at every size (2.11.0; 2.10 was not tried): 2.5.1, 2.6.0, 2.7.1 and
+# 2.9.1 export graphs that fail at other sizes than the example's (a batch fixed at 1, shapes that disagree after
+# odd sizes; docs/reliability.md, "Versions").
+ONNX_EXPORT_MIN_TORCH = (2, 11)
+
+
+def _torch_release() -> tuple[int, int]:
+    major, minor = re.findall(r"\d+", torch.__version__)[:2]
+    return int(major), int(minor)
+
+
+def onnx_missing() -> str | None:
+    """Why torch weights cannot be exported to ONNX and run with onnxruntime here, with the fix; None when they can.
+
+    It needs onnxruntime (to run), onnxscript (to export) and a torch from :data:`ONNX_EXPORT_MIN_TORCH` on.
+    """
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript")):
+        return f"onnxruntime and onnxscript are not both installed: {ONNX_INSTALL_HINT}"
+    if _torch_release() < ONNX_EXPORT_MIN_TORCH:
+        oldest = ".".join(map(str, ONNX_EXPORT_MIN_TORCH))
+        return f"exporting IDC to ONNX needs torch >= {oldest}, this is torch {torch.__version__}"
+    return None
 
 
 def onnx_available() -> bool:
-    """Whether onnxruntime (to run) and onnxscript (to export) are installed (:data:`ONNX_INSTALL_HINT`)."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript"))
+    """Whether torch weights can be exported to ONNX and run with onnxruntime here (:func:`onnx_missing`)."""
+    return onnx_missing() is None
 
 
 def onnx_chosen_by_auto(device_type: str, precision: str) -> bool:
