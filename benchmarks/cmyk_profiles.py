@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
-from idc.io import read_image
+from idc.io import icc_colour_space, read_image
 
 PATCHES = {
     "cyan": (255, 0, 0, 0),
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             io_log.setLevel(level)
         for path in args.profiles:
             data = path.read_bytes()
-            if data[16:20] != b"CMYK":
-                parser.error(f"{path}: not a CMYK profile (its colour space is {data[16:20]!r})")
+            if (space := icc_colour_space(data)) != b"CMYK":
+                parser.error(f"{path}: not a CMYK profile (its colour space is {space!r})")
             name = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(str(path))).strip()
             results.append({"profile": path.name, "description": name, "patches": read_patches(data, Path(tmp))})
 

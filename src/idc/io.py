@@ -258,10 +258,15 @@ def _is_16bit_colour(img: Image.Image, path: Path) -> bool:
     return False
 
 
+def icc_colour_space(profile: object) -> bytes | None:
+    """The colour space an ICC profile is for, as its header names it (bytes 16-19: ``b"RGB "``, ``b"GRAY"``,
+    ``b"CMYK"`` ...); None for what is not a profile."""
+    return profile[16:20] if isinstance(profile, bytes) and len(profile) >= 128 else None
+
+
 def _fitting_icc(profile: object, grayscale: bool) -> bytes | None:
-    """The ICC profile if it describes the image's colour space (header bytes 16-19 name it): RGB, or gray for a
-    grayscale image; else None."""
-    if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == (b"GRAY" if grayscale else b"RGB "):
+    """The ICC profile if it describes the image's colour space: RGB, or gray for a grayscale image; else None."""
+    if isinstance(profile, bytes) and icc_colour_space(profile) == (b"GRAY" if grayscale else b"RGB "):
         return profile
     return None
 
@@ -289,7 +294,7 @@ def cmyk_to_srgb(img: Image.Image, name: object = "image") -> Image.Image:
         logger.warning("%s: CMYK without colour management (Pillow has no LittleCMS): %s", name, plain)
         return _plain_cmyk_to_rgb(img)
     profile = img.info.get("icc_profile")
-    if not (isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"CMYK"):
+    if not isinstance(profile, bytes) or icc_colour_space(profile) != b"CMYK":
         logger.warning("%s: CMYK without a CMYK colour profile: %s", name, plain)
         return _plain_cmyk_to_rgb(img)
     try:
@@ -876,7 +881,7 @@ def write_image(
     if grayscale:
         # The network's three outputs for three equal inputs differ by a few levels: colour noise in a gray photo.
         rgb = rgb.mean(0, keepdim=True) if gray else rgb.mean(0, keepdim=True).repeat(3, 1, 1)
-    if icc and (icc[16:20] == b"GRAY") != gray:
+    if icc and (icc_colour_space(icc) == b"GRAY") != gray:
         logger.info(
             "%s: the input's colour profile does not fit a %s %s; written without it",
             path,
