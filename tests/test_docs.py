@@ -53,3 +53,34 @@ def test_documented_command_parses(where: str, command: str, capsys: pytest.Capt
     except SystemExit as e:
         if e.code != 0 or "--help" not in argv:  # `idc --help` exits 0 after printing
             pytest.fail(f"{where}: `{command}` does not parse: {capsys.readouterr().err.strip()}")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """1.24 and 1.24.0 name the same release."""
+    parts = [int(p) for p in version.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def test_the_lowest_tested_versions_are_the_declared_lower_bounds() -> None:
+    # pyproject.toml's ">=" bounds are what pip lets a user install; scripts/lowest-versions.txt is what was tested
+    # (docs/reliability.md, "Versions"). A bound raised or lowered without the other would claim an untested version.
+    pins = {}
+    for line in (REPO / "scripts" / "lowest-versions.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    text = (REPO / "pyproject.toml").read_text()
+    bounds = dict(re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)"', text))
+    bounds = {name.lower(): version for name, version in bounds.items()}
+    assert bounds.pop("torch") == "2.5"  # pinned by scripts/test_other_versions.sh's argument, not the file
+    for name, pinned in pins.items():
+        assert name in bounds, f"{name} is pinned in scripts/lowest-versions.txt but has no lower bound"
+        assert _release(pinned) == _release(bounds[name]), (
+            f"{name}: tested at {pinned}, pyproject.toml allows >= {bounds[name]}"
+        )
+    for name in bounds.keys() - pins.keys():
+        assert name in {"pytest", "ruff", "mypy", "hypothesis", "setuptools", "tensorboard"}, (
+            f"{name}'s lower bound is in no test of the lowest versions"
+        )

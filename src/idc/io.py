@@ -66,6 +66,7 @@ JPEG_MAX_XMP = JPEG_MAX_EXIF - 29
 PNG_XMP_KEY = "XML:com.adobe.xmp"
 
 _heif_plugin: bool | None = None  # pillow-heif registered with Pillow (None: not tried yet)
+HEIF_MIN_VERSION = (0, 21)  # the oldest pillow-heif tested; older ones cannot read mirrored 10- and 12-bit HEIF
 
 
 def heif_available() -> bool:
@@ -82,7 +83,21 @@ def heif_available() -> bool:
         else:
             pillow_heif.register_heif_opener()
             _heif_plugin = True
+            version = str(getattr(pillow_heif, "__version__", "0"))
+            if _release(version) < HEIF_MIN_VERSION:
+                # pip leaves an installed pillow-heif alone, so an old one outlives the extra's bound.
+                logger.warning(
+                    "pillow-heif %s is older than %s, the oldest idc is tested with: it cannot read mirrored 10- and "
+                    "12-bit HEIF photos (pip install -U pillow-heif)",
+                    version,
+                    ".".join(map(str, HEIF_MIN_VERSION)),
+                )
     return _heif_plugin
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The first two numbers of a version string: (0, 21) for "0.21.1"."""
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:2])
 
 
 def avif_available() -> bool:
