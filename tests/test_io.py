@@ -443,6 +443,54 @@ def test_tiffs_of_samples_not_supported_are_refused_by_name(
         read_image(tmp_path / "odd.tif")
 
 
+def _raw_like(path: Path, dng: bool) -> None:
+    """What NEF, CR2, ARW and DNG files are: a TIFF whose first image is a small RGB preview marked as reduced
+    resolution, with the sensor's colour-filter-array data in a sub-image (and, in a DNG, a DNGVersion tag)."""
+    rng = np.random.default_rng(0)
+    with tifffile.TiffWriter(path) as tif:
+        extratags = [(50706, 1, 4, (1, 4, 0, 0), True)] if dng else []
+        tif.write(rng.integers(0, 256, (24, 36, 3), dtype=np.uint8), photometric="rgb", subfiletype=1, subifds=1,
+                  extratags=extratags)  # fmt: skip
+        tif.write(rng.integers(0, 4096, (96, 144), dtype=np.uint16), photometric=32803)
+
+
+def test_camera_raw_files_are_refused_by_name_not_read_as_their_preview(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    advice = "idc deblur reads developed photos: export it as TIFF, PNG or JPEG from a raw converter first"
+    # Named as cameras name them: refused whatever they hold (a CR3 or RAF is not even a TIFF).
+    _raw_like(tmp_path / "DSC_0001.NEF", dng=False)
+    (tmp_path / "IMG_0002.CR3").write_bytes(b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom" + bytes(64))
+    for name, kind in (("DSC_0001.NEF", "NEF"), ("IMG_0002.CR3", "CR3")):
+        with pytest.raises(ImageReadError, match=re.escape(f"{name}: a camera raw file ({kind}); {advice}")):
+            read_image(tmp_path / name)
+    # Renamed (or piped in): known by what the file says of its first image, not read as that small preview.
+    _raw_like(tmp_path / "renamed.tif", dng=False)
+    _raw_like(tmp_path / "renamed_dng.tif", dng=True)
+    for name, problem in (
+        ("renamed.tif", "its first image is a reduced-resolution preview, as in camera raw files"),
+        ("renamed_dng.tif", "a DNG camera raw file"),
+    ):
+        with pytest.raises(ImageReadError, match=re.escape(f"{name}: {problem}; {advice}")):
+            read_image(tmp_path / name)
+    for bits in (8, 16):  # sensor data in the first image itself (Pillow refuses it, tifffile would decode it)
+        sensor = np.zeros((8, 12), dtype=np.uint8 if bits == 8 else np.uint16)
+        tifffile.imwrite(tmp_path / f"cfa{bits}.tif", sensor, photometric=32803)
+        with pytest.raises(ImageReadError, match=re.escape(f"cfa{bits}.tif: camera sensor data (colour-filter-array)")):
+            read_image(tmp_path / f"cfa{bits}.tif")
+    # A TIFF of several full images is still read (its first page), and the command reports the raw file in a line.
+    tifffile.imwrite(tmp_path / "pages.tif", np.zeros((2, 8, 12, 3), dtype=np.uint8), photometric="rgb")
+    assert tuple(read_image(tmp_path / "pages.tif").rgb.shape) == (3, 8, 12)
+    from idc.cli import main
+    from idc.weights import save_weights
+    from tests.conftest import random_idc
+
+    weights, out = save_weights(random_idc(), tmp_path / "w"), tmp_path / "out"
+    assert main(["deblur", str(tmp_path / "renamed.tif"), "-o", str(out), "--weights", str(weights)]) == 1
+    assert "renamed.tif: its first image is a reduced-resolution preview" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_a_tiff_compression_needing_another_package_is_named(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "p.tif", np.zeros((3, 4, 5), np.uint16), photometric="rgb", planarconfig="separate")
     data = bytearray((tmp_path / "p.tif").read_bytes())

@@ -42,6 +42,14 @@ _FORMAT_BY_EXT = {
 # Taken from folders whether or not this installation can decode them: a photo it cannot read is reported by name
 # with what to install, rather than silently left out.
 IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT)
+# Camera raw files: sensor data to be developed (demosaiced, white-balanced, tone-mapped), not a photo. Most are TIFFs
+# whose first image is a small preview, which Pillow would read without a word; they are refused by name instead.
+RAW_EXTENSIONS = {
+    ".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf", ".pef", ".srw",
+    ".x3f", ".3fr", ".erf", ".kdc", ".dcr", ".mrw", ".mos", ".iiq", ".rwl", ".gpr", ".raw",
+}  # fmt: skip
+RAW_ADVICE = "idc deblur reads developed photos: export it as TIFF, PNG or JPEG from a raw converter first"
+TIFF_DNG_VERSION = 50706  # the tag every DNG carries in its first IFD
 # Images larger than this are refused before decoding (a decompression-bomb guard); change with set_max_pixels.
 # The default is where Pillow itself refuses (twice its warning size), about 179 megapixels.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -530,6 +538,24 @@ class _TiffCodecMissing(ImageReadError):
 
 # TIFF's PhotometricInterpretation values that are neither grayscale nor RGB, named for error messages.
 _PHOTOMETRIC_NAMES = {3: "palette", 4: "mask", 5: "CMYK", 6: "YCbCr", 8: "CIELAB", 9: "ICCLAB", 10: "ITULAB"}
+_RAW_PHOTOMETRICS = {32803: "colour-filter-array", 34892: "linear raw"}  # a camera sensor's data (TIFF/EP, DNG)
+
+
+def _refuse_camera_raw(path: Path, dng: bool, subfiletype: int, photometric: int | None = None) -> None:
+    """Refuses a TIFF that holds camera raw data rather than a photo, by what its first image says of itself.
+
+    Raises:
+        ImageReadError: for a DNG, a first image marked as a reduced-resolution preview (NEF, CR2, ARW ... put their
+            preview first and the sensor data in sub-images), or sensor data itself.
+    """
+    if dng:
+        raise ImageReadError(f"{path}: a DNG camera raw file; {RAW_ADVICE}")
+    if subfiletype & 1:  # NewSubfileType bit 0: "reduced-resolution version of another image"
+        raise ImageReadError(
+            f"{path}: its first image is a reduced-resolution preview, as in camera raw files; {RAW_ADVICE}"
+        )
+    if photometric in _RAW_PHOTOMETRICS:
+        raise ImageReadError(f"{path}: camera sensor data ({_RAW_PHOTOMETRICS[photometric]}); {RAW_ADVICE}")
 
 
 def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
@@ -555,6 +581,7 @@ def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
             page = tif.pages.first
             if not isinstance(page, tifffile.TiffPage):
                 raise ImageReadError(f"{path}: its first image is not one tifffile can read")
+            _refuse_camera_raw(path, TIFF_DNG_VERSION in page.tags, int(page.subfiletype), int(page.photometric))
             pixels = page.imagewidth * page.imagelength
             if pixels > _max_pixels:
                 raise ImageReadError(
@@ -708,6 +735,8 @@ def read_image(path: str | Path) -> LoadedImage:
             this installation cannot decode (the message says what to install).
     """
     path = Path(path)
+    if path.suffix.lower() in RAW_EXTENSIONS:
+        raise ImageReadError(f"{path}: a camera raw file ({path.suffix.upper().lstrip('.')}); {RAW_ADVICE}")
     alpha_np: np.ndarray | None = None
     heif_bits: int | None = None
     lossless = False
@@ -718,6 +747,9 @@ def read_image(path: str | Path) -> LoadedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
+                if img.format == "TIFF":
+                    tags = img.tag_v2
+                    _refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)))
                 pixels = img.size[0] * img.size[1]
                 if pixels > _max_pixels:
                     raise ImageReadError(
