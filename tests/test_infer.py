@@ -58,6 +58,18 @@ def test_pil_images_keep_their_mode(model: idc.IDC) -> None:
         idc.deblur(rgb.convert("HSV"), model)
 
 
+def test_a_camera_raw_file_opened_with_pillow_is_refused(model: idc.IDC, tmp_path: Path) -> None:
+    # Pillow opens a NEF or DNG as the small preview its first image is; deblurring that would pass unnoticed.
+    from tests.test_io import _raw_like
+
+    _raw_like(tmp_path / "DSC_0001.tif", dng=False)
+    with Image.open(tmp_path / "DSC_0001.tif") as img, pytest.raises(ValueError, match="reduced-resolution preview"):
+        idc.deblur(img, model)
+    Image.fromarray(np.zeros((8, 12, 3), dtype=np.uint8)).save(tmp_path / "photo.tif")
+    with Image.open(tmp_path / "photo.tif") as img:
+        assert idc.deblur(img, model).size == (12, 8)  # a TIFF photo is deblurred as ever
+
+
 def test_cmyk_images_come_back_as_srgb(model: idc.IDC) -> None:
     # Converted through their profile as files are (idc.io.cmyk_to_srgb), returned as RGB without the CMYK profile.
     from tests.colour import cmyk_profile, swapped_inks

@@ -274,7 +274,8 @@ def deblur(
             :func:`deblur_image`).
 
     Raises:
-        ValueError: the image's type, shape or dtype is not one of the above.
+        ValueError: the image's type, shape or dtype is not one of the above, or a PIL image is what Pillow opens
+            of a camera raw file (its small preview, or sensor data), not a photo.
     """
     import numpy as np
     from PIL import Image
@@ -296,6 +297,12 @@ def deblur(
     if isinstance(image, Image.Image):
         from PIL import ImageOps
 
+        if image.format == "TIFF":  # opened from a camera raw file, it is a small preview or sensor data
+            from idc.io import TIFF_DNG_VERSION, refuse_camera_raw
+
+            tags = image.tag_v2  # type: ignore[attr-defined]
+            name = Path(getattr(image, "filename", "") or "image")
+            refuse_camera_raw(name, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)), int(tags.get(262, 2)))
         image = ImageOps.exif_transpose(image)  # a copy, upright, its EXIF orientation removed
         carried = {k: image.info[k] for k in ("exif", "xmp", "icc_profile") if image.info.get(k)}
         mode = image.mode

@@ -541,7 +541,7 @@ _PHOTOMETRIC_NAMES = {3: "palette", 4: "mask", 5: "CMYK", 6: "YCbCr", 8: "CIELAB
 _RAW_PHOTOMETRICS = {32803: "colour-filter-array", 34892: "linear raw"}  # a camera sensor's data (TIFF/EP, DNG)
 
 
-def _refuse_camera_raw(path: Path, dng: bool, subfiletype: int, photometric: int | None = None) -> None:
+def refuse_camera_raw(path: Path, dng: bool, subfiletype: int, photometric: int | None = None) -> None:
     """Refuses a TIFF that holds camera raw data rather than a photo, by what its first image says of itself.
 
     Raises:
@@ -581,7 +581,7 @@ def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
             page = tif.pages.first
             if not isinstance(page, tifffile.TiffPage):
                 raise ImageReadError(f"{path}: its first image is not one tifffile can read")
-            _refuse_camera_raw(path, TIFF_DNG_VERSION in page.tags, int(page.subfiletype), int(page.photometric))
+            refuse_camera_raw(path, TIFF_DNG_VERSION in page.tags, int(page.subfiletype), int(page.photometric))
             pixels = page.imagewidth * page.imagelength
             if pixels > _max_pixels:
                 raise ImageReadError(
@@ -749,7 +749,7 @@ def read_image(path: str | Path) -> LoadedImage:
             with Image.open(path) as img:
                 if img.format == "TIFF":
                     tags = img.tag_v2
-                    _refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)))
+                    refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)))
                 pixels = img.size[0] * img.size[1]
                 if pixels > _max_pixels:
                     raise ImageReadError(
