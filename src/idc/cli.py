@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help=f"image files or folders ({READABLE}; hidden files and folders inside are skipped), wildcard patterns "
+        help=f"image files or folders ({READABLE}; camera raw files are refused: export them from a raw converter; "
+        "hidden files and folders inside are skipped), wildcard patterns "
         "such as 'shots/**/*.jpg' (expanded as a Unix shell would, also where the shell does not), or - for one "
         "image on standard input",
     )
