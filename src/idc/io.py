@@ -731,8 +731,9 @@ def read_image(path: str | Path) -> LoadedImage:
     warning.
 
     Raises:
-        ImageReadError: naming the file, when it is missing, unreadable, not an image, an animation, or in a format
-            this installation cannot decode (the message says what to install).
+        ImageReadError: naming the file, when it is missing, unreadable, not an image, an animation, a camera raw
+            file (by its extension, or by what a TIFF's first image says of itself: :func:`refuse_camera_raw`), or in
+            a format this installation cannot decode (the message says what to install).
     """
     path = Path(path)
     if path.suffix.lower() in RAW_EXTENSIONS:
@@ -749,7 +750,7 @@ def read_image(path: str | Path) -> LoadedImage:
             with Image.open(path) as img:
                 if img.format == "TIFF":
                     tags = img.tag_v2
-                    refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)))
+                    refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)), int(tags.get(262, 2)))
                 pixels = img.size[0] * img.size[1]
                 if pixels > _max_pixels:
                     raise ImageReadError(
