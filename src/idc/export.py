@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -195,9 +194,10 @@ ONNX_INSTALL_HINT = "pip install onnxruntime onnxscript (or the extra idc-deblur
 ONNX_EXPORT_MIN_TORCH = (2, 11)
 
 
-def _torch_release() -> tuple[int, int]:
-    major, minor = re.findall(r"\d+", torch.__version__)[:2]
-    return int(major), int(minor)
+def _torch_release() -> tuple[int, ...]:
+    from idc.io import version_numbers
+
+    return version_numbers(torch.__version__)
 
 
 def onnx_missing() -> str | None:

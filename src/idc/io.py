@@ -92,7 +92,7 @@ def heif_available() -> bool:
             pillow_heif.register_heif_opener()
             _heif_plugin = True
             version = str(getattr(pillow_heif, "__version__", "0"))
-            if _release(version) < HEIF_MIN_VERSION:
+            if version_numbers(version) < HEIF_MIN_VERSION:
                 # pip leaves an installed pillow-heif alone, so an old one outlives the extra's bound.
                 logger.warning(
                     "pillow-heif %s is older than %s, the oldest idc is tested with: it cannot read mirrored 10- and "
@@ -103,8 +103,8 @@ def heif_available() -> bool:
     return _heif_plugin
 
 
-def _release(version: str) -> tuple[int, ...]:
-    """The first two numbers of a version string: (0, 21) for "0.21.1"."""
+def version_numbers(version: str) -> tuple[int, ...]:
+    """The first two numbers of a version string: (0, 21) for "0.21.1", (2, 13) for "2.13.0+cpu"."""
     return tuple(int(n) for n in re.findall(r"\d+", version)[:2])
 
 
