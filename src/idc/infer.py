@@ -297,12 +297,10 @@ def deblur(
     if isinstance(image, Image.Image):
         from PIL import ImageOps
 
-        if image.format == "TIFF":  # opened from a camera raw file, it is a small preview or sensor data
-            from idc.io import TIFF_DNG_VERSION, refuse_camera_raw
+        from idc.io import refuse_camera_raw_image
 
-            tags = image.tag_v2  # type: ignore[attr-defined]
-            name = Path(getattr(image, "filename", "") or "image")
-            refuse_camera_raw(name, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)), int(tags.get(262, 2)))
+        # Opened from a camera raw file, a TIFF is its small preview or sensor data.
+        refuse_camera_raw_image(image, Path(getattr(image, "filename", "") or "image"))
         image = ImageOps.exif_transpose(image)  # a copy, upright, its EXIF orientation removed
         carried = {k: image.info[k] for k in ("exif", "xmp", "icc_profile") if image.info.get(k)}
         mode = image.mode

@@ -558,6 +558,17 @@ def refuse_camera_raw(path: Path, dng: bool, subfiletype: int, photometric: int 
         raise ImageReadError(f"{path}: camera sensor data ({_RAW_PHOTOMETRICS[photometric]}); {RAW_ADVICE}")
 
 
+def refuse_camera_raw_image(img: Image.Image, path: Path) -> None:
+    """:func:`refuse_camera_raw` for an image Pillow opened: a TIFF's first image, by its tags; other formats pass.
+
+    Raises:
+        ImageReadError: as :func:`refuse_camera_raw`, naming ``path``.
+    """
+    if img.format == "TIFF":
+        tags = img.tag_v2  # type: ignore[attr-defined]
+        refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)), int(tags.get(262, 2)))
+
+
 def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
     """The first image of a TIFF decoded with tifffile, for the layouts Pillow cannot open (16-bit grayscale with
     alpha) and OpenCV misreads (separate colour planes).
@@ -748,9 +759,7 @@ def read_image(path: str | Path) -> LoadedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
-                if img.format == "TIFF":
-                    tags = img.tag_v2
-                    refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)), int(tags.get(262, 2)))
+                refuse_camera_raw_image(img, path)
                 pixels = img.size[0] * img.size[1]
                 if pixels > _max_pixels:
                     raise ImageReadError(
