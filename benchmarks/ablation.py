@@ -116,6 +116,13 @@ def print_table(record: dict[str, Any]) -> None:
             print(f"  {r['variant']:<18}" + "; ".join(parts))
 
 
+def variant_overrides(variant: str, overrides: list[str], steps: int, batch: int, crop: int, workers: int) -> list[str]:
+    """The config overrides that train ``variant``: its preset first, so that ``model.*`` overrides change every
+    variant alike; the budget last, so that it stays equal whatever the overrides say."""
+    budget = [f"steps={steps}", f"batch={batch}", f"data.crop={crop}", "val.every=0", f"data.workers={workers}"]
+    return [f"model={{preset: {variant}}}", *overrides, *budget]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=Path("configs/idc_synthetic.yaml"))
@@ -132,8 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     phase = p.add_mutually_exclusive_group()
     phase.add_argument("--train-only", action="store_true", help="train and record; score later with --score-only")
     phase.add_argument("--score-only", action="store_true", help="score the variants recorded in --json")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every variant: model.* keys apply on top of each variant's preset (e.g. "
+        "model.d3=deconv); --steps, --batch, --crop and --workers win over steps, batch, data.crop and data.workers",
+    )
     args = p.parse_args(argv)
+    for o in args.overrides:
+        key = o.split("=", 1)[0].strip()
+        if key in ("model", "model.preset"):
+            p.error(f"--set {o}: each variant sets the model preset; change the variants with --variants")
     if args.score_only and (args.json is None or not args.json.is_file()):
         p.error("--score-only needs --json naming the record a --train-only run wrote")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -168,9 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = "; ".join(f"{k} {v['psnr_restored']:.2f} dB" for k, v in r["scores"].items())
             print(f"{r['variant']}: {summary}", flush=True)
     else:
-        budget = [f"steps={args.steps}", f"batch={args.batch}", f"data.crop={args.crop}", "val.every=0"]
         for variant in args.variants:
-            overrides = [*args.overrides, *budget, f"model={{preset: {variant}}}", f"data.workers={args.workers}"]
+            overrides = variant_overrides(variant, args.overrides, args.steps, args.batch, args.crop, args.workers)
             config = load_train_config(args.config, overrides)
             start = time.perf_counter()
             last = train(config, args.out / variant, resume=False, progress=False)
