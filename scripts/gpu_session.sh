@@ -10,8 +10,8 @@
 #   4. pack (scripts/pack_session.py): weights as fp16 safetensors (the training run's last, each ablation variant's,
 #      the training run's average of the weights when its config keeps one (`ema`), then its snapshots every
 #      IDC_SNAPSHOT_EVERY steps while they fit), logs, CSV and JSON into
-#      OUT/results.tar.NN, chunks of at most 15 MiB (the device returns at most 8 files of 16 MiB, 64 MiB in all; the
-#      pack stays under 56 MiB).
+#      OUT/results.tar.NN, chunks of at most 15 MiB (IDC_CHUNK, a size for split -b; the device returns at most 8
+#      files of 16 MiB, 64 MiB in all; the pack stays under 56 MiB).
 #      Unpack with: cat OUT/results.tar.* | tar -x -C DEST
 # Data comes from carry/ (python scripts/prepare_gpu_carry.py). Extra arguments (e.g. --set device=cpu) go to
 # both the training run and the ablation.
@@ -25,7 +25,7 @@
 #   training run starts from; default src/idc/pretrained/idc-default, `none` for scratch), IDC_SNAPSHOT_EVERY (keep
 #   the training run's checkpoint every this many steps and pack its weights as train/snapshots/step-N/; default
 #   1500, a multiple of the config's ckpt_every; 0: none), IDC_PACK_MIB (snapshots are packed while the pack stays
-#   under this; default 56), TMPDIR (where the session's work folder goes; default /tmp).
+#   under this; default 56), IDC_CHUNK (the most bytes in one results.tar.NN; default 15M), TMPDIR (where the session's work folder goes; default /tmp).
 set -uo pipefail
 out=${1:?OUT}; budget=${2:?BUDGET_SECONDS}; train_min=${3:-5}; abl_s=${4:-45}
 shift $(( $# < 4 ? $# : 4 ))
@@ -128,5 +128,5 @@ echo "== $(date -u +%T) pack ($(left) s left)"
 for f in env.txt speed.json train.log metrics.csv; do cp "$work/train/$f" "$stage/train/" 2>/dev/null; done
 cp "$work/train/run/curves.png" "$work/train/run/config.yaml" "$stage/train/" 2>/dev/null
 "$py" scripts/pack_session.py "$work" "$stage" "$snap" --limit-mib "${IDC_PACK_MIB:-56}"
-tar -cf - -C "$stage" . | split -b 15M -d - "$out/results.tar."
+tar -cf - -C "$stage" . | split -b "${IDC_CHUNK:-15M}" -d - "$out/results.tar."
 ls -l "$out"; echo "session done, $(left) s left"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +15,17 @@ import torch
 from idc.models import IDC, IDCConfig, get_preset
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist each worker process gets its share of the cores, so that workers do not fight over them.
+    if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The slow tests first (in their order), so that pytest-xdist does not leave one of them to run alone at the end.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)
@@ -22,8 +34,6 @@ def _deterministic() -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     # ONNX exports made by tests go to a temporary cache, never the user's ~/.cache/idc-deblur.
-    import os
-
     os.environ["IDC_CACHE"] = str(tmp_path_factory.mktemp("idc-cache"))
 
 
@@ -54,13 +64,21 @@ def tiny_export(_private_cache: None, tmp_path_factory: pytest.TempPathFactory) 
 
     if why := onnx_missing():  # onnxruntime or onnxscript not installed, or a torch too old to export IDC right
         pytest.skip(why)
-    from idc.weights import save_weights
+    from filelock import FileLock  # a dependency of torch
 
-    torch.manual_seed(0)
-    model = random_idc().eval()
-    weights = save_weights(model, tmp_path_factory.mktemp("tiny-weights") / "w")
-    path, _ = cached_onnx(weights)
-    return TinyExport(model, weights, path)
+    from idc.weights import load_model, save_weights
+
+    # Made once for the whole run: under pytest-xdist the workers share the folder above their own temporary ones,
+    # and the first to get there exports while the others wait.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "tiny-export"
+    with FileLock(str(shared / "tiny-export.lock")):
+        if not (folder / "model.onnx").is_file():
+            torch.manual_seed(0)
+            save_weights(random_idc().eval(), folder / "w")
+            cached_onnx(folder / "w", path=folder / "model.onnx")
+    return TinyExport(load_model(folder / "w").eval(), folder / "w", folder / "model.onnx")
 
 
 def random_idc(preset: str = "tiny") -> IDC:

@@ -7,10 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from idc.weights import save_weights
 from tests.conftest import SHARED_DATA, random_idc, requires_shared_data
 
 REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -49,6 +49,7 @@ def _idc(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[byt
     return subprocess.run([sys.executable, "-m", "idc", *args], input=stdin, capture_output=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_deblur_through_standard_input_and_output(tmp_path: Path, weights: Path) -> None:
     # A JPEG with a camera name in its EXIF: the pipe gives the bytes the file route gives, metadata and all.
     src = tmp_path / "photo.jpg"
@@ -73,6 +74,7 @@ def test_deblur_through_standard_input_and_output(tmp_path: Path, weights: Path)
     assert not list(tmp_path.glob("stdin*")) and not (tmp_path / "-").exists()
 
 
+@pytest.mark.slow
 def test_deblur_standard_input_errors(
     tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,6 +303,7 @@ def test_demo_writes_side_by_side_and_scores(tmp_path: Path, weights: Path, caps
     assert sbs.size == (3 * w + 16, h + 22)
 
 
+@pytest.mark.slow
 def test_demo_with_the_self_ensemble(tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from idc.demo import make_blurred, sample_photo
     from idc.ensemble import ensemble_mean
@@ -355,10 +358,12 @@ def test_bf16_precision_is_close_to_fp32_and_bad_combinations_are_refused(
     assert "--precision applies to the torch backend" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_phone_formats_in_folders_and_through_pipes(tmp_path: Path, weights: Path) -> None:
     pytest.importorskip("pillow_heif", reason="HEIC needs pillow-heif (idc-deblur[heif], in the dev extras)")
-    from idc.io import avif_available
+    from idc.io import avif_available, heif_available
 
+    assert heif_available()  # registers pillow-heif with Pillow, for the HEIC this test writes itself
     if not avif_available():
         pytest.skip("this Pillow has no AVIF (11.3 and newer, built with libavif)")
     a = np.random.default_rng(4).integers(0, 256, (24, 32, 3), dtype=np.uint8)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +62,7 @@ def test_data_speed_times_each_source_and_the_batch_finish(tmp_path: Path) -> No
     assert report["finish_batch_host_ms"] > 0 and report["batch"] == 4
 
 
+@pytest.mark.slow
 def test_blur_strength_separates_long_windows_and_longer_blur_scores_lower(tmp_path: Path) -> None:
     config = _config(tmp_path)
     out = tmp_path / "strength.json"

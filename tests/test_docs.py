@@ -81,6 +81,6 @@ def test_the_lowest_tested_versions_are_the_declared_lower_bounds() -> None:
             f"{name}: tested at {pinned}, pyproject.toml allows >= {bounds[name]}"
         )
     for name in bounds.keys() - pins.keys():
-        assert name in {"pytest", "ruff", "mypy", "hypothesis", "setuptools", "tensorboard"}, (
+        assert name in {"pytest", "pytest-xdist", "ruff", "mypy", "hypothesis", "setuptools", "tensorboard"}, (
             f"{name}'s lower bound is in no test of the lowest versions"
         )

@@ -111,6 +111,7 @@ def _deblur(
     return np.asarray(Image.open(target), np.int16), capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cached_export_is_made_once_and_chosen_by_auto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

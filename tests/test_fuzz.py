@@ -49,6 +49,7 @@ def test_odd_but_valid_images_always_load(seed: int) -> None:
     assert img.rgb.dtype == torch.float32 and float(img.rgb.min()) >= 0 and float(img.rgb.max()) <= 1
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(seed=SEEDS)
 def test_odd_images_written_back_keep_size_depth_alpha_and_gray(seed: int) -> None:

@@ -14,12 +14,13 @@ from skimage import data as skdata
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow
 
-@pytest.fixture
-def photos(tmp_path: Path) -> Path:
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     img = skdata.astronaut()
-    folder = tmp_path / "photos"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("photos")
     for i in range(3):
         Image.fromarray(np.ascontiguousarray(img[i * 100 : i * 100 + 120, i * 80 : i * 80 + 140])).save(
             folder / f"{i}.png"
@@ -37,8 +38,14 @@ def _probe(photos: Path, out: Path, *extra: str) -> dict:
     return json.loads(out.read_text())
 
 
-def test_overfit_probe_learns_at_a_working_rate_and_stays_put_at_zero(photos: Path, tmp_path: Path) -> None:
-    record = _probe(photos, tmp_path / "o.json", "--lrs", "0", "3e-3")
+@pytest.fixture(scope="module")
+def overfit(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The overfit probe at a learning rate of zero and a working one (one run, read by both tests)."""
+    return _probe(photos, tmp_path_factory.mktemp("probe") / "o.json", "--lrs", "0", "3e-3")
+
+
+def test_overfit_probe_learns_at_a_working_rate_and_stays_put_at_zero(overfit: dict) -> None:
+    record = overfit
     assert record["steps"] == [0, 5, 10, 15, 20]
     frozen, learning = record["psnr"]["0.0"], record["psnr"]["0.003"]
     # The untrained network is the identity (last Fusion conv zero), so every score starts at the blurred input's.
@@ -47,8 +54,7 @@ def test_overfit_probe_learns_at_a_working_rate_and_stays_put_at_zero(photos: Pa
     assert learning[-1] > record["psnr_blurred"] + 0.2
 
 
-def test_heldout_probe_scores_crops_it_never_trains_on(photos: Path, tmp_path: Path) -> None:
-    overfit = _probe(photos, tmp_path / "o.json", "--lrs", "0")
+def test_heldout_probe_scores_crops_it_never_trains_on(photos: Path, overfit: dict, tmp_path: Path) -> None:
     heldout = _probe(photos, tmp_path / "h.json", "--lrs", "0", "--mode", "heldout")
     assert heldout["mode"] == "heldout"
     # Another seed draws other crops, kernels and noise, so the blurred baseline differs from the training batch's.

@@ -14,6 +14,8 @@ from tests.conftest import TinyExport
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow
+
 
 def test_memory_benchmark_measures_both_engines(tiny_export: TinyExport, tmp_path: Path) -> None:
     # The ONNX engine runs the cached export of the weights, which the session's fixture has made already.

@@ -19,6 +19,8 @@ from idc.weights import load_model, save_weights
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow
+
 
 def _data(root: Path) -> Path:
     """A stand-in for ../shared/data: two 'Kodak' photos and one gopro/dev pair, small."""

@@ -98,6 +98,7 @@ def test_bundled_default_weights_load_as_the_paper_network() -> None:
     assert out.shape == (1, 3, 20, 20) and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_bundle_script_records_lineage_and_extra_fields(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -123,6 +124,7 @@ def test_bundle_script_records_lineage_and_extra_fields(tmp_path: Path) -> None:
     assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
 
 
+@pytest.mark.slow
 def test_interpolated_weights_lie_between_and_keep_the_records(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -3,6 +3,7 @@ from __future__ import annotations
 from itertools import islice
 from pathlib import Path
 
+import pytest
 import torch
 
 from idc.data.benchmark_sets import (
@@ -29,6 +30,7 @@ def test_kodak_blur_is_fixed_by_the_image_index() -> None:
     assert not torch.equal(kodak24_motion_pair(sharp, 3), kodak24_motion_pair(sharp, 4))
 
 
+@pytest.mark.slow
 @requires_shared_data
 def test_benchmark_sets_from_shared_data(tmp_path: Path) -> None:
     names = [name for name, _, _ in gopro_dev(SHARED_DATA)]

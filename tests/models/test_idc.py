@@ -236,12 +236,13 @@ def _gaussian_blur_task(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (blurred + 0.005 * torch.randn(blurred.shape, generator=g)).clamp(0, 1), sharp
 
 
+@pytest.mark.slow
 def test_training_leaves_the_identity() -> None:
     # The regression this guards: with Xavier on the last conv too, this run ends exactly at the identity.
     from idc.losses import MixedLoss
 
     torch.manual_seed(0)
-    blurred, sharp = _gaussian_blur_task(16)
+    blurred, sharp = _gaussian_blur_task(8)
     model = IDC(get_preset("tiny"))
     loss_fn = MixedLoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -252,9 +253,9 @@ def test_training_leaves_the_identity() -> None:
 
     identity = float((blurred - sharp).pow(2).mean())
     assert mse() == pytest.approx(identity)
-    for _ in range(80):
+    for _ in range(40):  # about 0.36 of the identity's error by then; the regression stays at 1.00
         loss, _ = loss_fn(model(blurred), sharp)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert mse() < 0.8 * identity  # about +1 dB
+    assert mse() < 0.8 * identity  # at least +1 dB

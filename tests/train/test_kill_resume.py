@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from idc.train.checkpoint import COMPLETE, latest_checkpoint, load_train_state
 from idc.weights import load_model
 
 REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
 
 
 def _data(root: Path) -> None:
@@ -39,7 +42,9 @@ def _logged_steps(run: Path) -> list[int]:
 def test_sigkill_at_random_moments_and_during_checkpoint_writes(tmp_path: Path) -> None:
     _data(tmp_path / "pairs")
     run = tmp_path / "run"
-    steps = 400
+    # Each start is killed a second or two after its first checkpoint, so the kills end within the first few steps;
+    # with a 0.3 s pause in every checkpoint (one per 2 steps) a start needs over 10 s to finish 80 steps.
+    steps = 80
     base = [sys.executable, "-m", "idc", "train", "--no-progress"]
     sets = [
         f"data.sources=[{{kind: paired, paths: [{tmp_path / 'pairs'}]}}]",

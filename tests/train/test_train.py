@@ -154,6 +154,7 @@ def test_keep_every_keeps_snapshots_beside_the_newest_checkpoints(data: Path, tm
     assert load_train_state(run / "checkpoints" / kept[0])["step"] == 3
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_matches_one(data: Path, tmp_path: Path) -> None:
     overrides = [*_overrides(data), "val.every=0", "ema=0.8"]
     single = load_train_config(TINY, overrides)
@@ -196,6 +197,7 @@ def test_paper_recipe_runs_on_a_gopro_large_folder(tmp_path: Path) -> None:
     ("name", "kinds"),
     [("idc_synthetic", ["sharp", "frames"]), ("idc_synthetic_camera", ["sharp", "camera_path", "frames"])],
 )
+@pytest.mark.slow
 def test_synthetic_recipe_runs_on_shared_data(tmp_path: Path, name: str, kinds: list[str]) -> None:
     config = load_train_config(
         REPO / "configs" / f"{name}.yaml",
@@ -206,6 +208,7 @@ def test_synthetic_recipe_runs_on_shared_data(tmp_path: Path, name: str, kinds: 
     assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_finishes(data: Path, tmp_path: Path) -> None:
     import signal
     import time
@@ -471,6 +474,7 @@ def test_finishing_a_deferred_batch_on_a_gpu_never_waits_for_the_gpu(data: Path)
         assert synced() >= 1  # the counter does see one
 
 
+@pytest.mark.slow
 def test_group_sigterm_with_loader_workers_saves_a_checkpoint(data: Path, tmp_path: Path) -> None:
     # `timeout` (and Ctrl-C in a terminal) signal the whole process group, loader workers included.
     import signal
@@ -509,6 +513,7 @@ def test_a_stopped_run_leaves_no_loader_workers_behind(data: Path, tmp_path: Pat
     assert multiprocessing.active_children() == []
 
 
+@pytest.mark.slow
 def test_loader_workers_started_by_spawn_train_as_forked_ones(data: Path, tmp_path: Path) -> None:
     # macOS and Windows start loader workers by spawning a fresh interpreter (everything they need is pickled over),
     # Linux by forking. Each sample is seeded by (seed, epoch, index), so workers however started give the same
@@ -580,6 +585,7 @@ def _signal_starting_workers(held: bool) -> list[int]:
     return seen
 
 
+@pytest.mark.slow
 def test_workers_signalled_while_starting_live_on_when_started_with_stop_signals_held() -> None:
     # A group SIGTERM (`timeout`, Ctrl-C) arriving while an epoch's loader starts its workers: before their
     # worker_init_fn, PyTorch's own SIGTERM handler ends them, and the trainer failed without a checkpoint (CI, once).
