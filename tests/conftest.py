@@ -78,7 +78,9 @@ def tiny_export(_private_cache: None, tmp_path_factory: pytest.TempPathFactory) 
             torch.manual_seed(0)
             save_weights(random_idc().eval(), folder / "w")
             cached_onnx(folder / "w", path=folder / "model.onnx")
-    return TinyExport(load_model(folder / "w").eval(), folder / "w", folder / "model.onnx")
+    made = TinyExport(load_model(folder / "w").eval(), folder / "w", folder / "model.onnx")
+    made.seed_cache()  # in this worker's cache too, as if exported here: `--backend onnx` of these weights finds it
+    return made
 
 
 def random_idc(preset: str = "tiny") -> IDC:
