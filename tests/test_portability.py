@@ -265,7 +265,7 @@ def test_info_system_says_what_deblur_picks_here(
         "idc deblur device:     cpu (--device auto)",
         "memory available:      1.0 GiB",
         f"tiles at 1280x720:     {side}x{side} tiles",
-        "idc deblur backend:    torch (exporting IDC to ONNX needs torch >= 2.11, this is torch",
+        "idc deblur backend:    torch (exporting IDC to ONNX needs torch >= 2.10, this is torch",
         "HEIC images:           no: HEIC/HEIF needs the pillow-heif package: pip install pillow-heif (or the extra "
         "idc-deblur[heif])",
     ):

@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(AVX-512 BF16 or AMX; 2.2x faster than fp32, docs/performance.md), fp32 elsewhere and for ONNX models; "
         "fp32; bf16 autocast; fp16 autocast (CUDA only); int8: onnxruntime static quantisation on the CPU (3.4x "
         "faster than fp32 onnxruntime on an AVX-512 VNNI CPU, 1.7x on an AVX2 one; quantised once and cached; needs "
-        "onnxruntime, onnxscript and torch >= 2.11)",
+        "onnxruntime, onnxscript and torch >= 2.10)",
     )
     d.add_argument(
         "--backend",
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): onnxruntime on a CPU in fp32 when the ONNX extra is installed and an export of the "
         "weights is cached or the job is large enough to repay making one (ONNX Runtime is ~15%% faster than torch "
         "there, docs/performance.md), else torch; onnx: always onnxruntime, with --weights model.onnx or a cached "
-        "export of --weights (made on first use, ~40 s; exporting needs torch >= 2.11); torch: always PyTorch",
+        "export of --weights (made on first use, ~40 s; exporting needs torch >= 2.10); torch: always PyTorch",
     )
     _add_ensemble_arg(d)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -188,10 +188,10 @@ def cache_dir() -> Path:
 # What to install for the ONNX backend: the plain packages work from a clone as from an index (the extra only from an
 # index, or as ``pip install -e ".[onnx]"`` in a clone).
 ONNX_INSTALL_HINT = "pip install onnxruntime onnxscript (or the extra idc-deblur[onnx])"
-# The oldest torch found to export IDC right at every size (2.11.0; 2.10 was not tried): 2.5.1, 2.6.0, 2.7.1 and
-# 2.9.1 export graphs that fail at other sizes than the example's (a batch fixed at 1, shapes that disagree after
-# odd sizes; docs/reliability.md, "Versions").
-ONNX_EXPORT_MIN_TORCH = (2, 11)
+# The oldest torch found to export IDC right at every size (2.10.0): 2.5.1, 2.6.0, 2.7.1 and 2.9.1 export graphs that
+# fail at other sizes than the example's (a batch fixed at 1, shapes that disagree after odd sizes;
+# docs/reliability.md, "Versions").
+ONNX_EXPORT_MIN_TORCH = (2, 10)
 
 
 def _torch_release() -> tuple[int, ...]:
