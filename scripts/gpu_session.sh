@@ -25,7 +25,8 @@
 #   training run starts from; default src/idc/pretrained/idc-default, `none` for scratch), IDC_SNAPSHOT_EVERY (keep
 #   the training run's checkpoint every this many steps and pack its weights as train/snapshots/step-N/; default
 #   1500, a multiple of the config's ckpt_every; 0: none), IDC_PACK_MIB (snapshots are packed while the pack stays
-#   under this; default 56), IDC_CHUNK (the most bytes in one results.tar.NN; default 15M), TMPDIR (where the session's work folder goes; default /tmp).
+#   under this; default 56), IDC_CHUNK (the most bytes in one results.tar.NN; default 15M), TMPDIR (where the
+#   session's work folder goes; default /tmp).
 set -uo pipefail
 out=${1:?OUT}; budget=${2:?BUDGET_SECONDS}; train_min=${3:-5}; abl_s=${4:-45}
 shift $(( $# < 4 ? $# : 4 ))
