@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from idc.models import get_preset
 from idc.weights import load_model, read_weights_config
 from tests.conftest import load_script
 
@@ -96,10 +97,11 @@ def test_gpu_session_script_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cmd = ["bash", "scripts/gpu_session.sh", str(out), "400", "0.1", "1", "--set", sources, "--set", "device=cpu"]
     cmd += ["--set", "ckpt_every=2", "--set", "ema=0.9"]
-    # The tiny widths for the ablation's variants too (the training run's preset is tiny already).
-    for key, value in (("encoder_widths", "[4, 8, 16]"), ("texture_width", "8"), ("fusion_width", "4")):
-        cmd += ["--set", f"model.{key}={value}"]
-    cmd += ["--set", "model.resblocks=1"]
+    # The tiny preset's widths for the ablation's variants too (the training run's preset is tiny already).
+    tiny = get_preset("tiny")
+    for key in ("encoder_widths", "texture_width", "fusion_width", "resblocks"):
+        value = getattr(tiny, key)
+        cmd += ["--set", f"model.{key}={list(value) if isinstance(value, tuple) else value}"]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and "session done" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
     chunks = sorted(out.glob("results.tar.*"))
