@@ -403,6 +403,15 @@ def test_16bit_grayscale_with_alpha_which_pillow_cannot_open_is_read_upright_wit
     exif = Image.Exif()
     exif.load(back.exif or b"")
     assert exif[0x010F] == "TestCam" and exif.get(0x0112, 1) == 1 and 256 not in exif
+    # With an EXIF sub-IFD (exposure, as cameras write it): read while the file is open, so neither it nor the rest
+    # of the EXIF is lost (until 2026-11-28 Pillow was asked for it after the file had closed, and all was dropped).
+    camera = Image.Exif()
+    camera[0x010F] = "TestCam"
+    camera.get_ifd(0x8769)[0x829A] = 0.004  # ExposureTime
+    write_image(tmp_path / "exposed.tif", back.rgb, 16, back.alpha, exif=camera.tobytes(), grayscale=True)
+    again = Image.Exif()
+    again.load(read_image(tmp_path / "exposed.tif").exif or b"")
+    assert again[0x010F] == "TestCam" and again.get_ifd(0x8769)[0x829A] == 0.004
 
 
 def test_16bit_grayscale_tiff_with_alpha_and_another_extra_sample_keeps_gray_and_alpha(tmp_path: Path) -> None:
@@ -455,9 +464,11 @@ def _raw_like(path: Path, dng: bool) -> None:
 
 
 def test_camera_raw_files_are_refused_by_name_not_read_as_their_preview(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    advice = "idc deblur reads developed photos: export it as TIFF, PNG or JPEG from a raw converter first"
+    # Without rawpy to develop them (tests/test_raw.py develops them with it).
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+    advice = idc_io.INSTALL_ADVICE
     # Named as cameras name them: refused whatever they hold (a CR3 or RAF is not even a TIFF).
     _raw_like(tmp_path / "DSC_0001.NEF", dng=False)
     (tmp_path / "IMG_0002.CR3").write_bytes(b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom" + bytes(64))

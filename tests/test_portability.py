@@ -257,6 +257,7 @@ def test_info_system_says_what_deblur_picks_here(
     monkeypatch.setattr(tiling, "system_memory_available", lambda: 2**30)
     monkeypatch.setattr(idc.export, "_torch_release", lambda: (2, 5))  # too old a torch to export to ONNX
     monkeypatch.setattr(idc.io, "heif_available", lambda: False)
+    monkeypatch.setitem(sys.modules, "rawpy", None)  # not installed
     assert main(["info", "--system"]) == 0
     out = capsys.readouterr().out
     side = int((2**29 / tiling.bytes_per_pixel(idc.IDCConfig())) ** 0.5) // 64 * 64
@@ -268,6 +269,8 @@ def test_info_system_says_what_deblur_picks_here(
         "idc deblur backend:    torch (exporting IDC to ONNX needs torch >= 2.10, this is torch",
         "HEIC images:           no: HEIC/HEIF needs the pillow-heif package: pip install pillow-heif (or the extra "
         "idc-deblur[heif])",
+        "camera raw files:      no: idc develops camera raw files with rawpy, which is not installed: pip install "
+        "rawpy",
     ):
         assert line in out, out
     from importlib.metadata import version

@@ -16,6 +16,7 @@ from idc.export import OnnxDeblurrer
 from idc.infer import deblur_image, model_device, synchronize
 from idc.io import (
     IMAGE_EXTENSIONS,
+    RAW_EXTENSIONS,
     ImageReadError,
     list_images,
     missing_support,
@@ -58,7 +59,9 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     """Expands files, folders (recursively) and wildcard patterns into (image file, path relative to its root) pairs.
 
     Files named explicitly are taken whatever their extension (a bad one fails later with a clear error);
-    inside folders only image extensions are taken, hidden files and folders skipped. A path that does not exist
+    inside folders only image extensions are taken, hidden files and folders skipped, and camera raw files where
+    rawpy is installed to develop them, but for those with an image of the same name beside them (a camera's
+    RAW+JPEG pair gives its JPEG; a warning counts the raw files left out). A path that does not exist
     but holds ``*``, ``?`` or ``[`` is a pattern (``shots/*.jpg``, ``shots/**/*.heic``), expanded here as a Unix
     shell would have expanded it before the command saw it (Windows' shells pass patterns on unexpanded): each match
     is taken as if it had been named, so a command means the same on every system.
@@ -78,9 +81,7 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
                 raise PlanError(f"{raw}: no file or folder matches")
         for p in named:
             if p.is_dir():
-                images = list_images(p, recursive=True)
-                if not images:
-                    raise PlanError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+                images = _folder_images(p)
                 found.extend((f, f.relative_to(p)) for f in images)
             elif p.exists():
                 found.append((p, Path(p.name)))
@@ -89,11 +90,49 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     return found
 
 
+def _folder_images(folder: Path) -> list[Path]:
+    """The images :func:`collect_inputs` takes from ``folder`` (recursively), camera raw files as it says.
+
+    Raises:
+        PlanError: the folder holds none (saying what it looked for, and what its raw files need).
+    """
+    from idc.raw import rawpy_problem
+
+    images = list_images(folder, recursive=True)
+    raws = list_images(folder, recursive=True, extensions=RAW_EXTENSIONS)
+    problem = rawpy_problem() if raws else None
+    if raws and problem is None:
+        developed = {(f.parent, f.stem.lower()): f for f in images}
+        paired = [f for f in raws if (f.parent, f.stem.lower()) in developed]
+        if paired:
+            logger.warning(
+                "%s: %s left out, each beside an image of the same name, which is taken instead (%s for %s); name "
+                "the raw files to develop them",
+                folder,
+                _count(len(paired), "camera raw file"),
+                developed[paired[0].parent, paired[0].stem.lower()].name,
+                paired[0].name,
+            )
+        images = sorted(images + [f for f in raws if f not in paired])
+    elif raws:
+        if not images:
+            raise PlanError(f"{folder}: folder holds {_count(len(raws), 'camera raw file')} only; {problem}")
+        logger.warning("%s: %s left out; %s", folder, _count(len(raws), "camera raw file"), problem)
+    if not images:
+        raise PlanError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}, camera raw)")
+    return images
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 def output_suffix(source: Path, fmt: str) -> str:
-    """The extension of ``source``'s output in ``fmt`` (``same``: the source's own, PNG for an unknown one)."""
+    """The extension of ``source``'s output in ``fmt`` (``same``: the source's own; TIFF for a camera raw file, as
+    raw converters export; PNG for an unknown one)."""
     if fmt == "same":
         ext = source.suffix.lower()
-        return ext if ext in IMAGE_EXTENSIONS else ".png"
+        return ext if ext in IMAGE_EXTENSIONS else ".tif" if ext in RAW_EXTENSIONS else ".png"
     return "." + fmt
 
 

@@ -96,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help=f"image files or folders ({READABLE}; camera raw files are refused: export them from a raw converter; "
-        "hidden files and folders inside are skipped), wildcard patterns "
-        "such as 'shots/**/*.jpg' (expanded as a Unix shell would, also where the shell does not), or - for one "
-        "image on standard input",
+        help=f"image files or folders ({READABLE}; camera raw files such as NEF, CR3, ARW, RAF, DNG are developed "
+        "into 16-bit sRGB with idc-deblur[raw], i.e. rawpy, and in folders left out where an image of the same name "
+        "stands beside them; hidden files and folders inside are skipped), wildcard patterns such as "
+        "'shots/**/*.jpg' (expanded as a Unix shell would, also where the shell does not), or - for one image on "
+        "standard input",
     )
     d.add_argument(
         "-o",
@@ -113,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         default="png",
         choices=["png", "same", "jpg", "tif", "webp", "avif", "heic"],
-        help="output format in a folder or on standard output: png (default), the input's (same), or a fixed one",
+        help="output format in a folder or on standard output: png (default), the input's (same; TIFF for camera "
+        "raw), or a fixed one",
     )
     d.add_argument(
         "--suffix",
@@ -367,6 +369,7 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
 
     from idc.batch import collect_inputs, output_suffix
     from idc.io import format_extension, heif_available, missing_support, sniff_container
+    from idc.raw import is_raw_data
 
     if STDIO in args.inputs and len(args.inputs) > 1:
         raise ValueError("- (standard input) must be the only INPUT")
@@ -383,12 +386,14 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
             heif_available()
             try:
                 with Image.open(io.BytesIO(data)) as img:
-                    kind = img.format
+                    kind, extension = img.format, format_extension(img.format)
             except Exception:  # Pillow raises several types for data it cannot identify
-                container = sniff_container(data[:64])
-                problem = missing_support(container) if container else None
-                raise ValueError(f"standard input: {problem or 'not an image Pillow can read'}") from None
-            if (extension := format_extension(kind)) is None:
+                if not is_raw_data(data):  # LibRaw knows camera raw files that are no TIFF (CR3, RAF, ORF, RW2 ...)
+                    container = sniff_container(data[:64])
+                    problem = missing_support(container) if container else None
+                    raise ValueError(f"standard input: {problem or 'not an image Pillow can read'}") from None
+                kind, extension = "camera raw", ".raw"
+            if extension is None:
                 raise ValueError(f"standard input: a {kind} image; idc deblur reads {READABLE}")
             source = folder / f"stdin{extension}"
             source.write_bytes(data)

@@ -53,6 +53,7 @@ def system_report() -> list[tuple[str, str]]:
     from idc.infer import fast_precision, mps_available, resolve_device
     from idc.io import missing_support
     from idc.models import IDCConfig
+    from idc.raw import rawpy_problem
     from idc.tiling import auto_tile, memory_budget, system_memory_available
 
     gib = 2**30
@@ -99,6 +100,8 @@ def system_report() -> list[tuple[str, str]]:
     avif, heif = missing_support("AVIF"), missing_support("HEIF")
     lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
     lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
+    raw = rawpy_problem()
+    lines.append(("camera raw files", "developed (rawpy)" if raw is None else f"no: {raw}"))
     lines.append(("image libraries", image_libraries()))
     return lines
 
@@ -116,6 +119,7 @@ def image_libraries() -> str:
         ("tifffile", "tifffile"),
         ("pillow-heif", "pillow-heif"),
         ("imagecodecs", "imagecodecs"),
+        ("rawpy", "rawpy"),
     ):
         with contextlib.suppress(PackageNotFoundError):
             entry = f"{name} {version(package)}"

@@ -297,10 +297,16 @@ def deblur(
     if isinstance(image, Image.Image):
         from PIL import ImageOps
 
-        from idc.io import refuse_camera_raw_image
+        from idc.io import EXPORT_ADVICE, CameraRawError, refuse_camera_raw_image
 
-        # Opened from a camera raw file, a TIFF is its small preview or sensor data.
-        refuse_camera_raw_image(image, Path(getattr(image, "filename", "") or "image"))
+        # Opened from a camera raw file, a TIFF is its small preview or sensor data: the file is to be developed.
+        try:
+            refuse_camera_raw_image(image, Path(getattr(image, "filename", "") or "image"))
+        except CameraRawError as e:
+            advice = (
+                f"develop the file with idc.io.read_image(path) (needs rawpy) and deblur its .rgb, or {EXPORT_ADVICE}"
+            )
+            raise CameraRawError(e.path, e.what, advice) from None
         image = ImageOps.exif_transpose(image)  # a copy, upright, its EXIF orientation removed
         carried = {k: image.info[k] for k in ("exif", "xmp", "icc_profile") if image.info.get(k)}
         mode = image.mode

@@ -43,12 +43,17 @@ _FORMAT_BY_EXT = {
 # with what to install, rather than silently left out.
 IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT)
 # Camera raw files: sensor data to be developed (demosaiced, white-balanced, tone-mapped), not a photo. Most are TIFFs
-# whose first image is a small preview, which Pillow would read without a word; they are refused by name instead.
+# whose first image is a small preview, which Pillow would read without a word; they are known by name instead, and
+# developed with LibRaw where rawpy is installed (idc.raw), refused with what to install where it is not.
 RAW_EXTENSIONS = {
     ".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf", ".pef", ".srw",
     ".x3f", ".3fr", ".erf", ".kdc", ".dcr", ".mrw", ".mos", ".iiq", ".rwl", ".gpr", ".raw",
 }  # fmt: skip
-RAW_ADVICE = "idc deblur reads developed photos: export it as TIFF, PNG or JPEG from a raw converter first"
+EXPORT_ADVICE = "export it as TIFF, PNG or JPEG from a raw converter"
+INSTALL_ADVICE = (
+    "idc develops camera raw files with rawpy, which is not installed: pip install rawpy (or the extra "
+    f"idc-deblur[raw]), or {EXPORT_ADVICE}"
+)
 TIFF_DNG_VERSION = 50706  # the tag every DNG carries in its first IFD
 # Images larger than this are refused before decoding (a decompression-bomb guard); change with set_max_pixels.
 # The default is where Pillow itself refuses (twice its warning size), about 179 megapixels.
@@ -195,22 +200,38 @@ def publish(tmp: str | Path, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
-    """Image files (by extension) in ``folder``, or below it when ``recursive``, sorted; hidden files, and the
-    contents of hidden folders below ``folder`` (``.thumbnails``, ``.git``), skipped."""
+def list_images(
+    folder: str | Path, recursive: bool = False, extensions: frozenset[str] | set[str] = IMAGE_EXTENSIONS
+) -> list[Path]:
+    """Image files (by extension; ``extensions``, e.g. :data:`RAW_EXTENSIONS`) in ``folder``, or below it when
+    ``recursive``, sorted; hidden files, and the contents of hidden folders below ``folder`` (``.thumbnails``,
+    ``.git``), skipped."""
     folder = Path(folder)
     entries = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
         p
         for p in entries
         if p.is_file()
-        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and p.suffix.lower() in extensions
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
 class ImageReadError(ValueError):
     """An input that is not a readable image; the message names the file and the problem."""
+
+
+class CameraRawError(ImageReadError):
+    """A camera raw file that was not developed: the message names the file, what it is and what to do.
+
+    Attributes:
+        path: the file.
+        what: what it is ("a camera raw file (NEF)", "a DNG camera raw file", "camera sensor data ...").
+    """
+
+    def __init__(self, path: Path, what: str, advice: str) -> None:
+        super().__init__(f"{path}: {what}; {advice}")
+        self.path, self.what = path, what
 
 
 @dataclass
@@ -395,7 +416,7 @@ _XMP_ORIENTATION = (
 )
 
 
-def _xmp(value: object, turned: bool) -> bytes | None:
+def xmp_packet(value: object, turned: bool) -> bytes | None:
     """The image's XMP packet as bytes (Pillow gives bytes or str), its ``tiff:Orientation`` set to 1 when the
     pixels were turned upright (Pillow's ``exif_transpose`` deletes it instead), else None."""
     if isinstance(value, str):
@@ -408,7 +429,7 @@ def _xmp(value: object, turned: bool) -> bytes | None:
     return value
 
 
-def _upright_exif(img: Image.Image | Image.Exif, path: Path) -> bytes | None:
+def upright_exif(img: Image.Image | Image.Exif, path: Path) -> bytes | None:
     """The image's EXIF block (or this EXIF's) with orientation 1 and no TIFF layout tags, or None when it has none or
     it cannot be re-encoded."""
     try:
@@ -542,27 +563,27 @@ _RAW_PHOTOMETRICS = {32803: "colour-filter-array", 34892: "linear raw"}  # a cam
 
 
 def refuse_camera_raw(path: Path, dng: bool, subfiletype: int, photometric: int | None = None) -> None:
-    """Refuses a TIFF that holds camera raw data rather than a photo, by what its first image says of itself.
+    """Refuses a TIFF that holds camera raw data rather than a photo, by what its first image says of itself
+    (:func:`read_image` develops such a file where rawpy is installed).
 
     Raises:
-        ImageReadError: for a DNG, a first image marked as a reduced-resolution preview (NEF, CR2, ARW ... put their
+        CameraRawError: for a DNG, a first image marked as a reduced-resolution preview (NEF, CR2, ARW ... put their
             preview first and the sensor data in sub-images), or sensor data itself.
     """
     if dng:
-        raise ImageReadError(f"{path}: a DNG camera raw file; {RAW_ADVICE}")
+        raise CameraRawError(path, "a DNG camera raw file", INSTALL_ADVICE)
     if subfiletype & 1:  # NewSubfileType bit 0: "reduced-resolution version of another image"
-        raise ImageReadError(
-            f"{path}: its first image is a reduced-resolution preview, as in camera raw files; {RAW_ADVICE}"
-        )
+        what = "its first image is a reduced-resolution preview, as in camera raw files"
+        raise CameraRawError(path, what, INSTALL_ADVICE)
     if photometric in _RAW_PHOTOMETRICS:
-        raise ImageReadError(f"{path}: camera sensor data ({_RAW_PHOTOMETRICS[photometric]}); {RAW_ADVICE}")
+        raise CameraRawError(path, f"camera sensor data ({_RAW_PHOTOMETRICS[photometric]})", INSTALL_ADVICE)
 
 
 def refuse_camera_raw_image(img: Image.Image, path: Path) -> None:
     """:func:`refuse_camera_raw` for an image Pillow opened: a TIFF's first image, by its tags; other formats pass.
 
     Raises:
-        ImageReadError: as :func:`refuse_camera_raw`, naming ``path``.
+        CameraRawError: as :func:`refuse_camera_raw`, naming ``path``.
     """
     if img.format == "TIFF":
         tags = img.tag_v2  # type: ignore[attr-defined]
@@ -638,6 +659,23 @@ def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
     return np.ascontiguousarray(a[..., : colours + alpha]), bits, alpha and extra[0] == 1
 
 
+def read_tiff_exif(path: Path) -> Image.Exif:
+    """The first IFD of a file built as a TIFF (a TIFF, or a camera raw file such as DNG, NEF, CR2), with its EXIF
+    and GPS sub-IFDs read while the file is open (Pillow reads them when asked, from a file it no longer has);
+    empty when the file is no TIFF or its tags are unreadable (they only cost the metadata)."""
+    exif = Image.Exif()
+    try:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's warnings about odd tags: they only cost the metadata
+            exif.load_from_fp(f)  # the first IFD, as the header points to it
+            for ifd in (0x8769, 0x8825) if len(exif) else ():
+                if ifd in exif:
+                    exif.get_ifd(ifd)
+    except Exception:
+        return Image.Exif()
+    return exif
+
+
 def _read_tiff_without_pillow(
     path: Path,
 ) -> tuple[np.ndarray, np.ndarray | None, int, bytes | None, bytes | None, bytes | None]:
@@ -645,17 +683,11 @@ def _read_tiff_without_pillow(
     name) with tifffile, and its metadata from its first IFD; returns float (H, W, 1|3) colour, alpha, bit depth, ICC
     profile, EXIF and XMP as :func:`read_image` keeps them."""
     samples, bits, associated = _tiff_samples(path)
-    exif = Image.Exif()
-    try:
-        with open(path, "rb") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's warnings about odd tags: they only cost the metadata
-            exif.load_from_fp(f)  # the first IFD, as the header points to it
-    except Exception:  # the pixels decoded; unreadable tags cost only the metadata
-        exif = Image.Exif()
+    exif = read_tiff_exif(path)
     orientation = int(exif.get(274, 1))
     icc = _fitting_icc(exif.get(34675), grayscale=samples.shape[2] < 3)
-    xmp = _xmp(exif.get(700), orientation != 1)
-    upright = _upright_exif(exif, path) if exif else None
+    xmp = xmp_packet(exif.get(700), orientation != 1)
+    upright = upright_exif(exif, path) if exif else None
     a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(samples)).astype(np.float32) / (2**bits - 1)
     colour, alpha = _colour_and_alpha(a, associated)
     return colour, alpha, bits, icc, upright, xmp
@@ -702,9 +734,14 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) as :func:`read_image` would return the image (EXIF rotation applied), from the header only.
 
     Raises:
-        ImageReadError: the file is missing or not an image (the message names the file).
+        ImageReadError: the file is missing or not an image (the message names the file), or a camera raw file
+            (by its name) that rawpy is not installed to read.
     """
     path = Path(path)
+    if path.suffix.lower() in RAW_EXTENSIONS:
+        from idc.raw import raw_size
+
+        return raw_size(path)
     heif_available()
     try:
         with Image.open(path) as img:
@@ -739,16 +776,30 @@ def read_image(path: str | Path) -> LoadedImage:
     (orientation reset in both) are kept for :func:`write_image`. HEIC/HEIF is read when pillow-heif is installed
     (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF (8 bits per channel) where
     Pillow has it. Of a multi-page TIFF or a HEIF collection the first (primary) image is read, with a logged
-    warning.
+    warning. A camera raw file, known by its extension or by what a TIFF's first image says of itself
+    (:func:`refuse_camera_raw`), is developed into a 16-bit sRGB photo with LibRaw where rawpy is installed
+    (:func:`idc.raw.develop`).
 
     Raises:
         ImageReadError: naming the file, when it is missing, unreadable, not an image, an animation, a camera raw
-            file (by its extension, or by what a TIFF's first image says of itself: :func:`refuse_camera_raw`), or in
-            a format this installation cannot decode (the message says what to install).
+            file that rawpy is not installed to develop (a :class:`CameraRawError` saying what to install) or LibRaw
+            cannot develop, or in a format this installation cannot decode (the message says what to install).
     """
+    from idc import raw
+
     path = Path(path)
-    if path.suffix.lower() in RAW_EXTENSIONS:
-        raise ImageReadError(f"{path}: a camera raw file ({path.suffix.upper().lstrip('.')}); {RAW_ADVICE}")
+    if raw.is_raw_name(path):
+        return raw.develop(path, _max_pixels)
+    try:
+        return _read_image(path)
+    except CameraRawError as e:  # renamed or piped in: known by its content
+        if problem := raw.rawpy_problem():
+            raise CameraRawError(e.path, e.what, problem) from None
+        return raw.develop(path, _max_pixels, what=e.what)
+
+
+def _read_image(path: Path) -> LoadedImage:
+    """:func:`read_image` of a file not named as camera raw."""
     alpha_np: np.ndarray | None = None
     heif_bits: int | None = None
     lossless = False
@@ -768,11 +819,11 @@ def read_image(path: str | Path) -> LoadedImage:
                     )
                 _check_frames(img, path)
                 orientation = int(img.getexif().get(274, 1))
-                profile, exif = img.info.get("icc_profile"), _upright_exif(img, path)
+                profile, exif = img.info.get("icc_profile"), upright_exif(img, path)
                 # Turned: by the EXIF orientation here (Pillow takes it from the XMP when EXIF has none), or by
                 # pillow-heif while decoding (which resets the EXIF tag, not the XMP's).
                 turned = orientation != 1 or img.info.get("original_orientation") not in (None, 1)
-                xmp = _xmp(img.info.get("xmp"), turned)
+                xmp = xmp_packet(img.info.get("xmp"), turned)
                 subsampling = (
                     _JPEG_SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)) if img.format in ("JPEG", "MPO") else None
                 )

@@ -1,0 +1,203 @@
+"""Camera raw files (NEF, CR2, CR3, ARW, RAF, DNG ...) developed into photos with LibRaw, through the optional rawpy
+package (``pip install rawpy``, or the extra ``idc-deblur[raw]``).
+
+The network was trained on sRGB photos, so a raw file is developed into one, with choices that keep what the sensor
+recorded and add nothing a photographer would have to undo: the camera's own white balance (as shot), LibRaw's
+standard demosaicing (AHD), the camera's colour matrix into sRGB primaries with the sRGB tone curve, 16 bits per
+channel, and the exposure as shot (no automatic brightening, which clips the brightest 1 % of pixels). The result
+is upright (the camera's orientation applied) and carries the raw file's EXIF (camera, lens, exposure, date, GPS)
+and XMP. Tone, exposure and colour grading are a raw converter's job. docs/paper-notes.md ("Choices of
+dependencies") gives the reasons for these choices; tests/test_raw.py checks them on DNGs of a known scene.
+"""
+
+from __future__ import annotations
+
+import logging
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from idc.io import (
+    EXPORT_ADVICE,
+    INSTALL_ADVICE,
+    RAW_EXTENSIONS,
+    CameraRawError,
+    ImageReadError,
+    LoadedImage,
+    read_tiff_exif,
+    upright_exif,
+    xmp_packet,
+)
+
+logger = logging.getLogger(__name__)
+
+# What of a raw file's first IFD (a TIFF's, or its JPEG preview's) describes the photo: the rest says how the raw data
+# or the preview is stored (DNG colour matrices, sub-IFD offsets, makers' private blocks) and would mislead a reader
+# of the developed image, or, as DNGVersion, make it look like a raw file itself.
+_DESCRIPTIVE_TAGS = frozenset({270, 271, 272, 274, 305, 306, 315, 33432, 0x8769, 0x8825})
+_MAKER_NOTE = 0x927C  # in the EXIF IFD: the maker's private block, its offsets relative to the raw file
+_LIBRAW_FLIP_TURNS = frozenset({5, 6})  # LibRaw's flip codes that turn the image a quarter (width and height swap)
+
+
+def rawpy_problem() -> str | None:
+    """Why camera raw files cannot be developed here, with what to do about it; None where they can."""
+    try:
+        import rawpy  # noqa: F401
+    except ImportError:
+        return INSTALL_ADVICE
+    except Exception as e:  # installed but unloadable: rawpy 0.21 (built for numpy 1, allowing any) beside numpy 2
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"rawpy is installed but does not load ({reason}): pip install -U rawpy (or {EXPORT_ADVICE})"
+    return None
+
+
+def rawpy_available() -> bool:
+    """Whether camera raw files can be developed here (rawpy, LibRaw's Python binding, is installed and loads)."""
+    return rawpy_problem() is None
+
+
+def is_raw_name(path: str | Path) -> bool:
+    """Whether ``path`` is named as a camera raw file (by its extension)."""
+    return Path(path).suffix.lower() in RAW_EXTENSIONS
+
+
+def is_raw_data(data: bytes) -> bool:
+    """Whether ``data`` is a camera raw file LibRaw reads (False where rawpy is not installed)."""
+    try:
+        import rawpy
+
+        with rawpy.imread(BytesIO(data)):
+            return True
+    except Exception:  # not installed, or LibRaw does not recognise the data
+        return False
+
+
+def _rawpy(path: Path, what: str) -> Any:
+    """The rawpy module; without it, a CameraRawError for ``path`` (``what`` it is) saying what to install."""
+    if problem := rawpy_problem():
+        raise CameraRawError(path, what, problem)
+    import rawpy
+
+    return rawpy
+
+
+def _what(path: Path) -> str:
+    return f"a camera raw file ({path.suffix.upper().lstrip('.')})" if is_raw_name(path) else "a camera raw file"
+
+
+def _reason(error: BaseException) -> str:
+    """LibRaw's message for ``error`` as text (rawpy gives it as bytes: b'Input/output error')."""
+    reason = error.args[0] if error.args else type(error).__name__
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+def _open(rawpy: Any, path: Path, what: str) -> Any:
+    """rawpy's handle on ``path``, its header read; errors name the file."""
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a folder, not an image")
+    try:
+        return rawpy.imread(str(path))
+    except rawpy.LibRawFileUnsupportedError:
+        raise CameraRawError(path, what, f"LibRaw does not recognise it as one: {EXPORT_ADVICE}") from None
+    except (rawpy.LibRawError, OSError) as e:
+        raise CameraRawError(path, what, f"LibRaw could not read it ({_reason(e)}): {EXPORT_ADVICE}") from None
+
+
+def raw_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of ``path`` developed and upright, from its header (rawpy 0.22 and newer decode no raw data).
+
+    Raises:
+        ImageReadError: the file is missing, rawpy is not installed, or LibRaw cannot read it.
+    """
+    path = Path(path)
+    rawpy = _rawpy(path, _what(path))
+    with _open(rawpy, path, _what(path)) as raw:
+        try:
+            s = raw.sizes
+        except rawpy.LibRawError as e:
+            raise CameraRawError(
+                path, _what(path), f"LibRaw could not read it ({_reason(e)}): {EXPORT_ADVICE}"
+            ) from None
+        return (s.height, s.width) if s.flip in _LIBRAW_FLIP_TURNS else (s.width, s.height)
+
+
+def develop(path: str | Path, max_pixels: int, auto_bright: bool = False, what: str | None = None) -> LoadedImage:
+    """Develops the camera raw file ``path`` into a 16-bit sRGB photo (the choices of this module's docstring).
+
+    Args:
+        path: a raw file LibRaw reads (by content: its name does not matter).
+        max_pixels: larger images are refused before their raw data is decoded.
+        auto_bright: brighten as dcraw does by default, the brightest 1 % of pixels to white (clipping them);
+            default off: the exposure as shot, nothing clipped that the sensor did not.
+        what: what the file is, for messages (default: "a camera raw file (NEF)" by its extension).
+
+    Returns:
+        A LoadedImage with ``bit_depth`` 16, no ICC profile (sRGB), and the raw file's EXIF (orientation 1) and XMP.
+
+    Raises:
+        ImageReadError: naming the file: missing, over ``max_pixels``, rawpy not installed (a CameraRawError saying
+            what to install), or LibRaw cannot read or develop it.
+    """
+    path = Path(path)
+    what = what or _what(path)
+    rawpy = _rawpy(path, what)
+    with _open(rawpy, path, what) as raw:
+        try:
+            s = raw.sizes  # rawpy before 0.22 reads the raw data here, not only the header
+            if s.width * s.height > max_pixels:
+                raise ImageReadError(
+                    f"{path}: {s.width}x{s.height} is {s.width * s.height:,} pixels, over the limit of "
+                    f"{max_pixels:,} (raise it with --max-pixels)"
+                )
+            samples = raw.postprocess(
+                use_camera_wb=True,
+                output_color=rawpy.ColorSpace.sRGB,
+                output_bps=16,
+                gamma=(2.4, 12.92),  # the sRGB curve (dcraw's default is BT.709's), as the output has no profile
+                no_auto_bright=not auto_bright,
+            )
+        except (rawpy.LibRawError, MemoryError) as e:
+            raise CameraRawError(path, what, f"LibRaw could not develop it ({_reason(e)}): {EXPORT_ADVICE}") from None
+        turned = s.flip != 0
+        exif, xmp = _metadata(path, raw, turned)
+    if samples.ndim != 3 or samples.shape[2] != 3:
+        raise CameraRawError(path, what, f"LibRaw developed it as {samples.shape}, not RGB: {EXPORT_ADVICE}")
+    rgb = torch.from_numpy(np.ascontiguousarray(samples.transpose(2, 0, 1), dtype=np.float32) / 65535.0)
+    return LoadedImage(rgb=rgb, bit_depth=16, alpha=None, path=path, exif=exif, xmp=xmp)
+
+
+def _metadata(path: Path, raw: Any, turned: bool) -> tuple[bytes | None, bytes | None]:
+    """The raw file's EXIF and XMP as a developed image carries them: from its first IFD where it is a TIFF (DNG,
+    NEF, CR2, ARW, PEF ...), else from its embedded JPEG preview (RAF, CR3 ...), else none."""
+    exif = read_tiff_exif(path)
+    if len(exif):
+        xmp = xmp_packet(exif.get(700), turned)  # before the tags that are not EXIF are taken out
+        return _descriptive_exif(exif, path), xmp
+    try:
+        thumb = raw.extract_thumb()
+        if thumb.format.name == "JPEG":
+            with Image.open(BytesIO(thumb.data)) as preview:
+                return _descriptive_exif(preview.getexif(), path), xmp_packet(preview.info.get("xmp"), turned)
+    except Exception:  # no preview, or not a JPEG: no metadata, the photo itself is fine
+        pass
+    logger.info("%s: no EXIF found in this raw file; the output has none", path)
+    return None, None
+
+
+def _descriptive_exif(exif: Image.Exif, path: Path) -> bytes | None:
+    """``exif`` reduced to the tags that describe the photo (camera, date, exposure, GPS), maker notes left out,
+    orientation 1, encoded; None when nothing is left."""
+    try:
+        for tag in set(exif) - _DESCRIPTIVE_TAGS:
+            del exif[tag]
+        if 0x8769 in exif:
+            exif.get_ifd(0x8769).pop(_MAKER_NOTE, None)
+    except Exception:  # broken tags cost the metadata only
+        return None
+    return upright_exif(exif, path)

@@ -1,0 +1,201 @@
+"""Camera raw files developed with LibRaw (idc.raw), on DNGs of a known scene (tests/rawfiles.py)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+import idc.io as idc_io
+from idc.batch import PlanError, collect_inputs, output_suffix
+from idc.cli import main
+from idc.io import INSTALL_ADVICE, CameraRawError, ImageReadError, image_size, read_image
+from idc.raw import develop, rawpy_problem
+from idc.weights import save_weights
+from tests.conftest import random_idc
+from tests.rawfiles import patches, srgb_encode, write_dng
+
+# rawpy is a development dependency; where it is missing, or does not load, only the tests of that case run.
+needs_rawpy = pytest.mark.skipif(
+    rawpy_problem() is not None, reason=f"no rawpy to develop raw files: {rawpy_problem()}"
+)
+
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+    b'tiff:Orientation="6" xmp:Rating="4"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+@pytest.fixture
+def no_rawpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installation without rawpy: importing it fails."""
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+
+
+def _middle(rgb: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    return rgb[rows, cols].reshape(-1, 3).mean(axis=0)
+
+
+@needs_rawpy
+def test_a_raw_file_is_developed_in_its_colours_with_the_exposure_as_shot(tmp_path: Path) -> None:
+    scene = patches()  # (64, 96): red | gray (white above) | blue, a sensor-white strip on top
+    write_dng(tmp_path / "IMG_0001.dng", scene)
+    image = read_image(tmp_path / "IMG_0001.dng")
+    assert image.bit_depth == 16 and image.alpha is None and image.icc is None and not image.grayscale
+    rgb = image.rgb.permute(1, 2, 0).numpy()
+    assert rgb.shape == (64, 96, 3) and image_size(tmp_path / "IMG_0001.dng") == (96, 64)
+    # The camera's colours in sRGB with its white balance and the sRGB curve, away from the patches' edges.
+    for rows, cols, linear in (
+        (slice(8, 56), slice(4, 28), (0.6, 0.1, 0.1)),  # red
+        (slice(40, 60), slice(36, 60), (0.18, 0.18, 0.18)),  # 18 % gray: sRGB 0.461
+        (slice(8, 56), slice(68, 92), (0.1, 0.1, 0.6)),  # blue
+        (slice(8, 28), slice(36, 60), (0.9, 0.9, 0.9)),  # white paper, not clipped
+    ):
+        assert np.allclose(_middle(rgb, rows, cols), srgb_encode(np.array(linear)), atol=0.01), linear
+    # Exposure as shot: a dark photo stays dark (dcraw's automatic brightening, asked for, clips its brightest 1 %).
+    write_dng(tmp_path / "dark.dng", scene[2:] * 0.25)  # no sensor white: nothing to scale by
+    dark = read_image(tmp_path / "dark.dng").rgb.permute(1, 2, 0).numpy()
+    assert np.allclose(_middle(dark, slice(40, 60), slice(36, 60)), srgb_encode(0.18 * 0.25), atol=0.01)
+    bright = develop(tmp_path / "dark.dng", 10**6, auto_bright=True).rgb.permute(1, 2, 0).numpy()
+    assert _middle(bright, slice(40, 60), slice(36, 60))[1] > _middle(dark, slice(40, 60), slice(36, 60))[1] + 0.1
+    assert (bright >= 1).mean() > 0.005 and (dark >= 1).mean() == 0
+
+
+@needs_rawpy
+def test_the_camera_orientation_is_applied_and_the_metadata_carried(tmp_path: Path) -> None:
+    # Orientation 6: the camera was turned a quarter clockwise; the developed photo is upright (the red left side of
+    # the sensor on top), its EXIF orientation 1 and its XMP's too, and what is not EXIF (the DNG's colour matrix,
+    # version, sensor layout) left out, so the output cannot pass for a raw file.
+    write_dng(tmp_path / "turned.DNG", patches(), orientation=6, make="Nikon", model="Z 8", xmp=XMP)
+    image = read_image(tmp_path / "turned.DNG")
+    rgb = image.rgb.permute(1, 2, 0).numpy()
+    assert rgb.shape == (96, 64, 3) and image_size(tmp_path / "turned.DNG") == (64, 96)
+    assert np.allclose(_middle(rgb, slice(4, 28), slice(8, 56)), srgb_encode(np.array([0.6, 0.1, 0.1])), atol=0.01)
+    exif = Image.Exif()
+    assert image.exif is not None
+    exif.load(image.exif)
+    assert dict(exif) == {271: "Nikon", 272: "Z 8", 274: 1, 306: "2026:11:28 12:00:00"}
+    assert image.xmp is not None and b'tiff:Orientation="1"' in image.xmp and b'xmp:Rating="4"' in image.xmp
+
+
+@needs_rawpy
+def test_a_raw_file_is_deblurred_into_a_16_bit_tiff_with_its_metadata(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = save_weights(random_idc(), tmp_path / "w")
+    write_dng(tmp_path / "shots" / "DSC_0001.NEF", patches(), make="Nikon", xmp=XMP)  # LibRaw reads by content
+    before = (tmp_path / "shots" / "DSC_0001.NEF").read_bytes()
+    args = ["--weights", str(weights), "--device", "cpu", "--backend", "torch"]
+    assert main(["deblur", str(tmp_path / "shots" / "DSC_0001.NEF"), "-o", str(tmp_path / "out"), "--format", "same",
+                 *args]) == 0  # fmt: skip
+    out = tmp_path / "out" / "DSC_0001.tif"
+    assert output_suffix(Path("a.CR3"), "same") == ".tif" and output_suffix(Path("a.CR3"), "png") == ".png"
+    assert (tmp_path / "shots" / "DSC_0001.NEF").read_bytes() == before
+    with tifffile.TiffFile(out) as tif:
+        assert tif.pages.first.dtype == np.uint16 and tif.pages.first.shape == (64, 96, 3)
+    again = read_image(out)  # an ordinary 16-bit TIFF: not taken for a raw file, its camera and rating kept
+    exif = Image.Exif()
+    exif.load(again.exif)
+    assert again.bit_depth == 16 and exif[271] == "Nikon" and 50706 not in exif
+    assert again.xmp is not None and b'xmp:Rating="4"' in again.xmp
+    # From standard input too, where Pillow cannot say what it is: LibRaw knows it by content.
+    monkeypatch = pytest.MonkeyPatch()
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(before)))
+        assert main(["deblur", "-", "-o", str(tmp_path / "piped.png"), *args]) == 0
+    piped = read_image(tmp_path / "piped.png")
+    assert piped.bit_depth == 16 and tuple(piped.rgb.shape) == (3, 64, 96)
+
+
+@needs_rawpy
+def test_folders_take_raw_files_but_not_beside_their_jpeg(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    for name in ("a.NEF", "b.NEF", "c.dng"):
+        write_dng(shots / name, patches(8, 12))
+    Image.new("RGB", (12, 8)).save(shots / "b.JPG")  # a camera's RAW+JPEG pair: its JPEG is the photo
+    with caplog.at_level(logging.WARNING):
+        assert [rel.name for _, rel in collect_inputs([shots])] == ["a.NEF", "b.JPG", "c.dng"]
+    assert "1 camera raw file left out, each beside an image of the same name, which is taken instead" in caplog.text
+    assert "(b.JPG for b.NEF)" in caplog.text
+    # Without rawpy the raw files are left out with what to install, and a folder of raw files only is refused so.
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert [rel.name for _, rel in collect_inputs([shots])] == ["b.JPG"]
+    assert f"3 camera raw files left out; {INSTALL_ADVICE}" in caplog.text
+    (shots / "b.JPG").unlink()
+    with pytest.raises(PlanError, match=re.escape(f"folder holds 3 camera raw files only; {INSTALL_ADVICE}")):
+        collect_inputs([shots])
+
+
+@pytest.mark.usefixtures("no_rawpy")
+def test_without_rawpy_a_raw_file_is_refused_with_what_to_install(tmp_path: Path) -> None:
+    write_dng(tmp_path / "IMG_0001.CR2", patches(8, 12))
+    write_dng(tmp_path / "renamed.tif", patches(8, 12))
+    with pytest.raises(CameraRawError, match=re.escape(f"IMG_0001.CR2: a camera raw file (CR2); {INSTALL_ADVICE}")):
+        read_image(tmp_path / "IMG_0001.CR2")
+    with pytest.raises(CameraRawError, match=re.escape(f"renamed.tif: a DNG camera raw file; {INSTALL_ADVICE}")):
+        read_image(tmp_path / "renamed.tif")
+    with pytest.raises(CameraRawError, match=re.escape(f"IMG_0001.CR2: a camera raw file (CR2); {INSTALL_ADVICE}")):
+        image_size(tmp_path / "IMG_0001.CR2")
+
+
+def test_a_rawpy_that_does_not_load_is_named_with_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # rawpy 0.21 allows any numpy but was built for numpy 1: beside numpy 2 its import fails with a ValueError.
+    (tmp_path / "site" / "rawpy").mkdir(parents=True)
+    (tmp_path / "site" / "rawpy" / "__init__.py").write_text("raise ValueError('numpy.dtype size changed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "rawpy", raising=False)
+    write_dng(tmp_path / "shots" / "IMG_0001.CR2", patches(8, 12))
+    problem = "rawpy is installed but does not load (numpy.dtype size changed): pip install -U rawpy (or export it"
+    assert (rawpy_problem() or "").startswith(problem)
+    with pytest.raises(CameraRawError, match=re.escape(f"IMG_0001.CR2: a camera raw file (CR2); {problem}")):
+        read_image(tmp_path / "shots" / "IMG_0001.CR2")
+    with pytest.raises(PlanError, match=re.escape(f"folder holds 1 camera raw file only; {problem}")):
+        collect_inputs([tmp_path / "shots"])
+
+
+@needs_rawpy
+def test_a_renamed_raw_file_is_developed_from_its_sensor_data_not_its_preview(tmp_path: Path) -> None:
+    # A NEF-like TIFF (tests/test_io.py): a 24x36 preview first, 96x144 colour-filter-array data in a sub-image.
+    from tests.test_io import _raw_like
+
+    _raw_like(tmp_path / "DSC_0001.tif", dng=False)
+    image = read_image(tmp_path / "DSC_0001.tif")
+    assert image.bit_depth == 16 and tuple(image.rgb.shape) == (3, 96, 144)
+
+
+@needs_rawpy
+def test_raw_files_libraw_cannot_develop_are_reported_by_name(tmp_path: Path) -> None:
+    write_dng(tmp_path / "whole.dng", patches())
+    data = (tmp_path / "whole.dng").read_bytes()
+    (tmp_path / "cut.dng").write_bytes(data[: len(data) // 2])
+    (tmp_path / "notes.NEF").write_bytes(b"not a raw file at all\n" * 20)
+    export = "export it as TIFF, PNG or JPEG from a raw converter"
+    for name, problem in (
+        ("cut.dng", "a camera raw file (DNG); LibRaw could not develop it (Input/output error)"),
+        ("notes.NEF", "a camera raw file (NEF); LibRaw does not recognise it as one"),
+    ):
+        with pytest.raises(CameraRawError, match=re.escape(f"{name}: {problem}")) as caught:
+            read_image(tmp_path / name)
+        assert str(caught.value).endswith(export)
+    with pytest.raises(ImageReadError, match=re.escape("missing.ARW: no such file")):
+        read_image(tmp_path / "missing.ARW")
+    idc_io.set_max_pixels(96 * 64 - 1)
+    try:
+        limit = "whole.dng: 96x64 is 6,144 pixels, over the limit of 6,143 (raise it with --max-pixels)"
+        with pytest.raises(ImageReadError, match=re.escape(limit)):
+            read_image(tmp_path / "whole.dng")
+    finally:
+        idc_io.set_max_pixels(idc_io.DEFAULT_MAX_PIXELS)
