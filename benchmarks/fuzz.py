@@ -8,6 +8,7 @@ through `idc deblur`, which must exit 0 or 1 with one-line errors and no traceba
 unexplained failure; writes JSON.
 
 Usage: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--round-trip-every 1] [--cli-every 1000] [--json OUT]
+                                [--formats png jpg tif webp avif heic dng]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 from idc.cli import main as idc_main
-from idc.fuzzcases import broken_file, odd_image, round_trip_problems
+from idc.fuzzcases import broken_file, odd_image, readable, round_trip_problems
 from idc.io import ImageReadError, read_image
 from idc.models import IDC, get_preset
 from idc.weights import save_weights
@@ -43,7 +44,19 @@ def main(argv: list[str] | None = None) -> int:
         help="write every Nth case that is a valid image to every output format and read it back (0: never)",
     )
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        default=None,
+        metavar="EXT",
+        help="the kinds of file to make (default: all this installation reads: PNG, JPEG, TIFF, WebP, AVIF and HEIC "
+        "where available, DNG camera raw where rawpy is installed)",
+    )
     args = p.parse_args(argv)
+    if args.formats and (unknown := set(args.formats) - set(readable())):
+        p.error(
+            f"--formats: this installation makes no {', '.join(sorted(unknown))} (it makes {', '.join(readable())})"
+        )
     counts = {"cases": 0, "loaded": 0, "clean_errors": 0, "round_trips": 0, "cli_runs": 0, "cli_files": 0}
     failures: list[dict[str, str]] = []
     start = time.perf_counter()
@@ -55,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.cases):
             rng = random.Random(args.seed * 1_000_003 + i)
             if rng.random() < 0.5:
-                ext, data, _ = odd_image(rng)
+                ext, data, _ = odd_image(rng, args.formats)
                 expect_valid = True
             else:
-                ext, data = broken_file(rng)
+                ext, data = broken_file(rng, args.formats)
                 expect_valid = False
             path = batch / f"case{i}.{ext}"
             path.write_bytes(data)

@@ -31,12 +31,24 @@ def formats() -> list[str]:
     return sorted(ext for ext, fmt in FORMATS.items() if missing_support(fmt) is None)
 
 
-def odd_image(rng: random.Random) -> tuple[str, bytes, tuple[int, int]]:
-    """A valid but unusual image file: (extension, bytes, (width, height) before EXIF orientation)."""
-    ext = rng.choice(formats())
+def readable() -> list[str]:
+    """The extensions of the files the fuzz cases are: :func:`formats`, and DNG camera raw files where rawpy is
+    installed to develop them."""
+    from idc.raw import rawpy_available
+
+    return formats() + (["dng"] if rawpy_available() else [])
+
+
+def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, bytes, tuple[int, int]]:
+    """A valid but unusual image file of one of ``exts`` (default :func:`readable`): (extension, bytes, (width,
+    height) before EXIF orientation)."""
+    ext = rng.choice(exts or readable())
+    nprng = np.random.default_rng(rng.randrange(2**32))
+    if ext == "dng":  # LibRaw takes sensors of 22x22 and more; the colour filter array repeats every 2 pixels
+        w, h = 2 * rng.randint(11, 24), 2 * rng.randint(11, 24)
+        return ext, dng_file(nprng.random((h, w, 3)), orientation=rng.randint(1, 8)), (w, h)
     mode = rng.choice(sorted(STORABLE[ext]))
     w, h = rng.randint(1, 40), rng.randint(1, 40)
-    nprng = np.random.default_rng(rng.randrange(2**32))
     buf = io.BytesIO()
     kwargs = {}
     if rng.random() < 0.5:
@@ -85,15 +97,58 @@ def _tifffile_image(
     return buf.getvalue()
 
 
-def broken_file(rng: random.Random) -> tuple[str, bytes]:
-    """A file with an image extension that is empty, random, truncated or corrupted."""
-    ext = rng.choice(formats())
+# XYZ (D65) to linear sRGB: the ColorMatrix1 of a DNG whose camera colours are linear sRGB.
+XYZ_TO_SRGB = ((3.2406, -1.5372, -0.4986), (-0.9689, 1.8758, 0.0415), (0.0557, -0.2040, 1.0570))
+DNG_WHITE = 4095  # a 12-bit sensor's white level
+
+
+def dng_file(
+    scene: np.ndarray, orientation: int = 1, make: str = "IDC", model: str = "Test Camera", xmp: bytes | None = None
+) -> bytes:
+    """A DNG camera raw file of ``scene`` ((H, W, 3) linear RGB in [0, 1], H and W even; LibRaw develops 22x22 and
+    more): 12-bit RGGB colour-filter-array data of a camera whose colours are linear sRGB (its colour matrix is the
+    XYZ to linear sRGB matrix, its neutral 1, 1, 1), with camera ``make`` and ``model``, an EXIF ``orientation`` and
+    an optional XMP packet in its first IFD, as cameras write them. Developed into sRGB with the camera's white
+    balance and the exposure as shot, it gives the scene's sRGB values back, up to demosaicing at edges."""
+    import tifffile
+
+    mosaic = np.empty(scene.shape[:2])
+    for dy, dx, channel in ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 2)):  # R G / G B
+        mosaic[dy::2, dx::2] = scene[dy::2, dx::2, channel]
+    data = np.round(np.clip(mosaic, 0, 1) * DNG_WHITE).astype(np.uint16)
+    matrix = [v for row in XYZ_TO_SRGB for x in row for v in (round(x * 10000), 10000)]
+    tags = [
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern: R G G B
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50707, "B", 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
+        (50708, "s", 0, f"{make} {model}", True),  # UniqueCameraModel
+        (50717, "I", 1, DNG_WHITE, True),  # WhiteLevel
+        (50721, "2i", 9, tuple(matrix), True),  # ColorMatrix1
+        (50778, "H", 1, 21, True),  # CalibrationIlluminant1: D65
+        (50728, "2I", 3, (1, 1, 1, 1, 1, 1), True),  # AsShotNeutral
+        (271, "s", 0, make, True),
+        (272, "s", 0, model, True),
+        (274, "H", 1, orientation, True),
+        (306, "s", 0, "2026:11:28 12:00:00", True),
+    ]
+    if xmp is not None:
+        tags.append((700, "B", len(xmp), xmp, True))
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, data, photometric=32803, extratags=tags, subfiletype=0, metadata=None, software=False)
+    return buf.getvalue()
+
+
+def broken_file(rng: random.Random, exts: list[str] | None = None) -> tuple[str, bytes]:
+    """A file with an image extension (of ``exts``, default :func:`readable`) that is empty, random, truncated or
+    corrupted (an odd image of ``exts``, not necessarily of its extension)."""
+    ext = rng.choice(exts or readable())
     kind = rng.randrange(4)
     if kind == 0:
         return ext, b""
     if kind == 1:
         return ext, rng.randbytes(rng.randint(1, 400))
-    _, data, _ = odd_image(rng)
+    _, data, _ = odd_image(rng, exts)
     if kind == 2:
         return ext, data[: rng.randint(1, max(1, len(data) - 1))]
     corrupted = bytearray(data)
