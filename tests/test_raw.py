@@ -87,6 +87,19 @@ def test_the_camera_orientation_is_applied_and_the_metadata_carried(tmp_path: Pa
 
 
 @needs_rawpy
+def test_every_orientation_is_applied_and_sized_alike(tmp_path: Path) -> None:
+    # The same sensor data under each EXIF orientation comes out as the upright photo turned as that orientation
+    # says (what read_image does for any image), and image_size, from the header, says its size.
+    write_dng(tmp_path / "o1.dng", patches(32, 48))
+    upright = read_image(tmp_path / "o1.dng").rgb.permute(1, 2, 0).numpy()
+    for orientation in range(2, 9):
+        write_dng(tmp_path / f"o{orientation}.dng", patches(32, 48), orientation=orientation)
+        rgb = read_image(tmp_path / f"o{orientation}.dng").rgb.permute(1, 2, 0).numpy()
+        assert np.array_equal(rgb, idc_io._ORIENT[orientation](upright)), orientation
+        assert image_size(tmp_path / f"o{orientation}.dng") == (rgb.shape[1], rgb.shape[0]), orientation
+
+
+@needs_rawpy
 def test_a_raw_file_is_deblurred_into_a_16_bit_tiff_with_its_metadata(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 # of the developed image, or, as DNGVersion, make it look like a raw file itself.
 _DESCRIPTIVE_TAGS = frozenset({270, 271, 272, 274, 305, 306, 315, 33432, 0x8769, 0x8825})
 _MAKER_NOTE = 0x927C  # in the EXIF IFD: the maker's private block, its offsets relative to the raw file
-_LIBRAW_FLIP_TURNS = frozenset({5, 6})  # LibRaw's flip codes that turn the image a quarter (width and height swap)
+_LIBRAW_TRANSPOSE = 4  # LibRaw's flip is a bit mask: 1 mirror left-right, 2 mirror top-bottom, 4 swap the axes
 
 
 def rawpy_problem() -> str | None:
@@ -124,7 +124,7 @@ def raw_size(path: str | Path) -> tuple[int, int]:
             raise CameraRawError(
                 path, _what(path), f"LibRaw could not read it ({_reason(e)}): {EXPORT_ADVICE}"
             ) from None
-        return (s.height, s.width) if s.flip in _LIBRAW_FLIP_TURNS else (s.width, s.height)
+        return (s.height, s.width) if s.flip & _LIBRAW_TRANSPOSE else (s.width, s.height)
 
 
 def develop(path: str | Path, max_pixels: int, auto_bright: bool = False, what: str | None = None) -> LoadedImage:
