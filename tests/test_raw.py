@@ -164,6 +164,19 @@ def test_without_rawpy_a_raw_file_is_refused_with_what_to_install(tmp_path: Path
         image_size(tmp_path / "IMG_0001.CR2")
 
 
+@pytest.mark.usefixtures("no_rawpy")
+def test_raw_files_piped_in_are_known_by_how_they_begin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A CR3 or RAF is no TIFF, and Pillow cannot say what it is; it is refused as one, with what to install.
+    weights = save_weights(random_idc(), tmp_path / "w")
+    for head, kind in ((b"\0\0\0\x18ftypcrx \0\0\0\x01", "CR3"), (b"FUJIFILMCCD-RAW 0201FF383501", "RAF")):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(head + bytes(64))))
+        assert main(["deblur", "-", "-o", str(tmp_path / "out.png"), "--weights", str(weights)]) == 1
+        assert f"standard input: a camera raw file ({kind}); {INSTALL_ADVICE}" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_a_rawpy_that_does_not_load_is_named_with_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # rawpy 0.21 allows any numpy but was built for numpy 1: beside numpy 2 its import fails with a ValueError.
     (tmp_path / "site" / "rawpy").mkdir(parents=True)

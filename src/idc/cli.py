@@ -369,7 +369,7 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
 
     from idc.batch import collect_inputs, output_suffix
     from idc.io import format_extension, heif_available, missing_support, sniff_container
-    from idc.raw import is_raw_data
+    from idc.raw import raw_extension
 
     if STDIO in args.inputs and len(args.inputs) > 1:
         raise ValueError("- (standard input) must be the only INPUT")
@@ -388,11 +388,13 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
                 with Image.open(io.BytesIO(data)) as img:
                     kind, extension = img.format, format_extension(img.format)
             except Exception:  # Pillow raises several types for data it cannot identify
-                if not is_raw_data(data):  # LibRaw knows camera raw files that are no TIFF (CR3, RAF, ORF, RW2 ...)
+                # Camera raw files that are no TIFF (CR3, RAF, ORF, RW2 ...): developed, or refused saying what to
+                # install, as files of their name are.
+                if (extension := raw_extension(data)) is None:
                     container = sniff_container(data[:64])
                     problem = missing_support(container) if container else None
                     raise ValueError(f"standard input: {problem or 'not an image Pillow can read'}") from None
-                kind, extension = "camera raw", ".raw"
+                kind = "camera raw"
             if extension is None:
                 raise ValueError(f"standard input: a {kind} image; idc deblur reads {READABLE}")
             source = folder / f"stdin{extension}"

@@ -65,15 +65,31 @@ def is_raw_name(path: str | Path) -> bool:
     return Path(path).suffix.lower() in RAW_EXTENSIONS
 
 
-def is_raw_data(data: bytes) -> bool:
-    """Whether ``data`` is a camera raw file LibRaw reads (False where rawpy is not installed)."""
+# How the camera raw files that are not TIFFs begin (TIFF-based ones, DNG, NEF, CR2, ARW ..., Pillow opens as TIFFs
+# and read_image knows by their tags).
+_SIGNATURES = (
+    (0, b"FUJIFILMCCD-RAW", ".raf"),
+    (4, b"ftypcrx ", ".cr3"),
+    (0, b"IIRO", ".orf"),
+    (0, b"IIRS", ".orf"),
+    (0, b"MMOR", ".orf"),
+    (0, b"IIU\0", ".rw2"),
+)
+
+
+def raw_extension(data: bytes) -> str | None:
+    """The extension of the camera raw file ``data`` is, by how it begins or, where rawpy is installed, by LibRaw
+    (``.raw`` when only LibRaw knows it); None when it is none (or a TIFF-based one, which Pillow opens)."""
+    for offset, signature, extension in _SIGNATURES:
+        if data[offset : offset + len(signature)] == signature:
+            return extension
     try:
         import rawpy
 
         with rawpy.imread(BytesIO(data)):
-            return True
+            return ".raw"
     except Exception:  # not installed, or LibRaw does not recognise the data
-        return False
+        return None
 
 
 def _rawpy(path: Path, what: str) -> Any:
