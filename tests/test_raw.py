@@ -16,9 +16,10 @@ from PIL import Image
 import idc.io as idc_io
 from idc.batch import PlanError, collect_inputs, output_suffix
 from idc.cli import main
+from idc.infer import deblur_image
 from idc.io import INSTALL_ADVICE, CameraRawError, ImageReadError, image_size, read_image
 from idc.raw import develop, rawpy_problem
-from idc.weights import save_weights
+from idc.weights import load_model, save_weights
 from tests.conftest import random_idc
 from tests.rawfiles import patches, srgb_encode, write_dng
 
@@ -101,29 +102,32 @@ def test_every_orientation_is_applied_and_sized_alike(tmp_path: Path) -> None:
 
 @needs_rawpy
 def test_a_raw_file_is_deblurred_into_a_16_bit_tiff_with_its_metadata(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     weights = save_weights(random_idc(), tmp_path / "w")
     write_dng(tmp_path / "shots" / "DSC_0001.NEF", patches(), make="Nikon", xmp=XMP)  # LibRaw reads by content
     before = (tmp_path / "shots" / "DSC_0001.NEF").read_bytes()
-    args = ["--weights", str(weights), "--device", "cpu", "--backend", "torch"]
+    args = ["--weights", str(weights), "--device", "cpu", "--backend", "torch", "--precision", "fp32"]
     assert main(["deblur", str(tmp_path / "shots" / "DSC_0001.NEF"), "-o", str(tmp_path / "out"), "--format", "same",
                  *args]) == 0  # fmt: skip
     out = tmp_path / "out" / "DSC_0001.tif"
     assert output_suffix(Path("a.CR3"), "same") == ".tif" and output_suffix(Path("a.CR3"), "png") == ".png"
     assert (tmp_path / "shots" / "DSC_0001.NEF").read_bytes() == before
     with tifffile.TiffFile(out) as tif:
-        assert tif.pages.first.dtype == np.uint16 and tif.pages.first.shape == (64, 96, 3)
+        samples = tif.pages.first.asarray()
+    # The developed photo, deblurred: not its preview, and to the last of its 16-bit levels.
+    developed = read_image(tmp_path / "shots" / "DSC_0001.NEF").rgb
+    expected = deblur_image(load_model(weights), developed, tile=0).permute(1, 2, 0).numpy()
+    assert samples.dtype == np.uint16 and samples.shape == (64, 96, 3)
+    assert np.abs(samples.astype(np.int64) - np.round(expected * 65535)).max() <= 1
     again = read_image(out)  # an ordinary 16-bit TIFF: not taken for a raw file, its camera and rating kept
     exif = Image.Exif()
     exif.load(again.exif)
     assert again.bit_depth == 16 and exif[271] == "Nikon" and 50706 not in exif
     assert again.xmp is not None and b'xmp:Rating="4"' in again.xmp
     # From standard input too, where Pillow cannot say what it is: LibRaw knows it by content.
-    monkeypatch = pytest.MonkeyPatch()
-    with monkeypatch.context() as m:
-        m.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(before)))
-        assert main(["deblur", "-", "-o", str(tmp_path / "piped.png"), *args]) == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(before)))
+    assert main(["deblur", "-", "-o", str(tmp_path / "piped.png"), *args]) == 0
     piped = read_image(tmp_path / "piped.png")
     assert piped.bit_depth == 16 and tuple(piped.rgb.shape) == (3, 64, 96)
 
