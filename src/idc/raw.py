@@ -148,7 +148,8 @@ def develop(path: str | Path, max_pixels: int, auto_bright: bool = False, what: 
 
     Args:
         path: a raw file LibRaw reads (by content: its name does not matter).
-        max_pixels: larger images are refused before their raw data is decoded.
+        max_pixels: larger images are refused before they are developed (with rawpy 0.22 and newer, before their
+            raw data is read).
         auto_bright: brighten as dcraw does by default, the brightest 1 % of pixels to white (clipping them);
             default off: the exposure as shot, nothing clipped that the sensor did not.
         what: what the file is, for messages (default: "a camera raw file (NEF)" by its extension).
