@@ -250,6 +250,12 @@ def test_info_system_says_what_deblur_picks_here(
     assert lines["torch"].strip().startswith(torch.__version__)
     expected_device = "cuda" if torch.cuda.is_available() else "cpu"
     assert lines["idc deblur device"].strip() == f"{expected_device} (--device auto)"
+    from idc.raw import rawpy_available
+
+    if rawpy_available():  # what a report of a misdeveloped raw file needs
+        import rawpy
+
+        assert lines["camera raw files"].strip().startswith(f"developed (rawpy {rawpy.__version__}, LibRaw 0.")
     # A Mac with 1 GiB free and a torch too old to export to ONNX: its GPU named but not chosen, tiles sized to half
     # of 1 GiB.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

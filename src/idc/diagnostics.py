@@ -53,7 +53,7 @@ def system_report() -> list[tuple[str, str]]:
     from idc.infer import fast_precision, mps_available, resolve_device
     from idc.io import missing_support
     from idc.models import IDCConfig
-    from idc.raw import rawpy_problem
+    from idc.raw import libraw_version, rawpy_problem
     from idc.tiling import auto_tile, memory_budget, system_memory_available
 
     gib = 2**30
@@ -101,7 +101,7 @@ def system_report() -> list[tuple[str, str]]:
     lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
     lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
     raw = rawpy_problem()
-    lines.append(("camera raw files", "developed (rawpy)" if raw is None else f"no: {raw}"))
+    lines.append(("camera raw files", f"developed ({libraw_version()})" if raw is None else f"no: {raw}"))
     lines.append(("image libraries", image_libraries()))
     return lines
 

@@ -60,6 +60,14 @@ def rawpy_available() -> bool:
     return rawpy_problem() is None
 
 
+def libraw_version() -> str:
+    """``rawpy X, LibRaw Y`` (what a report of a misdeveloped raw file needs), where rawpy loads."""
+    import rawpy
+
+    libraw = ".".join(str(n) for n in getattr(rawpy, "libraw_version", ()))
+    return f"rawpy {rawpy.__version__}, LibRaw {libraw or 'unknown'}"
+
+
 def is_raw_name(path: str | Path) -> bool:
     """Whether ``path`` is named as a camera raw file (by its extension)."""
     return Path(path).suffix.lower() in RAW_EXTENSIONS
