@@ -39,7 +39,8 @@ def write_dng(
     make: str = "IDC",
     model: str = "Test Camera",
     xmp: bytes | None = None,
+    extra_tags: tuple[tuple[int, str, int, object, bool], ...] = (),
 ) -> None:
     """Writes :func:`idc.fuzzcases.dng_file` of ``scene`` to ``path`` (its folder made if needed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(dng_file(scene, orientation, make, model, xmp))
+    path.write_bytes(dng_file(scene, orientation, make, model, xmp, extra_tags))

@@ -101,6 +101,29 @@ def test_every_orientation_is_applied_and_sized_alike(tmp_path: Path) -> None:
 
 
 @needs_rawpy
+def test_without_exif_of_its_own_what_libraw_read_of_the_photo_is_carried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CR3 is no TIFF and its previews hold no EXIF: the date, exposure and lens LibRaw read are written as EXIF.
+    import rawpy
+
+    if not hasattr(rawpy.RawPy, "other"):
+        pytest.skip(f"rawpy {rawpy.__version__} does not tell what LibRaw read of the photo (0.27 and newer do)")
+    import idc.raw
+
+    exposure = ((33434, "2I", 1, (1, 250), True), (33437, "2I", 1, (56, 10), True), (37386, "2I", 1, (35, 1), True))
+    write_dng(tmp_path / "IMG_0001.dng", patches(32, 48), extra_tags=exposure)
+    monkeypatch.setattr(idc.raw, "read_tiff_exif", lambda path: Image.Exif())  # as for a file that is no TIFF
+    image = read_image(tmp_path / "IMG_0001.dng")
+    exif = Image.Exif()
+    exif.load(image.exif or b"")
+    shot = exif.get_ifd(0x8769)
+    assert exif[0x0132] == shot[0x9003] == "2026:11:28 12:00:00" and 271 not in exif  # LibRaw tells no camera
+    assert shot[0x829A] == pytest.approx(1 / 250) and shot[0x829D] == pytest.approx(5.6) and shot[0x920A] == 35
+    assert 0x8827 not in shot  # no ISO in the file, none made up
+
+
+@needs_rawpy
 def test_a_raw_file_is_deblurred_into_a_16_bit_tiff_with_its_metadata(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

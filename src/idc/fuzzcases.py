@@ -103,12 +103,18 @@ DNG_WHITE = 4095  # a 12-bit sensor's white level
 
 
 def dng_file(
-    scene: np.ndarray, orientation: int = 1, make: str = "IDC", model: str = "Test Camera", xmp: bytes | None = None
+    scene: np.ndarray,
+    orientation: int = 1,
+    make: str = "IDC",
+    model: str = "Test Camera",
+    xmp: bytes | None = None,
+    extra_tags: tuple[tuple[int, str, int, object, bool], ...] = (),
 ) -> bytes:
     """A DNG camera raw file of ``scene`` ((H, W, 3) linear RGB in [0, 1], H and W even; LibRaw develops 22x22 and
     more): 12-bit RGGB colour-filter-array data of a camera whose colours are linear sRGB (its colour matrix is the
     XYZ to linear sRGB matrix, its neutral 1, 1, 1), with camera ``make`` and ``model``, an EXIF ``orientation`` and
-    an optional XMP packet in its first IFD, as cameras write them. Developed into sRGB with the camera's white
+    an optional XMP packet in its first IFD, as cameras write them, and ``extra_tags`` there (tifffile's
+    ``extratags``: exposure tags, say). Developed into sRGB with the camera's white
     balance and the exposure as shot, it gives the scene's sRGB values back, up to demosaicing at edges."""
     import tifffile
 
@@ -134,6 +140,7 @@ def dng_file(
     ]
     if xmp is not None:
         tags.append((700, "B", len(xmp), xmp, True))
+    tags.extend(extra_tags)
     buf = io.BytesIO()
     tifffile.imwrite(buf, data, photometric=32803, extratags=tags, subfiletype=0, metadata=None, software=False)
     return buf.getvalue()

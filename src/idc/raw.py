@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 from idc.io import (
     EXPORT_ADVICE,
@@ -199,20 +199,52 @@ def develop(path: str | Path, max_pixels: int, auto_bright: bool = False, what: 
 
 def _metadata(path: Path, raw: Any, turned: bool) -> tuple[bytes | None, bytes | None]:
     """The raw file's EXIF and XMP as a developed image carries them: from its first IFD where it is a TIFF (DNG,
-    NEF, CR2, ARW, PEF ...), else from its embedded JPEG preview (RAF, CR3 ...), else none."""
+    NEF, CR2, ARW, PEF ...), else from its embedded JPEG preview (RAF ...), else what LibRaw read of them (date,
+    exposure, lens, artist: a CR3's preview has no EXIF), else none."""
     exif = read_tiff_exif(path)
     if len(exif):
         xmp = xmp_packet(exif.get(700), turned)  # before the tags that are not EXIF are taken out
         return _descriptive_exif(exif, path), xmp
+    xmp = None
     try:
         thumb = raw.extract_thumb()
         if thumb.format.name == "JPEG":
             with Image.open(BytesIO(thumb.data)) as preview:
-                return _descriptive_exif(preview.getexif(), path), xmp_packet(preview.info.get("xmp"), turned)
-    except Exception:  # no preview, or not a JPEG: no metadata, the photo itself is fine
+                found, xmp = _descriptive_exif(preview.getexif(), path), xmp_packet(preview.info.get("xmp"), turned)
+            if found:
+                return found, xmp
+    except Exception:  # no preview, or not a JPEG: LibRaw's own reading is left
         pass
-    logger.info("%s: no EXIF found in this raw file; the output has none", path)
-    return None, None
+    found = _libraw_exif(raw, path)
+    if found is None:
+        logger.info("%s: no EXIF found in this raw file; the output has none", path)
+    return found, xmp
+
+
+def _libraw_exif(raw: Any, path: Path) -> bytes | None:
+    """An EXIF block of what LibRaw read of the photo (rawpy 0.27 and newer tell it): the date it was taken, ISO,
+    exposure time, aperture, focal length, lens and artist, those it knows; None when it knows none."""
+    other, lens = getattr(raw, "other", None), getattr(raw, "lens", None)
+    exif, shot = Image.Exif(), dict[int, object]()
+    if other is not None:
+        if other.timestamp is not None and other.timestamp.timestamp() > 0:
+            taken = other.timestamp.strftime("%Y:%m:%d %H:%M:%S")
+            exif[0x0132] = taken  # DateTime
+            shot[0x9003] = taken  # DateTimeOriginal
+        if other.artist:
+            exif[0x013B] = other.artist
+        for tag, value in ((0x829A, other.shutter_speed), (0x829D, other.aperture), (0x920A, other.focal_length)):
+            if value and value > 0:
+                shot[tag] = TiffImagePlugin.IFDRational(float(value))
+        if other.iso_speed and other.iso_speed > 0:
+            shot[0x8827] = round(other.iso_speed)  # ISOSpeedRatings
+    if lens is not None:
+        for tag, value in ((0xA433, lens.make), (0xA434, lens.model)):
+            if value:
+                shot[tag] = str(value)
+    if shot:
+        exif[0x8769] = shot  # Pillow writes a dict as the sub-IFD
+    return upright_exif(exif, path) if len(exif) else None
 
 
 def _descriptive_exif(exif: Image.Exif, path: Path) -> bytes | None:
