@@ -179,6 +179,23 @@ def test_folders_take_raw_files_but_not_beside_their_jpeg(
         collect_inputs([shots])
 
 
+@needs_rawpy
+def test_a_folder_takes_a_raw_file_only_when_it_is_a_cameras(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # .raw also names instruments' plain sample dumps: such a file is not an input, a camera's (Panasonic's, which
+    # begins as an RW2, or any LibRaw reads) is.
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "scan.raw").write_bytes(bytes(range(256)) * 16)
+    write_dng(folder / "camera.raw", patches(32, 48))
+    (folder / "P1000001.RAW").write_bytes(b"IIU\0" + bytes(60))
+    Image.new("RGB", (12, 8)).save(folder / "photo.png")
+    assert [rel.name for _, rel in collect_inputs([folder])] == ["P1000001.RAW", "camera.raw", "photo.png"]
+    monkeypatch.setitem(sys.modules, "rawpy", None)  # known by how it begins without rawpy too
+    (folder / "photo.png").unlink()
+    with pytest.raises(PlanError, match=re.escape(f"folder holds 1 camera raw file only; {INSTALL_ADVICE}")):
+        collect_inputs([folder])
+
+
 @pytest.mark.usefixtures("no_rawpy")
 def test_without_rawpy_a_raw_file_is_refused_with_what_to_install(tmp_path: Path) -> None:
     write_dng(tmp_path / "IMG_0001.CR2", patches(8, 12))

@@ -96,10 +96,12 @@ def _folder_images(folder: Path) -> list[Path]:
     Raises:
         PlanError: the folder holds none (saying what it looked for, and what its raw files need).
     """
-    from idc.raw import rawpy_problem
+    from idc.raw import is_camera_raw_file, rawpy_problem
 
     images = list_images(folder, recursive=True)
     raws = list_images(folder, recursive=True, extensions=RAW_EXTENSIONS)
+    # .raw is also what instruments and scanners call their plain sample dumps: taken only when it is a camera's.
+    raws = [f for f in raws if f.suffix.lower() != ".raw" or is_camera_raw_file(f)]
     problem = rawpy_problem() if raws else None
     if raws and problem is None:
         developed = {(f.parent, f.stem.lower()): f for f in images}

@@ -100,6 +100,25 @@ def raw_extension(data: bytes) -> str | None:
         return None
 
 
+def is_camera_raw_file(path: Path) -> bool:
+    """Whether ``path`` is a camera raw file, by how it begins (CR3, RAF, ORF, RW2 and Panasonic's RAW) or, where
+    rawpy is installed, by LibRaw; for names that other files share too (``.raw``)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    if any(head[offset : offset + len(signature)] == signature for offset, signature, _ in _SIGNATURES):
+        return True
+    try:
+        import rawpy
+
+        with rawpy.imread(str(path)):
+            return True
+    except Exception:  # not installed, or LibRaw does not recognise the data
+        return False
+
+
 def _rawpy(path: Path, what: str) -> Any:
     """The rawpy module; without it, a CameraRawError for ``path`` (``what`` it is) saying what to install."""
     if problem := rawpy_problem():
