@@ -396,7 +396,10 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
                     raise ValueError(f"standard input: {problem or 'not an image Pillow can read'}") from None
                 kind = "camera raw"
             if extension is None:
-                raise ValueError(f"standard input: a {kind} image; idc deblur reads {READABLE}")
+                raise ValueError(
+                    f"standard input: a {kind} image; idc deblur reads {READABLE}, and camera raw files with "
+                    "idc-deblur[raw]"
+                )
             source = folder / f"stdin{extension}"
             source.write_bytes(data)
             inputs, names = [str(source)], {str(source): "standard input"}
