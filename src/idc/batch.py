@@ -18,6 +18,8 @@ from idc.io import (
     IMAGE_EXTENSIONS,
     RAW_EXTENSIONS,
     ImageReadError,
+    LoadedImage,
+    image_size,
     list_images,
     missing_support,
     output_format,
@@ -45,10 +47,12 @@ class Job:
 
 @dataclass
 class Report:
-    """What a run did: written files with their seconds, skipped and failed ones with the reason."""
+    """What a run did: written files with their seconds (reading, network and writing of each), failed ones with
+    the reason, and the run's wall time (less than the sum, as the three overlap)."""
 
     done: list[tuple[Job, float]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the run
 
     @property
     def ok(self) -> bool:
@@ -197,6 +201,11 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
+# Images up to this size are read while the network runs on the one before (larger ones when their turn comes, so
+# that two such images are never held at once beside the network's own memory).
+READ_AHEAD_MAX_PIXELS = 40_000_000
+
+
 def deblur_files(
     model: IDC | OnnxDeblurrer,
     jobs: list[Job],
@@ -208,43 +217,110 @@ def deblur_files(
     metadata: bool = True,
     ensemble: int = 1,
     quality: int = 95,
+    pipeline: bool = True,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
-    Each output is written atomically (temporary file, then rename). Time per image covers reading, the network
-    and writing, and is measured after CUDA synchronisation. ``model`` is a torch IDC or an :class:`OnnxDeblurrer`;
-    ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in :func:`idc.infer.deblur_image`. ``metadata``:
-    carry each input's colour space (RGB ICC profile, or H.273 code points), EXIF and XMP (orientation reset) over to
-    its output. ``quality``: of JPEG, WebP, AVIF and HEIC outputs (:func:`idc.io.write_like`).
+    With ``pipeline`` (the default), reading, the network and writing overlap: while the network runs on one image,
+    the next is read (when it has at most :data:`READ_AHEAD_MAX_PIXELS`) and the one before is written, each in a
+    thread of its own; on a GPU, where decoding and encoding a photo take longer than the network, that is most of
+    the time. Without, one image at a time (what ``benchmarks/pipeline.py`` compares). Results, failures
+    and ``on_done`` calls come in the jobs' order. Each output is written atomically (temporary file, then rename).
+    The seconds of an image are those of its reading, network (measured after CUDA synchronisation) and writing,
+    which other images' overlap; ``Report.seconds`` is the wall time of the whole run. ``model`` is a torch IDC or
+    an :class:`OnnxDeblurrer`; ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in
+    :func:`idc.infer.deblur_image`. ``metadata``: carry each input's colour space (RGB ICC profile, or H.273 code
+    points), EXIF and XMP (orientation reset) over to its output. ``quality``: of JPEG, WebP, AVIF and HEIC outputs
+    (:func:`idc.io.write_like`).
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     report = Report()
     device = model_device(model)
-    bar = tqdm(jobs, desc="deblurring", unit="img", disable=not progress or len(jobs) < 2)
-    for job in bar:
+    run_start = time.perf_counter()
+    bar = tqdm(total=len(jobs), desc="deblurring", unit="img", disable=not progress or len(jobs) < 2)
+
+    def timed_read(source: Path) -> tuple[LoadedImage, float]:
         start = time.perf_counter()
+        return read_image(source), time.perf_counter() - start
+
+    def read_ahead(job: Job) -> bool:
         try:
-            image = read_image(job.source)
-            restored = deblur_image(
-                model, image.rgb, tile, overlap, progress=progress, precision=precision, ensemble=ensemble
-            )
-            synchronize(device)
-            job.target.parent.mkdir(parents=True, exist_ok=True)
+            w, h = image_size(job.source)
+        except Exception:  # unreadable: it fails when its turn comes, with its own message
+            return True
+        return w * h <= READ_AHEAD_MAX_PIXELS
+
+    def timed_write(job: Job, restored: torch.Tensor, image: LoadedImage) -> float:
+        start = time.perf_counter()
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        write_like(job.target, restored, image, quality)
+        return time.perf_counter() - start
+
+    def record(job: Job, seconds: float | None, failure: str | None) -> None:
+        if failure is not None:
+            report.failed.append((job.source, failure))
+        else:
+            assert seconds is not None
+            report.done.append((job, seconds))
+            if on_done is not None:
+                on_done(job, seconds)
+        bar.update()
+
+    pending: tuple[Job, float, Future[float]] | None = None  # the write in flight: its job, seconds so far, future
+
+    def finish_write() -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        job, seconds, future = pending
+        pending = None
+        try:
+            record(job, seconds + future.result(), None)
+        except OSError as e:
+            record(job, None, f"{job.target}: could not write ({e.strerror or e})")
+
+    reader, writer = ThreadPoolExecutor(1, "idc-read"), ThreadPoolExecutor(1, "idc-write")
+    try:
+        ahead: Future[tuple[LoadedImage, float]] | None = None
+        for i, job in enumerate(jobs):
+            try:
+                image, read_seconds = ahead.result() if ahead is not None else timed_read(job.source)
+            except ImageReadError as e:
+                image = None
+                failure = str(e)
+            ahead = None
+            if pipeline and i + 1 < len(jobs) and read_ahead(jobs[i + 1]):
+                ahead = reader.submit(timed_read, jobs[i + 1].source)
+            if image is None:
+                finish_write()
+                record(job, None, failure)
+                continue
+            start = time.perf_counter()
+            try:
+                restored = deblur_image(
+                    model, image.rgb, tile, overlap, progress=progress, precision=precision, ensemble=ensemble
+                )
+                synchronize(device)
+                restored = restored.cpu()
+            except RuntimeError as e:  # torch.OutOfMemoryError (CUDA) is one; an Apple GPU or the CPU raise it plain
+                if not is_out_of_memory(e):
+                    raise
+                finish_write()
+                record(job, None, f"{job.source}: out of memory for this image size")
+                continue
+            seconds = read_seconds + time.perf_counter() - start
             if not metadata:
                 image = dataclasses.replace(image, icc=None, exif=None, cicp=None, xmp=None)
-            write_like(job.target, restored, image, quality)
-        except ImageReadError as e:
-            report.failed.append((job.source, str(e)))
-            continue
-        except OSError as e:
-            report.failed.append((job.source, f"{job.target}: could not write ({e.strerror or e})"))
-            continue
-        except RuntimeError as e:  # torch.OutOfMemoryError (CUDA) is one; an Apple GPU or the CPU raise it plain
-            if not is_out_of_memory(e):
-                raise
-            report.failed.append((job.source, f"{job.source}: out of memory for this image size"))
-            continue
-        seconds = time.perf_counter() - start
-        report.done.append((job, seconds))
-        if on_done is not None:
-            on_done(job, seconds)
+            finish_write()
+            pending = (job, seconds, writer.submit(timed_write, job, restored, image))
+            if not pipeline:
+                finish_write()
+        finish_write()
+    finally:
+        # Interrupted (Ctrl-C, an unexpected error): what is in flight finishes, as a whole file or none.
+        reader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    report.seconds = time.perf_counter() - run_start
     return report

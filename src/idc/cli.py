@@ -490,7 +490,12 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
     total = len(report.done) + len(report.failed)
     if report.done:
         mean = sum(s for _, s in report.done) / len(report.done)
-        print(f"deblurred {len(report.done)} of {total} images on {device.type}, {mean:.2f} s per image")
+        print(
+            f"deblurred {len(report.done)} of {total} images on {device.type} in {report.seconds:.1f} s, {mean:.2f} s "
+            "of reading, network and writing per image (which overlap from one image to the next)"
+            if len(report.done) > 1
+            else f"deblurred {len(report.done)} of {total} images on {device.type}, {mean:.2f} s per image"
+        )
     if report.failed:
         print(f"{len(report.failed)} of {total} images failed", file=sys.stderr)
         return 1
