@@ -9,6 +9,7 @@ sRGB values back, up to demosaicing at edges.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,15 +33,8 @@ def patches(height: int = 64, width: int = 96) -> np.ndarray:
     return scene
 
 
-def write_dng(
-    path: Path,
-    scene: np.ndarray,
-    orientation: int = 1,
-    make: str = "IDC",
-    model: str = "Test Camera",
-    xmp: bytes | None = None,
-    extra_tags: tuple[tuple[int, str, int, object, bool], ...] = (),
-) -> None:
-    """Writes :func:`idc.fuzzcases.dng_file` of ``scene`` to ``path`` (its folder made if needed)."""
+def write_dng(path: Path, scene: np.ndarray, **options: Any) -> None:
+    """Writes :func:`idc.fuzzcases.dng_file` of ``scene`` (with its keyword ``options``: orientation, make, model,
+    xmp, extra_tags) to ``path``, its folder made if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(dng_file(scene, orientation, make, model, xmp, extra_tags))
+    path.write_bytes(dng_file(scene, **options))
