@@ -150,7 +150,7 @@ def sniff_container(header: bytes) -> str | None:
     return None
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     """A decoder's message on one line (libheif's end in a newline)."""
     return " ".join(str(error).split())
 
@@ -352,7 +352,7 @@ def cmyk_to_srgb(img: Image.Image, name: object = "image") -> Image.Image:
         )
         return transform.apply(img)
     except (ImageCms.PyCMSError, OSError, ValueError) as e:
-        logger.warning("%s: its CMYK profile is unusable (%s): %s", name, _one_line(e), plain)
+        logger.warning("%s: its CMYK profile is unusable (%s): %s", name, one_line(e), plain)
         return _plain_cmyk_to_rgb(img)
 
 
@@ -641,9 +641,9 @@ def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
     except Exception as e:  # tifffile's own errors, and the compressions it needs imagecodecs for
         if "imagecodecs" in str(e):
             raise _TiffCodecMissing(
-                f"{path}: could not decode this TIFF ({_one_line(e)}): pip install imagecodecs adds it"
+                f"{path}: could not decode this TIFF ({one_line(e)}): pip install imagecodecs adds it"
             ) from None
-        raise ImageReadError(f"{path}: could not decode this TIFF ({_one_line(e)})") from None
+        raise ImageReadError(f"{path}: could not decode this TIFF ({one_line(e)})") from None
     if planar:
         a = np.moveaxis(a, 0, -1)
     if a.ndim == 2:
@@ -759,9 +759,9 @@ def image_size(path: str | Path) -> tuple[int, int]:
                 tag = page.tags.get(274) if isinstance(page, tifffile.TiffPage) else None
                 orientation = int(tag.value) if tag is not None else 1
         except Exception as e:
-            raise ImageReadError(f"{path}: cannot read image header ({_one_line(e)})") from None
+            raise ImageReadError(f"{path}: cannot read image header ({one_line(e)})") from None
     except (OSError, RuntimeError, Image.DecompressionBombError) as e:
-        raise ImageReadError(f"{path}: cannot read image header ({_one_line(e)})") from None
+        raise ImageReadError(f"{path}: cannot read image header ({one_line(e)})") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
@@ -881,11 +881,11 @@ def _read_image(path: Path) -> LoadedImage:
         array, alpha_np, depth, icc, exif, xmp = _read_tiff_without_pillow(path)
         cicp, subsampling = None, None
     except Image.DecompressionBombError as e:
-        raise ImageReadError(f"{path}: too many pixels ({_one_line(e)})") from None
+        raise ImageReadError(f"{path}: too many pixels ({one_line(e)})") from None
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError) as e:
         # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ..."); TypeError:
         # Pillow passes a corrupt TIFF's values on unchecked (a floating-point strip offset to its pixel mapper).
-        raise ImageReadError(f"{path}: corrupt or truncated image ({_one_line(e)})") from None
+        raise ImageReadError(f"{path}: corrupt or truncated image ({one_line(e)})") from None
 
     grayscale = array.shape[-1] == 1
     if grayscale:
@@ -1172,7 +1172,7 @@ def write_tiff(
     try:
         directory = _tiff_directory(layout, exif, len(header))
     except Exception as e:  # an EXIF tag Pillow cannot write never costs the image; the EXIF is only left out
-        logger.info("%s: EXIF left out of the TIFF, it could not be written (%s)", name, _one_line(e))
+        logger.info("%s: EXIF left out of the TIFF, it could not be written (%s)", name, one_line(e))
         directory = _tiff_directory(layout, None, len(header))
     if len(header) + len(directory) + sum(len(p) for p in packed) > _TIFF_MAX_BYTES:
         raise ValueError(f"{name}: {width}x{height} is too large for a TIFF file (over 4 GiB); write PNG instead")

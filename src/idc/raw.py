@@ -28,6 +28,7 @@ from idc.io import (
     CameraRawError,
     ImageReadError,
     LoadedImage,
+    one_line,
     read_tiff_exif,
     upright_exif,
     xmp_packet,
@@ -50,7 +51,7 @@ def rawpy_problem() -> str | None:
     except ImportError:
         return INSTALL_ADVICE
     except Exception as e:  # installed but unloadable: rawpy 0.21 (built for numpy 1, allowing any) beside numpy 2
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        reason = one_line(e) or type(e).__name__
         return f"rawpy is installed but does not load ({reason}): pip install -U rawpy (or {EXPORT_ADVICE})"
     return None
 
@@ -85,19 +86,29 @@ _SIGNATURES = (
 )
 
 
-def raw_extension(data: bytes) -> str | None:
-    """The extension of the camera raw file ``data`` is, by how it begins or, where rawpy is installed, by LibRaw
-    (``.raw`` when only LibRaw knows it); None when it is none (or a TIFF-based one, which Pillow opens)."""
+def _signature(head: bytes) -> str | None:
+    """The extension of the raw format a file beginning with ``head`` is, by its signature, else None."""
     for offset, signature, extension in _SIGNATURES:
-        if data[offset : offset + len(signature)] == signature:
+        if head[offset : offset + len(signature)] == signature:
             return extension
+    return None
+
+
+def _libraw_opens(source: str | BytesIO) -> bool:
+    """Whether LibRaw opens ``source`` (a path or the bytes of a file) as a raw file; False without rawpy."""
     try:
         import rawpy
 
-        with rawpy.imread(BytesIO(data)):
-            return ".raw"
+        with rawpy.imread(source):
+            return True
     except Exception:  # not installed, or LibRaw does not recognise the data
-        return None
+        return False
+
+
+def raw_extension(data: bytes) -> str | None:
+    """The extension of the camera raw file ``data`` is, by how it begins or, where rawpy is installed, by LibRaw
+    (``.raw`` when only LibRaw knows it); None when it is none (or a TIFF-based one, which Pillow opens)."""
+    return _signature(data) or (".raw" if _libraw_opens(BytesIO(data)) else None)
 
 
 def is_camera_raw_file(path: Path) -> bool:
@@ -108,15 +119,7 @@ def is_camera_raw_file(path: Path) -> bool:
             head = f.read(64)
     except OSError:
         return False
-    if any(head[offset : offset + len(signature)] == signature for offset, signature, _ in _SIGNATURES):
-        return True
-    try:
-        import rawpy
-
-        with rawpy.imread(str(path)):
-            return True
-    except Exception:  # not installed, or LibRaw does not recognise the data
-        return False
+    return _signature(head) is not None or _libraw_opens(str(path))
 
 
 def _rawpy(path: Path, what: str) -> Any:
