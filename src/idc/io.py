@@ -737,11 +737,11 @@ def image_size(path: str | Path) -> tuple[int, int]:
         ImageReadError: the file is missing or not an image (the message names the file), or a camera raw file
             (by its name) that rawpy is not installed to read.
     """
-    path = Path(path)
-    if path.suffix.lower() in RAW_EXTENSIONS:
-        from idc.raw import raw_size
+    from idc import raw
 
-        return raw_size(path)
+    path = Path(path)
+    if raw.is_raw_name(path):
+        return raw.raw_size(path)
     heif_available()
     try:
         with Image.open(path) as img:
