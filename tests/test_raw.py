@@ -88,6 +88,23 @@ def test_the_camera_orientation_is_applied_and_the_metadata_carried(tmp_path: Pa
 
 
 @needs_rawpy
+def test_a_dng_laid_out_as_cameras_write_it_is_developed_from_its_raw_data(tmp_path: Path) -> None:
+    # A small preview first (holding the camera's and the DNG's tags), the raw data in a sub-IFD: named .dng, or
+    # renamed .tif, where Pillow opens the preview and read_image knows the file by its DNG tag.
+    for name in ("IMG_0002.dng", "renamed.tif"):
+        write_dng(tmp_path / name, patches(), make="Leica", preview=True)
+        with Image.open(tmp_path / name) as pillow_view:
+            assert pillow_view.size == (24, 16)  # what would have been deblurred once
+        image = read_image(tmp_path / name)
+        rgb = image.rgb.permute(1, 2, 0).numpy()
+        assert rgb.shape == (64, 96, 3) and image.bit_depth == 16, name
+        assert np.allclose(_middle(rgb, slice(40, 60), slice(36, 60)), srgb_encode(0.18), atol=0.01), name
+        exif = Image.Exif()
+        exif.load(image.exif or b"")
+        assert exif[271] == "Leica" and 50706 not in exif and 254 not in exif, name
+
+
+@needs_rawpy
 def test_every_orientation_is_applied_and_sized_alike(tmp_path: Path) -> None:
     # The same sensor data under each EXIF orientation comes out as the upright photo turned as that orientation
     # says (what read_image does for any image), and image_size, from the header, says its size.

@@ -46,7 +46,8 @@ def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, b
     nprng = np.random.default_rng(rng.randrange(2**32))
     if ext == "dng":  # LibRaw takes sensors of 22x22 and more; the colour filter array repeats every 2 pixels
         w, h = 2 * rng.randint(11, 24), 2 * rng.randint(11, 24)
-        return ext, dng_file(nprng.random((h, w, 3)), orientation=rng.randint(1, 8)), (w, h)
+        scene, orientation, preview = nprng.random((h, w, 3)), rng.randint(1, 8), rng.random() < 0.5
+        return ext, dng_file(scene, orientation=orientation, preview=preview), (w, h)
     mode = rng.choice(sorted(STORABLE[ext]))
     w, h = rng.randint(1, 40), rng.randint(1, 40)
     buf = io.BytesIO()
@@ -109,13 +110,16 @@ def dng_file(
     model: str = "Test Camera",
     xmp: bytes | None = None,
     extra_tags: tuple[tuple[int, str, int, object, bool], ...] = (),
+    preview: bool = False,
 ) -> bytes:
     """A DNG camera raw file of ``scene`` ((H, W, 3) linear RGB in [0, 1], H and W even; LibRaw develops 22x22 and
     more): 12-bit RGGB colour-filter-array data of a camera whose colours are linear sRGB (its colour matrix is the
     XYZ to linear sRGB matrix, its neutral 1, 1, 1), with camera ``make`` and ``model``, an EXIF ``orientation`` and
     an optional XMP packet in its first IFD, as cameras write them, and ``extra_tags`` there (tifffile's
-    ``extratags``: exposure tags, say). Developed into sRGB with the camera's white
-    balance and the exposure as shot, it gives the scene's sRGB values back, up to demosaicing at edges."""
+    ``extratags``: exposure tags, say). With ``preview``, laid out as cameras and Adobe's converter write DNGs: the
+    first IFD a small 8-bit sRGB preview (a quarter of the size, marked reduced-resolution) that holds the DNG and
+    camera tags, the raw data in a sub-IFD. Developed into sRGB with the camera's white balance and the exposure as
+    shot, it gives the scene's sRGB values back, up to demosaicing at edges."""
     import tifffile
 
     mosaic = np.empty(scene.shape[:2])
@@ -123,13 +127,15 @@ def dng_file(
         mosaic[dy::2, dx::2] = scene[dy::2, dx::2, channel]
     data = np.round(np.clip(mosaic, 0, 1) * DNG_WHITE).astype(np.uint16)
     matrix = [v for row in XYZ_TO_SRGB for x in row for v in (round(x * 10000), 10000)]
-    tags = [
+    sensor = [
         (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
         (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern: R G G B
+        (50717, "I", 1, DNG_WHITE, True),  # WhiteLevel
+    ]
+    tags = [
         (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
         (50707, "B", 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
         (50708, "s", 0, f"{make} {model}", True),  # UniqueCameraModel
-        (50717, "I", 1, DNG_WHITE, True),  # WhiteLevel
         (50721, "2i", 9, tuple(matrix), True),  # ColorMatrix1
         (50778, "H", 1, 21, True),  # CalibrationIlluminant1: D65
         (50728, "2I", 3, (1, 1, 1, 1, 1, 1), True),  # AsShotNeutral
@@ -142,7 +148,16 @@ def dng_file(
         tags.append((700, "B", len(xmp), xmp, True))
     tags.extend(extra_tags)
     buf = io.BytesIO()
-    tifffile.imwrite(buf, data, photometric=32803, extratags=tags, subfiletype=0, metadata=None, software=False)
+    raw = {"photometric": 32803, "subfiletype": 0, "metadata": None, "software": False}
+    if not preview:
+        tifffile.imwrite(buf, data, extratags=sensor + tags, **raw)  # type: ignore[arg-type]
+        return buf.getvalue()
+    linear = np.clip(scene[::4, ::4], 0, 1)
+    small = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)  # the sRGB curve
+    with tifffile.TiffWriter(buf) as tif:
+        first = np.round(small * 255).astype(np.uint8)
+        tif.write(first, photometric="rgb", subfiletype=1, subifds=1, extratags=tags, metadata=None, software=False)
+        tif.write(data, extratags=sensor, **raw)
     return buf.getvalue()
 
 
