@@ -162,14 +162,13 @@ def raw_size(path: str | Path) -> tuple[int, int]:
         ImageReadError: the file is missing, rawpy is not installed, or LibRaw cannot read it.
     """
     path = Path(path)
-    rawpy = _rawpy(path, _what(path))
-    with _open(rawpy, path, _what(path)) as raw:
+    what = _what(path)
+    rawpy = _rawpy(path, what)
+    with _open(rawpy, path, what) as raw:
         try:
             s = raw.sizes
         except rawpy.LibRawError as e:
-            raise CameraRawError(
-                path, _what(path), f"LibRaw could not read it ({_reason(e)}): {EXPORT_ADVICE}"
-            ) from None
+            raise CameraRawError(path, what, f"LibRaw could not read it ({_reason(e)}): {EXPORT_ADVICE}") from None
         return (s.height, s.width) if s.flip & _LIBRAW_TRANSPOSE else (s.width, s.height)
 
 
