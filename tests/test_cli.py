@@ -221,6 +221,32 @@ def test_colour_profile_and_exif_are_kept_unless_asked_not_to(tmp_path: Path, we
             assert JpegImagePlugin.get_sampling(out) == 0
 
 
+def test_a_cmyk_jpeg_stays_cmyk_in_its_profile(tmp_path: Path, weights: Path) -> None:
+    # From a print workflow: CMYK with its printing profile. JPEG and TIFF outputs are separated through the profile
+    # again; with --no-metadata, by the plain formula (what an untagged CMYK file is read by), so that both outputs
+    # hold the same deblurred colours; a PNG holds them as sRGB.
+    from tests.colour import cmyk_profile, swapped_inks, swapped_separation
+
+    profile = cmyk_profile(swapped_inks, grid=5, separate=swapped_separation)
+    colours = np.random.default_rng(6).integers(40, 216, (20, 27, 3)) / 255.0
+    inks = np.round(swapped_separation(colours.reshape(-1, 3)).reshape(20, 27, 4) * 255).astype(np.uint8)
+    src = tmp_path / "print.jpg"
+    Image.fromarray(inks, "CMYK").save(src, icc_profile=profile, quality=100)
+    base = ["deblur", str(src), "--weights", str(weights), "--quality", "100"]
+    assert main([*base, "-o", str(tmp_path / "kept"), "--format", "same"]) == 0
+    assert main([*base, "-o", str(tmp_path / "bare"), "--format", "same", "--no-metadata"]) == 0
+    assert main([*base, "-o", str(tmp_path / "png")]) == 0
+    with Image.open(tmp_path / "kept" / "print.jpg") as kept, Image.open(tmp_path / "bare" / "print.jpg") as bare:
+        assert kept.mode == bare.mode == "CMYK" and kept.info.get("icc_profile") == profile
+        assert "icc_profile" not in bare.info
+        assert np.abs(np.asarray(kept).astype(int) - np.asarray(bare)).mean() >= 25  # inks of two separations
+    with Image.open(tmp_path / "png" / "print.png") as png:
+        assert png.mode == "RGB" and "icc_profile" not in png.info
+    sharp = read_image(tmp_path / "png" / "print.png").rgb
+    for folder in ("kept", "bare"):
+        assert float((read_image(tmp_path / folder / "print.jpg").rgb - sharp).abs().mean()) * 255 <= 2.5
+
+
 def test_a_16bit_tiff_export_keeps_its_depth_profile_and_metadata(tmp_path: Path, weights: Path) -> None:
     # What a raw developer exports for retouching: 16 bits, a wide-gamut profile, camera EXIF, XMP; here stored
     # sideways (orientation 6) and in separate colour planes, which OpenCV alone misreads.

@@ -72,17 +72,22 @@ def test_a_camera_raw_file_opened_with_pillow_is_refused(model: idc.IDC, tmp_pat
         assert idc.deblur(img, model).size == (12, 8)  # a TIFF photo is deblurred as ever
 
 
-def test_cmyk_images_come_back_as_srgb(model: idc.IDC) -> None:
-    # Converted through their profile as files are (idc.io.cmyk_to_srgb), returned as RGB without the CMYK profile.
-    from tests.colour import cmyk_profile, swapped_inks
+def test_cmyk_images_come_back_as_cmyk(model: idc.IDC) -> None:
+    # Deblurred in sRGB, converted through their profile as files are (idc.io.cmyk_to_srgb), and separated into inks
+    # through it again (idc.io.srgb_to_cmyk), the profile kept; without one, by the plain formula both ways.
+    from tests.colour import cmyk_profile, swapped_inks, swapped_separation
 
-    cmyk = Image.fromarray(_photo(channels=4), "CMYK")
-    cmyk.info["icc_profile"] = cmyk_profile(swapped_inks)
-    out = idc.deblur(cmyk, model, precision="fp32")
-    assert out.mode == "RGB" and "icc_profile" not in out.info
-    srgb = idc.io.cmyk_to_srgb(cmyk)
-    assert np.array_equal(np.asarray(out), idc.deblur(np.asarray(srgb), model, precision="fp32"))
-    assert not np.array_equal(np.asarray(srgb), np.asarray(cmyk.convert("RGB")))
+    profile = cmyk_profile(swapped_inks, separate=swapped_separation)
+    for given in (profile, None):
+        cmyk = Image.fromarray(_photo(channels=4), "CMYK")
+        if given:
+            cmyk.info["icc_profile"] = given
+        out = idc.deblur(cmyk, model, precision="fp32")
+        assert out.mode == "CMYK" and out.info.get("icc_profile") == given
+        srgb = idc.io.cmyk_to_srgb(cmyk)
+        sharp = Image.fromarray(idc.deblur(np.asarray(srgb), model, precision="fp32"))
+        assert np.array_equal(np.asarray(out), np.asarray(idc.io.srgb_to_cmyk(sharp, given)[0]))
+        assert given is None or not np.array_equal(np.asarray(srgb), np.asarray(cmyk.convert("RGB")))
 
 
 def test_gray_images_stay_gray(model: idc.IDC) -> None:

@@ -1153,7 +1153,7 @@ def test_cmyk_is_converted_through_its_embedded_profile(tmp_path: Path, ext: str
     tol = 0 if ext == "tif" else 3
     assert np.abs(got[:4, :6] - [255, 0, 255]).max() <= tol
     assert np.abs(got[4:, :6] - 128).max() <= tol
-    assert loaded.icc is None  # the pixels are sRGB now; a CMYK profile would describe them wrongly
+    assert loaded.cmyk and loaded.icc == profile  # kept, to separate a JPEG or TIFF output into inks through it
     if ext == "tif":  # every colour as LittleCMS converts it, relative colorimetric with black point compensation
         srgb = ImageCms.createProfile("sRGB")
         intent, flags = ImageCms.Intent.RELATIVE_COLORIMETRIC, ImageCms.Flags.BLACKPOINTCOMPENSATION
@@ -1175,11 +1175,113 @@ def test_cmyk_without_a_usable_profile_is_converted_plainly_with_a_warning(
     for name, tol in (("plain.tif", 0), ("broken.jpg", 3)):
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="idc.io"):
-            got = np.round(read_image(tmp_path / name).rgb.permute(1, 2, 0).numpy() * 255)
+            loaded = read_image(tmp_path / name)
+        assert loaded.cmyk and loaded.icc is None  # written back by the same formula, without the broken profile
+        got = np.round(loaded.rgb.permute(1, 2, 0).numpy() * 255)
         assert np.abs(got[0, 0] - [64, 127, 127]).max() <= tol + 1 and np.abs(got[0, 1]).max() <= tol
         assert np.abs(got[1] - 255).max() <= tol
         (record,) = caplog.records
         assert name in record.getMessage() and "colours may be off" in record.getMessage()
+
+
+@pytest.mark.parametrize("ext", ["jpg", "tif"])
+def test_cmyk_is_written_back_as_cmyk_through_its_profile(tmp_path: Path, ext: str) -> None:
+    # Printed by inks unlike real ones (cyan ink takes away green), the colours must be separated by the profile's own
+    # table: the plain formula would put nearly every ink elsewhere.
+    from idc.io import _plain_rgb_to_cmyk, write_like
+    from tests.colour import cmyk_profile, swapped_inks, swapped_separation
+
+    profile = cmyk_profile(swapped_inks, grid=5, separate=swapped_separation)
+    colours = np.random.default_rng(4).integers(40, 216, (16, 16, 3)) / 255.0
+    inks = np.round(swapped_separation(colours.reshape(-1, 3)).reshape(16, 16, 4) * 255).astype(np.uint8)
+    Image.fromarray(inks, "CMYK").save(tmp_path / f"c.{ext}", icc_profile=profile, quality=100)
+    loaded = read_image(tmp_path / f"c.{ext}")
+    for out in (ext, "png"):
+        write_like(tmp_path / f"out.{out}", loaded.rgb, loaded, quality=100)
+    with Image.open(tmp_path / f"out.{ext}") as written:
+        assert written.mode == "CMYK" and written.info.get("icc_profile") == profile
+        got = np.asarray(written).astype(np.float64)
+    rgb = loaded.rgb.permute(1, 2, 0).numpy()
+    want = swapped_separation(rgb.reshape(-1, 3)).reshape(16, 16, 4) * 255
+    plain = np.asarray(_plain_rgb_to_cmyk(Image.fromarray(np.round(rgb * 255).astype(np.uint8))))
+    assert np.abs(got - want).mean() <= 4 and np.abs(got - plain).mean() >= 25
+    back = read_image(tmp_path / f"out.{ext}")
+    assert back.cmyk and back.icc == profile
+    error = (back.rgb - loaded.rgb).abs() * 255  # two trips through the profile's tables (and JPEG at quality 100)
+    assert float(error.mean()) <= 2.5 and float(error.max()) <= 16
+    # PNG holds no CMYK: the sRGB colours themselves, without the CMYK profile.
+    png = read_image(tmp_path / "out.png")
+    assert not png.cmyk and png.icc is None and torch.equal(png.rgb, torch.round(loaded.rgb * 255) / 255)
+
+
+def test_untagged_cmyk_is_written_back_by_the_plain_formula(tmp_path: Path) -> None:
+    from idc.io import _plain_cmyk_to_rgb, _plain_rgb_to_cmyk, write_like
+
+    # The plain separation is the formula's inverse: a colour comes back exactly (every one of the 2**24:
+    # test_the_plain_cmyk_formula_gives_back_every_colour_its_inverse_separates).
+    colours = np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    colours[0, :4] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [10, 10, 10]]
+    inks = _plain_rgb_to_cmyk(Image.fromarray(colours))
+    assert np.array_equal(np.asarray(_plain_cmyk_to_rgb(inks)), colours)
+    assert np.asarray(inks)[0, :4].tolist() == [[0, 0, 0, 255], [0, 0, 0, 0], [0, 255, 255, 0], [0, 0, 0, 245]]
+    inks.save(tmp_path / "plain.jpg", quality=100)
+    loaded = read_image(tmp_path / "plain.jpg")
+    write_like(tmp_path / "out.jpg", loaded.rgb, loaded, quality=100)
+    write_like(tmp_path / "out.tif", loaded.rgb, loaded)
+    with Image.open(tmp_path / "out.jpg") as written:
+        assert written.mode == "CMYK" and "icc_profile" not in written.info
+    # OpenCV (libjpeg's Adobe CMYK, its own conversion) sees the colours idc deblurred.
+    import cv2
+
+    seen = cv2.imread(str(tmp_path / "out.jpg"))[..., ::-1].astype(np.float64)
+    assert np.abs(seen - loaded.rgb.permute(1, 2, 0).numpy() * 255).mean() <= 2
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        page = tif.pages.first
+        assert page.photometric == tifffile.PHOTOMETRIC.SEPARATED and page.tags["InkSet"].value == 1
+        separated = _plain_rgb_to_cmyk(Image.fromarray(idc_io.to_uint(loaded.rgb, 8)))
+        assert np.array_equal(page.asarray(), np.asarray(separated))
+    assert torch.equal(read_image(tmp_path / "out.tif").rgb, loaded.rgb)  # the formula and its inverse, exactly
+
+
+@pytest.mark.slow
+def test_the_plain_cmyk_formula_gives_back_every_colour_its_inverse_separates() -> None:
+    from idc.io import _plain_cmyk_to_rgb, _plain_rgb_to_cmyk
+
+    for red in range(0, 256, 16):  # 16 reds at a time: 4096 x 1024 colours
+        every = np.arange(red << 16, (red + 16) << 16, dtype=np.uint32)
+        rgb = np.stack([every >> 16, (every >> 8) & 255, every & 255], -1).astype(np.uint8).reshape(1024, -1, 3)
+        assert np.array_equal(np.asarray(_plain_cmyk_to_rgb(_plain_rgb_to_cmyk(Image.fromarray(rgb)))), rgb)
+
+
+def test_a_cmyk_profile_that_cannot_separate_is_left_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An input-only CMYK profile (no BToA table) tells how inks look, not which inks make a colour.
+    from idc.io import write_like
+    from tests.colour import cmyk_profile, swapped_inks
+
+    profile = cmyk_profile(swapped_inks)
+    Image.fromarray(np.full((4, 4, 4), 60, np.uint8), "CMYK").save(tmp_path / "in.tif", icc_profile=profile)
+    loaded = read_image(tmp_path / "in.tif")
+    assert loaded.cmyk and loaded.icc == profile
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        write_like(tmp_path / "out.tif", loaded.rgb, loaded)
+    (record,) = caplog.records
+    assert "out.tif" in record.getMessage() and "no BToA table" in record.getMessage()
+    with Image.open(tmp_path / "out.tif") as written:
+        assert written.mode == "CMYK" and "icc_profile" not in written.info
+
+
+def test_cmyk_with_alpha_is_written_as_rgb_with_alpha(tmp_path: Path) -> None:
+    # No reader here takes CMYK with alpha back (Pillow reads it beside CMYK only as an unmarked extra, then drops it).
+    rgb = torch.rand(3, 5, 6)
+    alpha = torch.rand(5, 6)
+    write_image(tmp_path / "a.tif", rgb, alpha=alpha, cmyk=True)
+    back = read_image(tmp_path / "a.tif")
+    assert not back.cmyk and back.alpha is not None
+    assert float((back.alpha - alpha).abs().max()) <= 0.5 / 255 + 1e-6
+    with pytest.raises(ValueError, match=r"a CMYK TIFF is written from \(H, W, 4\)"):
+        idc_io.write_tiff(tmp_path / "b.tif", np.zeros((2, 2, 5), np.uint8), cmyk=True)
 
 
 def test_cielab_tiffs_are_read_in_their_colours(tmp_path: Path) -> None:
@@ -1197,10 +1299,11 @@ def test_cielab_tiffs_are_read_in_their_colours(tmp_path: Path) -> None:
 
 
 def test_cmyk_profiles_benchmark_reads_the_patches_through_each_profile(tmp_path: Path) -> None:
-    from tests.colour import cmyk_profile, swapped_inks
+    from tests.colour import cmyk_profile, swapped_inks, swapped_separation
     from tests.conftest import load_script
 
-    (tmp_path / "swapped.icc").write_bytes(cmyk_profile(swapped_inks, description="swapped inks"))
+    profile = cmyk_profile(swapped_inks, grid=5, description="swapped inks", separate=swapped_separation)
+    (tmp_path / "swapped.icc").write_bytes(profile)
     bench = load_script("benchmarks/cmyk_profiles.py")
     assert bench.main([str(tmp_path / "swapped.icc"), "--json", str(tmp_path / "out.json")]) == 0
     result = json.loads((tmp_path / "out.json").read_text())
@@ -1208,6 +1311,11 @@ def test_cmyk_profiles_benchmark_reads_the_patches_through_each_profile(tmp_path
     assert result["profiles"][0]["description"] == "swapped inks"
     assert patches["cyan"] == {"jpg": "#FF00FF", "tif": "#FF00FF"} and patches["paper"]["tif"] == "#FFFFFF"
     assert result["plain"]["cyan"]["tif"] == "#00FFFF" and result["plain"]["black"]["tif"] == "#000000"
+    # Written back: the plain formula's inverse moves no colour; the profile's detour through sRGB about as much as
+    # its own tables do, to Lab and back.
+    assert all(row["dE00_max"] == 0 for row in result["plain_round_trip"].values())
+    for name, row in result["profiles"][0]["round_trip"].items():
+        assert 0 < row["dE00_mean"] <= row["profile_alone_dE00_mean"] + 0.5, name
     from PIL import ImageCms
 
     (tmp_path / "srgb.icc").write_bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())

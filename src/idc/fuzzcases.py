@@ -184,12 +184,14 @@ def broken_file(rng: random.Random, exts: list[str] | None = None) -> tuple[str,
 KEEPS_DEPTH = {"png", "tif", "heic"}
 KEEPS_ALPHA = {"png", "tif", "webp", "avif", "heic"}
 KEEPS_GRAY = {"png", "tif", "jpg", "heic"}  # HEIC: without alpha (it has no monochrome mode with alpha here)
+KEEPS_CMYK = {"jpg", "tif"}  # TIFF: without alpha (CMYK with alpha is no TIFF Pillow reads)
 
 
 def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
     """What goes wrong when ``img`` is written to every output format this installation has, as ``idc deblur``
     writes its outputs (:func:`idc.io.write_like`), and read again: it must come back the same size and keep its
-    depth, alpha and grayness wherever the format holds them, PNG and TIFF to the last level. Empty when nothing."""
+    depth, alpha, grayness and CMYK inks wherever the format holds them, PNG and TIFF to the last level (a CMYK TIFF
+    without a profile too: the plain formula gives back every colour its inverse separates). Empty when nothing."""
     problems = []
     for out in formats():
         target = folder / f"round-trip.{out}"
@@ -207,6 +209,8 @@ def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
             problems.append(f"{out}: alpha lost")
         if back.grayscale != (img.grayscale and out in KEEPS_GRAY and not (out == "heic" and img.alpha is not None)):
             problems.append(f"{out}: grayscale {back.grayscale} from {img.grayscale}")
+        if back.cmyk != (img.cmyk and out in KEEPS_CMYK and not (out == "tif" and img.alpha is not None)):
+            problems.append(f"{out}: CMYK {back.cmyk} from {img.cmyk}")
         if out in ("png", "tif") and back.rgb.shape == img.rgb.shape:  # lossless: the very values
             expected = img.rgb.mean(0, keepdim=True).expand_as(img.rgb) if img.grayscale else img.rgb
             error = float((back.rgb - expected).abs().max())

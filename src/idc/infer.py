@@ -255,15 +255,16 @@ def deblur(
     """Deblurs one image and returns it in the type, shape and value range it came in: the one-call Python API.
 
     Args:
-        image: a PIL image (RGB, RGBA, P, returned as RGB or RGBA; CMYK, converted to sRGB through its printing
-            profile as :func:`idc.io.cmyk_to_srgb` does and returned as RGB; or gray: L, LA, 1 and I;16, returned
-            as L, LA, L and I;16), a NumPy array (H, W, 3) or (H, W, 4), or (H, W) gray, of uint8, uint16 or floats in
-            [0, 1], or a torch tensor (3, H, W) or (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. Gray
-            is deblurred as three equal channels and returned as their mean (the network's three outputs differ by
-            a few levels: colour noise in a gray photo). A PIL image is deblurred as it is displayed,
-            as ``idc deblur`` reads files: its EXIF orientation is applied, so a phone photo stored sideways comes
-            back upright; its EXIF and XMP (orientation reset) and ICC profile are in the result's ``info`` (pass
-            them to ``save`` as ``exif=``, ``xmp=`` and ``icc_profile=`` to keep them; Pillow does not by itself).
+        image: a PIL image (RGB, RGBA, P, returned as RGB or RGBA; CMYK, deblurred in sRGB, converted through its
+            printing profile as :func:`idc.io.cmyk_to_srgb` does, and returned as CMYK separated through it again,
+            :func:`idc.io.srgb_to_cmyk`; or gray: L, LA, 1 and I;16, returned as L, LA, L and I;16), a NumPy array
+            (H, W, 3) or (H, W, 4), or (H, W) gray, of uint8, uint16 or floats in [0, 1], or a torch tensor
+            (3, H, W) or (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. Gray is deblurred as three equal
+            channels and returned as their mean (the network's three outputs differ by a few levels: colour noise
+            in a gray photo). A PIL image is deblurred as it is displayed, as ``idc deblur`` reads files: its EXIF
+            orientation is applied, so a phone photo stored sideways comes back upright; its EXIF and XMP
+            (orientation reset) and ICC profile are in the result's ``info`` (pass them to ``save`` as ``exif=``,
+            ``xmp=`` and ``icc_profile=`` to keep them; Pillow does not by itself).
         model: a loaded IDC or :class:`idc.export.OnnxDeblurrer`, a weights folder, a ``.safetensors`` or ``.onnx``
             file, or ``None`` for the bundled default weights (loaded on first use and kept).
         device: ``cpu``, ``cuda`` or ``None`` (a given model's own device; otherwise CUDA when available).
@@ -315,10 +316,11 @@ def deblur(
         elif mode == "1":
             image = image.convert("L")
         elif mode == "CMYK":
-            from idc.io import cmyk_to_srgb
+            from idc.io import cmyk_profile_problem, cmyk_to_srgb
 
-            image = cmyk_to_srgb(image)  # through its printing profile; the result is sRGB, which that profile is not
-            carried.pop("icc_profile", None)
+            profile = carried.get("icc_profile")
+            through = profile if cmyk_profile_problem(profile) is None else None  # else the plain formula, both ways
+            image = cmyk_to_srgb(image)  # through its printing profile, for the network
         if image.mode in {"L", "LA", "I;16"}:
             samples = np.asarray(image if image.mode == "I;16" else image.getchannel(0))
             gray = deblur(samples, net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
@@ -330,6 +332,10 @@ def deblur(
             sharp = Image.fromarray(result, image.mode)
         else:
             raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, P, CMYK, L, LA, 1 or I;16")
+        if mode == "CMYK":
+            from idc.io import srgb_to_cmyk
+
+            sharp = srgb_to_cmyk(sharp, through)[0]  # separated into inks again, as it was read
         sharp.info.update(carried)
         return sharp
     if isinstance(image, np.ndarray):

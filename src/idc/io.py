@@ -4,6 +4,7 @@ over, atomic writes."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -16,12 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError, features
 
 from idc.icc import png_profile
+
+if TYPE_CHECKING:
+    from PIL.ImageCms import ImageCmsTransform
 
 logger = logging.getLogger(__name__)
 
@@ -244,8 +249,8 @@ class LoadedImage:
         alpha: (H, W) float32 alpha in [0, 1] when the input had one, else None (kept, not deblurred).
         path: where it came from.
         icc: the embedded ICC colour profile when it describes the image's colour space: an RGB one (a Display P3
-            photo stays Display P3), or a gray one for a grayscale image; else None (a CMYK profile does not fit the
-            RGB output).
+            photo stays Display P3), a gray one for a grayscale image, or the CMYK profile of a CMYK file (``cmyk``);
+            else None.
         exif: the EXIF block with its orientation set to 1 (the pixels are already upright), else None.
         cicp: the colour space as ITU-T H.273 code points (colour primaries, transfer characteristics) when the
             file gives it so instead of an ICC profile and it is not sRGB: a camera's HDR HEIF (BT.2020 with PQ or
@@ -259,6 +264,10 @@ class LoadedImage:
         heif_bits: 10 or 12 for a HEIF of that many bits per channel (read as ``bit_depth`` 16), for a HEIC output
             to keep; else None.
         lossless: the file is a losslessly compressed WebP, for a WebP output to stay lossless.
+        cmyk: the file held CMYK inks (an 8-bit JPEG or TIFF from a print workflow), which ``rgb`` holds converted
+            to sRGB for the network (:func:`cmyk_to_srgb`); ``icc`` is then the CMYK profile it was converted
+            through (None: by the plain formula), and a JPEG or TIFF output is separated into inks again through it
+            (:func:`write_image`).
     """
 
     rgb: torch.Tensor
@@ -273,6 +282,7 @@ class LoadedImage:
     grayscale: bool = False
     heif_bits: int | None = None
     lossless: bool = False
+    cmyk: bool = False
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -323,6 +333,63 @@ def _plain_cmyk_to_rgb(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.round(rgb * 255.0).astype(np.uint8), "RGB")
 
 
+def _plain_rgb_to_cmyk(img: Image.Image) -> Image.Image:
+    """The inverse of :func:`_plain_cmyk_to_rgb`: black as far as the lightest channel allows, K = 1 - max(R, G, B),
+    and each ink the rest, C = (1 - R - K) / (1 - K) (none under full black), so that the formula gives ``img``
+    back."""
+    rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    k = 1.0 - rgb.max(axis=-1, keepdims=True)
+    paper = np.maximum(1.0 - k, 1e-6)  # 0 only under full black, where every ink is 0
+    inks = np.where(k < 1.0, (1.0 - rgb - k) / paper, 0.0)
+    return Image.fromarray(np.round(np.concatenate([inks, k], axis=-1) * 255.0).astype(np.uint8), "CMYK")
+
+
+@functools.lru_cache(maxsize=8)
+def _cmyk_transforms(profile: bytes) -> tuple[ImageCmsTransform, ImageCmsTransform | None]:
+    """LittleCMS transforms between a CMYK profile and sRGB, relative colorimetric with black point compensation
+    (Photoshop's default for a conversion): (to sRGB, back to CMYK), the second None for a profile that describes
+    how inks look but not how to separate colours into them (no BToA table). Cached: a folder's photos share one
+    profile, and building a transform takes longer than applying it to a small photo.
+
+    Raises:
+        ImportError: Pillow was built without LittleCMS.
+        ImageCms.PyCMSError, OSError, ValueError: ``profile`` is unusable.
+    """
+    from PIL import ImageCms
+
+    cmyk, srgb = ImageCms.ImageCmsProfile(BytesIO(profile)), ImageCms.createProfile("sRGB")
+    intent, flags = ImageCms.Intent.RELATIVE_COLORIMETRIC, ImageCms.Flags.BLACKPOINTCOMPENSATION
+    to_srgb = ImageCms.buildTransform(cmyk, srgb, "CMYK", "RGB", renderingIntent=intent, flags=flags)
+    try:
+        to_cmyk = ImageCms.buildTransform(srgb, cmyk, "RGB", "CMYK", renderingIntent=intent, flags=flags)
+    except ImageCms.PyCMSError:
+        to_cmyk = None
+    return to_srgb, to_cmyk
+
+
+def _apply(transform: ImageCmsTransform, img: Image.Image) -> Image.Image:
+    """A LittleCMS transform of ``ImageCms.buildTransform`` applied to ``img``: a new image. Not by its ``apply``,
+    which then copies the output profile into the image's ``info`` through LittleCMS, and that fails for some
+    profiles it reads well (Ghostscript's ``ps_cmyk.icc``: "Could not determine profile size")."""
+    out = Image.new(transform.output_mode, img.size)
+    img.load()
+    transform.transform.apply(img.getim(), out.getim())
+    return out
+
+
+def cmyk_profile_problem(profile: object) -> str | None:
+    """Why ``profile`` (a CMYK image's ``icc_profile``) cannot convert it to sRGB, or None when it can."""
+    if not isinstance(profile, bytes) or icc_colour_space(profile) != b"CMYK":
+        return "without a CMYK colour profile"
+    try:
+        _cmyk_transforms(profile)
+    except ImportError:  # a Pillow built without LittleCMS
+        return "without colour management (Pillow has no LittleCMS)"
+    except (OSError, ValueError) as e:  # ImageCms.PyCMSError is an OSError
+        return f"its CMYK profile is unusable ({one_line(e)})"
+    return None
+
+
 def cmyk_to_srgb(img: Image.Image, name: object = "image") -> Image.Image:
     """An 8-bit CMYK Pillow image converted to sRGB as colour-managed programs show it.
 
@@ -331,29 +398,36 @@ def cmyk_to_srgb(img: Image.Image, name: object = "image") -> Image.Image:
     where Pillow lacks LittleCMS) it is converted by a plain formula (:func:`_plain_cmyk_to_rgb`), with a warning
     naming ``name``: no printing process is that simple, so its colours are only near.
     """
-    plain = "converted by a plain formula, colours may be off"
-    try:
-        from PIL import ImageCms
-    except ImportError:  # a Pillow built without LittleCMS
-        logger.warning("%s: CMYK without colour management (Pillow has no LittleCMS): %s", name, plain)
-        return _plain_cmyk_to_rgb(img)
     profile = img.info.get("icc_profile")
-    if not isinstance(profile, bytes) or icc_colour_space(profile) != b"CMYK":
-        logger.warning("%s: CMYK without a CMYK colour profile: %s", name, plain)
+    if problem := cmyk_profile_problem(profile):
+        logger.warning("%s: CMYK %s: converted by a plain formula, colours may be off", name, problem)
         return _plain_cmyk_to_rgb(img)
-    try:
-        transform = ImageCms.buildTransform(
-            ImageCms.ImageCmsProfile(BytesIO(profile)),
-            ImageCms.createProfile("sRGB"),
-            "CMYK",
-            "RGB",
-            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
-            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
-        )
-        return transform.apply(img)
-    except (ImageCms.PyCMSError, OSError, ValueError) as e:
-        logger.warning("%s: its CMYK profile is unusable (%s): %s", name, one_line(e), plain)
-        return _plain_cmyk_to_rgb(img)
+    assert isinstance(profile, bytes)
+    return _apply(_cmyk_transforms(profile)[0], img)
+
+
+def srgb_to_cmyk(img: Image.Image, profile: bytes | None, name: object = "image") -> tuple[Image.Image, bytes | None]:
+    """An 8-bit sRGB Pillow image separated into CMYK inks: the way back of :func:`cmyk_to_srgb`.
+
+    Through ``profile`` (a CMYK ICC profile, the one the image was read through), relative colorimetric with black
+    point compensation, by LittleCMS: the profile's own black generation and ink limit decide the inks, as when
+    Photoshop converts to it. Without a profile, by the plain formula's inverse (:func:`_plain_rgb_to_cmyk`: what
+    idc and ImageMagick read an untagged CMYK file by gives the image back). A profile that cannot separate
+    (unusable, or without a BToA table) is left out with a warning naming ``name``, and the plain formula used.
+
+    Returns:
+        The CMYK image and the profile to embed with it (``profile``, or None where the plain formula was used).
+    """
+    if profile is None:
+        return _plain_rgb_to_cmyk(img), None
+    problem = cmyk_profile_problem(profile)
+    if problem is None:
+        to_cmyk = _cmyk_transforms(profile)[1]
+        if to_cmyk is not None:
+            return _apply(to_cmyk, img.convert("RGB")), profile
+        problem = "its CMYK profile cannot separate colours into inks (no BToA table)"
+    logger.warning("%s: %s: written as CMYK by a plain formula, without the profile", name, problem)
+    return _plain_rgb_to_cmyk(img), None
 
 
 # TIFF tags that describe how the pixels are stored (size, samples, strips, tiles, compression, palette, embedded
@@ -361,7 +435,7 @@ def cmyk_to_srgb(img: Image.Image, name: object = "image") -> Image.Image:
 # layout and corrupt it, so they are dropped. Descriptive tags (camera, date, resolution, GPS ...) are kept.
 _LAYOUT_TAGS = frozenset(
     {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 288, 289, 290, 291, 317}
-    | {320, 322, 323, 324, 325, 338, 339, 340, 341, 530, 531, 532, 34675}
+    | {320, 322, 323, 324, 325, 332, 333, 334, 336, 338, 339, 340, 341, 530, 531, 532, 34675}
 )
 
 
@@ -802,7 +876,7 @@ def _read_image(path: Path) -> LoadedImage:
     """:func:`read_image` of a file not named as camera raw."""
     alpha_np: np.ndarray | None = None
     heif_bits: int | None = None
-    lossless = False
+    lossless = cmyk = False
     heif_available()
     try:
         # Pillow warns about corrupt EXIF data and from half its own pixel limit up; the image still decodes (and the
@@ -849,6 +923,9 @@ def _read_image(path: Path) -> LoadedImage:
                     if img.mode == "P":
                         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
                     if img.mode == "CMYK":
+                        cmyk = True
+                        if cmyk_profile_problem(profile) is not None:
+                            profile = None  # converted by the plain formula (and a warning), and written back so
                         img = cmyk_to_srgb(img, path)  # through its printing profile
                     if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
                         alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
@@ -863,7 +940,7 @@ def _read_image(path: Path) -> LoadedImage:
                     alpha_np = None if alpha_np is None else flip(alpha_np)
                 if png_colour:
                     profile = png_profile(*png_colour, grayscale=array.shape[-1] == 1)
-                icc = _fitting_icc(profile, grayscale=array.shape[-1] == 1)
+                icc = profile if cmyk else _fitting_icc(profile, grayscale=array.shape[-1] == 1)
                 cicp = None if icc else cicp
     except ImageReadError:
         raise
@@ -907,6 +984,7 @@ def _read_image(path: Path) -> LoadedImage:
         grayscale=grayscale,
         heif_bits=heif_bits,
         lossless=lossless,
+        cmyk=cmyk,
     )
 
 
@@ -946,6 +1024,7 @@ def write_image(
     grayscale: bool = False,
     heif_bits: int | None = None,
     lossless: bool = False,
+    cmyk: bool = False,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
@@ -965,6 +1044,10 @@ def write_image(
     with a message).
     ``lossless``: a WebP output is compressed losslessly (:attr:`LoadedImage.lossless`; ``quality`` then sets the
     effort).
+    ``cmyk``: the image came from CMYK inks and ``rgb`` is sRGB (:attr:`LoadedImage.cmyk`); a JPEG or TIFF is
+    written as 8-bit CMYK again, separated through ``icc`` when it is a CMYK profile (embedded) and else by the plain
+    formula idc reads untagged CMYK by (:func:`srgb_to_cmyk`); other formats, which hold no CMYK, and a TIFF with
+    ``alpha`` get the sRGB image, without the CMYK profile.
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -973,7 +1056,11 @@ def write_image(
     fmt = output_format(path)
     if problem := missing_support(fmt):
         raise ValueError(f"{path}: {problem}")
-    depth = bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
+    # CMYK with alpha is no TIFF Pillow reads (nor idc): a TIFF with alpha stays RGB.
+    inks = cmyk and not grayscale and (fmt == "JPEG" or (fmt == "TIFF" and alpha is None))
+    if icc and icc_colour_space(icc) == b"CMYK" and not inks:
+        icc = None  # the pixels are sRGB, which a file without a profile is read as
+    depth = 8 if inks else bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
     cicp = None if icc else cicp
     if cicp and fmt not in {"PNG", "HEIF"}:
         logger.warning(
@@ -997,6 +1084,9 @@ def write_image(
             fmt,
         )
         icc = None
+    separated = None
+    if inks:
+        separated, icc = srgb_to_cmyk(Image.fromarray(to_uint(rgb, 8), "RGB"), icc, path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
@@ -1004,16 +1094,19 @@ def write_image(
             metadata: dict[str, object] = {"icc_profile": icc, "exif": exif, "xmp": xmp, **nclx}
             _write_deep_heif(tmp, rgb, alpha, quality, metadata, bits=12 if heif_bits == 12 else 10)
         elif fmt == "TIFF" or depth == 16:  # written by our own TIFF and gray PNG writers, or OpenCV's PNG one
-            samples = to_uint(rgb, depth)
+            samples = to_uint(rgb, depth) if separated is None else np.asarray(separated)
             if alpha is not None:
                 samples = np.concatenate([samples, to_uint(alpha[None], depth)], axis=-1)
             if fmt == "TIFF":
-                write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path)
+                write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path, cmyk=separated is not None)
             else:
                 (_write_gray16_png if gray else _write_16bit_png)(tmp, samples)
                 _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
         else:
-            img = Image.fromarray(to_uint(rgb, 8)[..., 0], "L") if gray else Image.fromarray(to_uint(rgb, 8), "RGB")
+            if separated is not None:
+                img = separated
+            else:
+                img = Image.fromarray(to_uint(rgb, 8)[..., 0] if gray else to_uint(rgb, 8), "L" if gray else "RGB")
             if alpha is not None and fmt != "JPEG":
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
             options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP", "AVIF", "HEIF"} else {}
@@ -1052,8 +1145,8 @@ def write_image(
 
 def write_like(path: str | Path, rgb: torch.Tensor, like: LoadedImage, quality: int = 95) -> None:
     """Writes ``rgb`` (3, H, W) as ``like`` was read (its deblurred version, say): with its depth, alpha, colour
-    space, EXIF, XMP, chroma subsampling, grayness, HEIF depth and lossless compression, where the format of
-    ``path`` holds them (:func:`write_image`)."""
+    space, EXIF, XMP, chroma subsampling, grayness, HEIF depth, lossless compression and CMYK inks, where the format
+    of ``path`` holds them (:func:`write_image`)."""
     write_image(
         path,
         rgb,
@@ -1068,6 +1161,7 @@ def write_like(path: str | Path, rgb: torch.Tensor, like: LoadedImage, quality: 
         grayscale=like.grayscale,
         heif_bits=like.heif_bits,
         lossless=like.lossless,
+        cmyk=like.cmyk,
     )
 
 
@@ -1109,33 +1203,37 @@ def write_tiff(
     exif: bytes | None = None,
     xmp: bytes | None = None,
     name: str | Path | None = None,
+    cmyk: bool = False,
 ) -> None:
-    """Writes a gray, gray + alpha, RGB or RGBA TIFF of 8 or 16 bits per sample with its colour profile, EXIF and
-    XMP.
+    """Writes a gray, gray + alpha, RGB, RGBA or CMYK TIFF of 8 or 16 bits per sample with its colour profile, EXIF
+    and XMP.
 
     Deflate compression with horizontal differencing (TIFF predictor 2), as Photoshop's and libtiff's "ZIP", which
-    every TIFF reader we know of decodes; the alpha channel, when there are 2 or 4 samples, is marked unassociated
-    (straight, as PNG's). The EXIF block's IFD0 tags (camera, date, resolution ...) join the image's own IFD and its
-    EXIF and GPS IFDs are written as sub-IFDs, as cameras and Photoshop do; its layout tags, if any, are overridden by
-    the real ones. Pillow writes no 16-bit colour TIFF, and OpenCV writes no metadata, hence this writer.
+    every TIFF reader we know of decodes; the alpha channel, when there are 2 or 4 samples (not CMYK), is marked
+    unassociated (straight, as PNG's). The EXIF block's IFD0 tags (camera, date, resolution ...) join the image's own
+    IFD and its EXIF and GPS IFDs are written as sub-IFDs, as cameras and Photoshop do; its layout tags, if any, are
+    overridden by the real ones. Pillow writes no 16-bit colour TIFF, and OpenCV writes no metadata, hence this writer.
 
     Args:
         path: the file to write (not atomically: :func:`write_image` writes a temporary file and renames it).
-        samples: (H, W, 1|2|3|4) uint8 or uint16 array: gray, gray + alpha, RGB or RGBA.
+        samples: (H, W, 1|2|3|4) uint8 or uint16 array: gray, gray + alpha, RGB or RGBA; with ``cmyk``,
+            (H, W, 4): CMYK inks (0: no ink; no alpha, which Pillow reads beside CMYK only as an unmarked
+            extra channel, and then drops).
         icc: an ICC profile to embed (tag 34675).
         exif: an EXIF block as Pillow writes it (``Image.Exif.tobytes()``).
         xmp: an XMP packet (tag 700).
         name: the file named in error messages (default: ``path``; :func:`write_image` names its target, not the
             temporary file it writes).
+        cmyk: the samples are CMYK inks (photometric "separated"), with ``icc`` a CMYK profile.
 
     Raises:
         ValueError: samples of another shape or type, or an image too large for a classic TIFF (4 GiB).
     """
     name = path if name is None else name
-    if samples.ndim != 3 or samples.shape[2] not in (1, 2, 3, 4) or samples.dtype not in (np.uint8, np.uint16):
-        raise ValueError(
-            f"{name}: a TIFF is written from (H, W, 1-4) uint8 or uint16 samples, not {samples.shape} {samples.dtype}"
-        )
+    counts = (4,) if cmyk else (1, 2, 3, 4)
+    if samples.ndim != 3 or samples.shape[2] not in counts or samples.dtype not in (np.uint8, np.uint16):
+        kind = "CMYK TIFF is written from (H, W, 4)" if cmyk else "TIFF is written from (H, W, 1-4)"
+        raise ValueError(f"{name}: a {kind} uint8 or uint16 samples, not {samples.shape} {samples.dtype}")
     height, width, channels = samples.shape
     samples = samples.astype(samples.dtype.newbyteorder("<"), copy=False)  # the file says "II": little-endian
     # Predictor 2: each sample minus its left neighbour (modulo 2^bits), which Deflate packs far better.
@@ -1152,7 +1250,7 @@ def write_tiff(
         257: height,  # ImageLength
         258: (samples.itemsize * 8,) * channels,  # BitsPerSample
         259: 8,  # Compression: Deflate ("Adobe Deflate", the registered code)
-        262: 2 if channels >= 3 else 1,  # PhotometricInterpretation: RGB, or BlackIsZero (gray)
+        262: 5 if cmyk else 2 if channels >= 3 else 1,  # PhotometricInterpretation: separated, RGB, BlackIsZero
         277: channels,  # SamplesPerPixel
         278: rows,  # RowsPerStrip
         # StripOffsets counted from the end of the IFD block: Pillow's tobytes adds where that ends (the strips follow).
@@ -1162,7 +1260,9 @@ def write_tiff(
         317: 2,  # Predictor: horizontal differencing
         339: (1,) * channels,  # SampleFormat: unsigned integers
     }
-    if channels in (2, 4):
+    if cmyk:
+        layout[332] = 1  # InkSet: CMYK
+    elif channels in (2, 4):
         layout[338] = (2,)  # ExtraSamples: unassociated alpha
     if icc:
         layout[34675] = icc  # InterColorProfile
