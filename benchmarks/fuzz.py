@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import io
 import json
-import random
 import tempfile
 import time
 import traceback
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 from idc.cli import main as idc_main
-from idc.fuzzcases import broken_file, odd_image, readable, round_trip_problems
+from idc.fuzzcases import case, readable, round_trip_problems
 from idc.io import ImageReadError, read_image
 from idc.models import IDC, get_preset
 from idc.weights import save_weights
@@ -66,13 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         batch = root / "batch"
         batch.mkdir()
         for i in range(args.cases):
-            rng = random.Random(args.seed * 1_000_003 + i)
-            if rng.random() < 0.5:
-                ext, data, _ = odd_image(rng, args.formats)
-                expect_valid = True
-            else:
-                ext, data = broken_file(rng, args.formats)
-                expect_valid = False
+            ext, data, expect_valid = case(args.seed, i, args.formats)
             path = batch / f"case{i}.{ext}"
             path.write_bytes(data)
             counts["cases"] += 1

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from idc.cli import main
-from idc.fuzzcases import broken_file, odd_image, round_trip_problems
+from idc.fuzzcases import broken_file, case, odd_image, round_trip_problems
 from idc.io import ImageReadError, read_image
 from idc.weights import save_weights
 from tests.conftest import random_idc
@@ -37,6 +37,26 @@ def test_broken_files_give_only_clean_errors(seed: int) -> None:
             assert img.rgb.ndim == 3 and img.rgb.shape[0] == 3 and torch.isfinite(img.rgb).all()
 
 
+# Cases benchmarks/fuzz.py found failing, as (--seed, case), each kept once fixed.
+FOUND = [
+    (49, 5194),  # a corrupt 16-bit gray PNG that Pillow loads but cannot turn into an array (SystemError)
+]
+
+
+@pytest.mark.parametrize(("seed", "index"), FOUND)
+def test_cases_the_long_fuzz_run_found_stay_fixed(tmp_path: Path, seed: int, index: int) -> None:
+    ext, data, valid = case(seed, index)
+    path = tmp_path / f"case.{ext}"
+    path.write_bytes(data)
+    try:
+        img = read_image(path)
+    except ImageReadError as e:
+        assert not valid and str(e).startswith(str(path)) and "\n" not in str(e)
+    else:
+        assert img.rgb.ndim == 3 and img.rgb.shape[0] == 3 and torch.isfinite(img.rgb).all()
+        assert not valid or round_trip_problems(img, tmp_path) == []
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(seed=SEEDS)
 def test_odd_but_valid_images_always_load(seed: int) -> None:
@@ -52,9 +72,9 @@ def test_odd_but_valid_images_always_load(seed: int) -> None:
 @pytest.mark.slow
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(seed=SEEDS)
-def test_odd_images_written_back_keep_size_depth_alpha_and_gray(seed: int) -> None:
-    # An image read, written as idc deblur writes its output, then read again: same size, and its depth, alpha and
-    # grayness kept wherever the format can hold them (idc.fuzzcases.round_trip_problems).
+def test_odd_images_written_back_keep_size_depth_alpha_gray_and_cmyk(seed: int) -> None:
+    # An image read, written as idc deblur writes its output, then read again: same size, and its depth, alpha,
+    # grayness and CMYK inks kept wherever the format can hold them (idc.fuzzcases.round_trip_problems).
     ext, data, _ = odd_image(random.Random(seed))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"case.{ext}"

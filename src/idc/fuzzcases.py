@@ -187,6 +187,16 @@ KEEPS_GRAY = {"png", "tif", "jpg", "heic"}  # HEIC: without alpha (it has no mon
 KEEPS_CMYK = {"jpg", "tif"}  # TIFF: without alpha (CMYK with alpha is no TIFF Pillow reads)
 
 
+def case(seed: int, index: int, exts: list[str] | None = None) -> tuple[str, bytes, bool]:
+    """Case ``index`` of ``benchmarks/fuzz.py --seed seed``: an odd but valid image or a broken file, half each, as
+    (extension, bytes, whether it is valid), so that any case a run reports can be made again."""
+    rng = random.Random(seed * 1_000_003 + index)
+    if rng.random() < 0.5:
+        ext, data, _ = odd_image(rng, exts)
+        return ext, data, True
+    return (*broken_file(rng, exts), False)
+
+
 def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
     """What goes wrong when ``img`` is written to every output format this installation has, as ``idc deblur``
     writes its outputs (:func:`idc.io.write_like`), and read again: it must come back the same size and keep its

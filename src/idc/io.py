@@ -959,9 +959,10 @@ def _read_image(path: Path) -> LoadedImage:
         cicp, subsampling = None, None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"{path}: too many pixels ({one_line(e)})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError, SystemError) as e:
         # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ..."); TypeError:
-        # Pillow passes a corrupt TIFF's values on unchecked (a floating-point strip offset to its pixel mapper).
+        # Pillow passes a corrupt TIFF's values on unchecked (a floating-point strip offset to its pixel mapper);
+        # SystemError: a corrupt 16-bit gray PNG that Pillow loads gives "tile cannot extend outside image" as an array.
         raise ImageReadError(f"{path}: corrupt or truncated image ({one_line(e)})") from None
 
     grayscale = array.shape[-1] == 1
