@@ -71,3 +71,15 @@ def test_matrix_maps_white_to_d50_and_refuses_no_colour_space() -> None:
     assert np.allclose(rgb_to_xyz_d50(ADOBE_RGB) @ np.ones(3), [0.9642, 1.0, 0.8249], atol=1e-4)
     with pytest.raises(ValueError, match="one line"):
         rgb_to_xyz_d50((0.3127, 0.329, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4))
+    with pytest.raises(ValueError, match="out of range"):
+        rgb_to_xyz_d50((0.3127, 0.329, 0.7, 0.31, 0.3, 0.6, 0.15, 0.06))  # x + y over 1: no colour
+
+
+def test_display_p3_and_prophoto_primaries_give_their_profiles_matrices() -> None:
+    # Their reds lie on x + y = 1 (z = 0), which was once refused: a PNG giving Display P3 by its cHRM chunk was then
+    # taken as sRGB. Reference columns: Apple's Display P3 profile and ROMM RGB's (ISO 22028-2) D50 matrix.
+    p3 = rgb_to_xyz_d50((0.3127, 0.3290, 0.680, 0.320, 0.265, 0.690, 0.150, 0.060))
+    assert np.allclose(p3, [[0.5151, 0.2920, 0.1571], [0.2412, 0.6922, 0.0666], [-0.0011, 0.0419, 0.7841]], atol=2e-3)
+    romm = rgb_to_xyz_d50((0.3457, 0.3585, 0.7347, 0.2653, 0.1596, 0.8404, 0.0366, 0.0001))
+    assert np.allclose(romm, [[0.7977, 0.1352, 0.0313], [0.2880, 0.7119, 0.0001], [0.0, 0.0, 0.8249]], atol=2e-3)
+    assert png_profile(0.45455, (0.3127, 0.3290, 0.680, 0.320, 0.265, 0.690, 0.150, 0.060), grayscale=False) is not None

@@ -75,7 +75,8 @@ def rgb_to_xyz_d50(chromaticity: tuple[float, ...]) -> np.ndarray:
         ValueError: chromaticities that give no colour space (a y of 0, primaries on one line).
     """
     c = [float(v) for v in chromaticity]
-    if len(c) != 8 or not all(0.0 < v < 1.0 for v in c) or any(c[i] + c[i + 1] >= 1.0 for i in range(0, 8, 2)):
+    # x + y = 1 (z = 0) is allowed: the primaries of Display P3 and ProPhoto RGB (red) lie on that line.
+    if len(c) != 8 or not all(0.0 < v < 1.0 for v in c) or any(c[i] + c[i + 1] > 1.0 + 1e-9 for i in range(0, 8, 2)):
         raise ValueError(f"chromaticities out of range: {chromaticity}")
     white = _xy_to_xyz(c[0], c[1])
     primaries = np.stack([_xy_to_xyz(c[i], c[i + 1]) for i in (2, 4, 6)], axis=1)
