@@ -1170,9 +1170,16 @@ def test_cmyk_without_a_usable_profile_is_converted_plainly_with_a_warning(
     cmyk[0, 1] = (0, 0, 0, 255)
     broken = bytearray(200)
     broken[16:20] = b"CMYK"
+    # A profile LittleCMS opens but cannot convert with: no tables (ImageCms.PyCMSError, which is no OSError).
+    from idc.icc import D50_XYZ, assemble, text_description_tag, xyz_tag
+
+    tableless = assemble(
+        b"prtr", b"CMYK", b"Lab ", [(b"desc", text_description_tag("no")), (b"wtpt", xyz_tag(D50_XYZ))]
+    )
     Image.fromarray(cmyk, "CMYK").save(tmp_path / "plain.tif")
     Image.fromarray(cmyk, "CMYK").save(tmp_path / "broken.jpg", icc_profile=bytes(broken), quality=100)
-    for name, tol in (("plain.tif", 0), ("broken.jpg", 3)):
+    Image.fromarray(cmyk, "CMYK").save(tmp_path / "tableless.tif", icc_profile=tableless)
+    for name, tol in (("plain.tif", 0), ("broken.jpg", 3), ("tableless.tif", 0)):
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="idc.io"):
             loaded = read_image(tmp_path / name)
@@ -1282,6 +1289,18 @@ def test_cmyk_with_alpha_is_written_as_rgb_with_alpha(tmp_path: Path) -> None:
     assert float((back.alpha - alpha).abs().max()) <= 0.5 / 255 + 1e-6
     with pytest.raises(ValueError, match=r"a CMYK TIFF is written from \(H, W, 4\)"):
         idc_io.write_tiff(tmp_path / "b.tif", np.zeros((2, 2, 5), np.uint8), cmyk=True)
+
+
+def test_corrupted_cmyk_profiles_cost_at_most_the_colour_management(tmp_path: Path) -> None:
+    # benchmarks/fuzz_icc.py: CMYK files whose profiles have random bytes changed are read and written back as CMYK.
+    from tests.colour import cmyk_profile, swapped_inks, swapped_separation
+    from tests.conftest import load_script
+
+    (tmp_path / "swapped.icc").write_bytes(cmyk_profile(swapped_inks, grid=5, separate=swapped_separation))
+    fuzz = load_script("benchmarks/fuzz_icc.py")
+    assert fuzz.main([str(tmp_path / "swapped.icc"), "--cases", "40", "--json", str(tmp_path / "out.json")]) == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["failures"] == [] and result["through_profile"] > 0 and result["plain"] > 0
 
 
 def test_cielab_tiffs_are_read_in_their_colours(tmp_path: Path) -> None:

@@ -382,10 +382,12 @@ def cmyk_profile_problem(profile: object) -> str | None:
     if not isinstance(profile, bytes) or icc_colour_space(profile) != b"CMYK":
         return "without a CMYK colour profile"
     try:
-        _cmyk_transforms(profile)
+        from PIL import ImageCms
     except ImportError:  # a Pillow built without LittleCMS
         return "without colour management (Pillow has no LittleCMS)"
-    except (OSError, ValueError) as e:  # ImageCms.PyCMSError is an OSError
+    try:
+        _cmyk_transforms(profile)
+    except (ImageCms.PyCMSError, OSError, ValueError) as e:  # PyCMSError: a profile LittleCMS opens but cannot use
         return f"its CMYK profile is unusable ({one_line(e)})"
     return None
 
