@@ -256,6 +256,10 @@ def test_info_system_says_what_deblur_picks_here(
         import rawpy
 
         assert lines["camera raw files"].strip().startswith(f"developed (rawpy {rawpy.__version__}, LibRaw 0.")
+    from PIL import ImageCms
+
+    cms = ImageCms.core.littlecms_version
+    assert lines["CMYK images"].strip() == f"through their profiles (LittleCMS {cms}), written back as CMYK"
     # A Mac with 1 GiB free and a torch too old to export to ONNX: its GPU named but not chosen, tiles sized to half
     # of 1 GiB.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -264,6 +268,10 @@ def test_info_system_says_what_deblur_picks_here(
     monkeypatch.setattr(idc.export, "_torch_release", lambda: (2, 5))  # too old a torch to export to ONNX
     monkeypatch.setattr(idc.io, "heif_available", lambda: False)
     monkeypatch.setitem(sys.modules, "rawpy", None)  # not installed
+    import PIL
+
+    monkeypatch.delattr(PIL, "ImageCms")  # a Pillow built without LittleCMS
+    monkeypatch.setitem(sys.modules, "PIL.ImageCms", None)
     assert main(["info", "--system"]) == 0
     out = capsys.readouterr().out
     side = int((2**29 / tiling.bytes_per_pixel(idc.IDCConfig())) ** 0.5) // 64 * 64
@@ -277,6 +285,7 @@ def test_info_system_says_what_deblur_picks_here(
         "idc-deblur[heif])",
         "camera raw files:      no: idc develops camera raw files with rawpy, which is not installed: pip install "
         "rawpy",
+        "CMYK images:           by a plain formula (no LittleCMS in this Pillow), written back as CMYK",
     ):
         assert line in out, out
     from importlib.metadata import version

@@ -51,7 +51,7 @@ def system_report() -> list[tuple[str, str]]:
     from idc.bench import cpu_model
     from idc.export import cache_dir, cached_onnx_path, onnx_chosen_by_auto, onnx_missing
     from idc.infer import fast_precision, mps_available, resolve_device
-    from idc.io import missing_support
+    from idc.io import littlecms_version, missing_support
     from idc.models import IDCConfig
     from idc.raw import libraw_version, rawpy_problem
     from idc.tiling import auto_tile, memory_budget, system_memory_available
@@ -100,6 +100,9 @@ def system_report() -> list[tuple[str, str]]:
     avif, heif = missing_support("AVIF"), missing_support("HEIF")
     lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
     lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
+    cms = littlecms_version()
+    cmyk = f"through their profiles (LittleCMS {cms}), written back as CMYK" if cms else "no LittleCMS in this Pillow"
+    lines.append(("CMYK images", cmyk if cms else f"by a plain formula ({cmyk}), written back as CMYK"))
     raw = rawpy_problem()
     lines.append(("camera raw files", f"developed ({libraw_version()})" if raw is None else f"no: {raw}"))
     lines.append(("image libraries", image_libraries()))

@@ -377,6 +377,16 @@ def _apply(transform: ImageCmsTransform, img: Image.Image) -> Image.Image:
     return out
 
 
+def littlecms_version() -> str | None:
+    """The version of LittleCMS in this Pillow, through which CMYK images are converted (``ImageCms``), or None for a
+    Pillow built without it (CMYK then goes by the plain formula)."""
+    try:
+        from PIL import ImageCms
+    except ImportError:
+        return None
+    return str(getattr(ImageCms.core, "littlecms_version", "") or "of unknown version")
+
+
 def cmyk_profile_problem(profile: object) -> str | None:
     """Why ``profile`` (a CMYK image's ``icc_profile``) cannot convert it to sRGB, or None when it can."""
     if not isinstance(profile, bytes) or icc_colour_space(profile) != b"CMYK":
