@@ -1279,16 +1279,48 @@ def test_a_cmyk_profile_that_cannot_separate_is_left_out_with_a_warning(
         assert written.mode == "CMYK" and "icc_profile" not in written.info
 
 
-def test_cmyk_with_alpha_is_written_as_rgb_with_alpha(tmp_path: Path) -> None:
-    # No reader here takes CMYK with alpha back (Pillow reads it beside CMYK only as an unmarked extra, then drops it).
-    rgb = torch.rand(3, 5, 6)
-    alpha = torch.rand(5, 6)
-    write_image(tmp_path / "a.tif", rgb, alpha=alpha, cmyk=True)
-    back = read_image(tmp_path / "a.tif")
-    assert not back.cmyk and back.alpha is not None
-    assert float((back.alpha - alpha).abs().max()) <= 0.5 / 255 + 1e-6
-    with pytest.raises(ValueError, match=r"a CMYK TIFF is written from \(H, W, 4\)"):
-        idc_io.write_tiff(tmp_path / "b.tif", np.zeros((2, 2, 5), np.uint8), cmyk=True)
+@pytest.mark.parametrize("stored", ["unassalpha", "assocalpha"])
+def test_cmyk_with_alpha_is_read_and_written_back_with_it(tmp_path: Path, stored: str) -> None:
+    # Photoshop's CMYK with transparency: a fifth sample marked as alpha, which Pillow cannot open.
+    from idc.io import cmyk_to_srgb, write_like
+    from tests.colour import cmyk_profile, swapped_inks, swapped_separation
+
+    profile = cmyk_profile(swapped_inks, grid=5, separate=swapped_separation)
+    rng = np.random.default_rng(7)
+    colours = rng.integers(40, 216, (6, 9, 3)) / 255.0  # inks as the profile separates colours, within its ink limit
+    inks = np.round(swapped_separation(colours.reshape(-1, 3)).reshape(6, 9, 4) * 255).astype(np.uint8)
+    alpha = rng.integers(64, 256, (6, 9), dtype=np.uint8)
+    alpha[0, 0] = 255
+    stored_inks = inks if stored == "unassalpha" else np.round(inks * (alpha[..., None] / 255.0)).astype(np.uint8)
+    tifffile.imwrite(
+        tmp_path / "cut-out.tif",
+        np.dstack([stored_inks, alpha]),
+        photometric="separated",
+        extrasamples=[stored],
+        extratags=[(34675, "B", len(profile), profile, True)],
+    )
+    loaded = read_image(tmp_path / "cut-out.tif")
+    assert loaded.cmyk and loaded.icc == profile and loaded.alpha is not None
+    assert torch.equal(loaded.alpha, torch.from_numpy(alpha / np.float32(255)))
+    image = Image.fromarray(inks, "CMYK")
+    image.info["icc_profile"] = profile
+    want = np.asarray(cmyk_to_srgb(image)).astype(int)
+    got = np.round(loaded.rgb.permute(1, 2, 0).numpy() * 255).astype(int)
+    tol = 0 if stored == "unassalpha" else 4  # premultiplied: inks rounded, then divided by alpha (1/4 or more)
+    assert np.abs(got - want).max() <= tol and got[0, 0].tolist() == want[0, 0].tolist()
+    write_like(tmp_path / "out.tif", loaded.rgb, loaded)
+    write_like(tmp_path / "out.jpg", loaded.rgb, loaded)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        page = tif.pages.first
+        assert page.photometric == tifffile.PHOTOMETRIC.SEPARATED and page.extrasamples == (2,)
+        assert np.array_equal(page.asarray()[..., 4], alpha)
+    back = read_image(tmp_path / "out.tif")
+    assert back.cmyk and back.icc == profile and torch.equal(back.alpha, loaded.alpha)
+    assert float((back.rgb - loaded.rgb).abs().max()) * 255 <= 16  # through the profile's tables and back
+    with Image.open(tmp_path / "out.jpg") as jpeg:  # JPEG holds no alpha
+        assert jpeg.mode == "CMYK" and jpeg.info.get("icc_profile") == profile
+    with pytest.raises(ValueError, match=r"a CMYK TIFF is written from \(H, W, 4-5\)"):
+        idc_io.write_tiff(tmp_path / "b.tif", np.zeros((2, 2, 3), np.uint8), cmyk=True)
 
 
 def test_corrupted_cmyk_profiles_cost_at_most_the_colour_management(tmp_path: Path) -> None:

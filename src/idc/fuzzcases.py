@@ -12,14 +12,15 @@ from PIL import Image
 from idc.io import LoadedImage, missing_support, read_image, write_like
 
 # RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, and 16-bit colour TIFF,
-# written by tifffile (no Pillow mode holds them), as is LA;16 (16-bit grayscale with alpha, which Pillow cannot open).
-MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "RGB;16", "RGBA;16", "LA;16")
+# written by tifffile (no Pillow mode holds them), as are LA;16 (16-bit grayscale with alpha, which Pillow cannot open)
+# and CMYKA (8-bit CMYK with marked alpha, Photoshop's CMYK with transparency, which Pillow cannot open either).
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "I;16", "RGB;16", "RGBA;16", "LA;16")
 FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
 # Which modes each format can store.
 STORABLE = {
     "png": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},
     "jpg": {"L", "RGB", "CMYK"},
-    "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "RGB;16", "RGBA;16", "LA;16"},
+    "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "I;16", "RGB;16", "RGBA;16", "LA;16"},
     "webp": {"RGB", "RGBA"},
     "avif": {"L", "RGB", "RGBA"},
     "heic": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
@@ -56,7 +57,7 @@ def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, b
         exif = Image.Exif()
         exif[274] = rng.randint(1, 8)
         kwargs["exif"] = exif.tobytes()
-    if ext == "tif" and mode.endswith(";16") and mode != "I;16":
+    if ext == "tif" and (mode in {"RGB;16", "RGBA;16", "LA;16", "CMYKA"}):
         return ext, _tifffile_image(rng, nprng, mode, w, h, kwargs.get("exif")), (w, h)
     if mode in {"RGB;16", "RGBA;16"}:
         import pillow_heif
@@ -75,19 +76,21 @@ def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, b
 def _tifffile_image(
     rng: random.Random, nprng: np.random.Generator, mode: str, w: int, h: int, exif: bytes | None
 ) -> bytes:
-    """A 16-bit TIFF in a layout Pillow cannot hold, by tifffile: colour planes interleaved or separate, Deflate or
-    none, alpha straight or premultiplied, the EXIF orientation as a tag."""
+    """A TIFF in a layout Pillow cannot hold, by tifffile (16-bit colour, 16-bit gray with alpha, 8-bit CMYK with
+    alpha): colour planes interleaved or separate, Deflate or none, alpha straight or premultiplied, the EXIF
+    orientation as a tag."""
     import tifffile
 
-    channels = {"RGB;16": 3, "RGBA;16": 4, "LA;16": 2}[mode]
-    samples = nprng.integers(0, 65536, (h, w, channels), dtype=np.uint16)
+    channels = {"RGB;16": 3, "RGBA;16": 4, "LA;16": 2, "CMYKA": 5}[mode]
+    peak, dtype = (255, np.uint8) if mode == "CMYKA" else (65535, np.uint16)
+    samples = nprng.integers(0, peak + 1, (h, w, channels), dtype=dtype)
     planar = rng.random() < 0.5 and channels > 1
     options: dict[str, object] = {
-        "photometric": "minisblack" if mode == "LA;16" else "rgb",
+        "photometric": {"LA;16": "minisblack", "CMYKA": "separated"}.get(mode, "rgb"),
         "planarconfig": "separate" if planar else "contig",
         "compression": rng.choice([None, "zlib"]),
     }
-    if channels in (2, 4):
+    if channels in (2, 4, 5):
         options["extrasamples"] = [rng.choice(["unassalpha", "assocalpha"])]
     if exif:
         tags = Image.Exif()
@@ -184,7 +187,7 @@ def broken_file(rng: random.Random, exts: list[str] | None = None) -> tuple[str,
 KEEPS_DEPTH = {"png", "tif", "heic"}
 KEEPS_ALPHA = {"png", "tif", "webp", "avif", "heic"}
 KEEPS_GRAY = {"png", "tif", "jpg", "heic"}  # HEIC: without alpha (it has no monochrome mode with alpha here)
-KEEPS_CMYK = {"jpg", "tif"}  # TIFF: without alpha (CMYK with alpha is no TIFF Pillow reads)
+KEEPS_CMYK = {"jpg", "tif"}
 
 
 def case(seed: int, index: int, exts: list[str] | None = None) -> tuple[str, bytes, bool]:
@@ -219,7 +222,7 @@ def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
             problems.append(f"{out}: alpha lost")
         if back.grayscale != (img.grayscale and out in KEEPS_GRAY and not (out == "heic" and img.alpha is not None)):
             problems.append(f"{out}: grayscale {back.grayscale} from {img.grayscale}")
-        if back.cmyk != (img.cmyk and out in KEEPS_CMYK and not (out == "tif" and img.alpha is not None)):
+        if back.cmyk != (img.cmyk and out in KEEPS_CMYK):
             problems.append(f"{out}: CMYK {back.cmyk} from {img.cmyk}")
         if out in ("png", "tif") and back.rgb.shape == img.rgb.shape:  # lossless: the very values
             expected = img.rgb.mean(0, keepdim=True).expand_as(img.rgb) if img.grayscale else img.rgb

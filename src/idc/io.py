@@ -545,7 +545,7 @@ def _read_16bit_colour(path: Path, orientation: int, img: Image.Image) -> tuple[
     """
     if isinstance(img, TiffImagePlugin.TiffImageFile):
         try:
-            a, _, associated = _tiff_samples(path)
+            a, _, associated, _ = _tiff_samples(path)  # RGB: what _is_16bit_colour takes
         except _TiffCodecMissing:
             if img.tag_v2.get(284) == 2 or img.tag_v2.get(262) != 2 or orientation != 1:
                 raise
@@ -676,19 +676,20 @@ def refuse_camera_raw_image(img: Image.Image, path: Path) -> None:
         refuse_camera_raw(path, TIFF_DNG_VERSION in tags, int(tags.get(254, 0)), int(tags.get(262, 2)))
 
 
-def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
+def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool, bool]:
     """The first image of a TIFF decoded with tifffile, for the layouts Pillow cannot open (16-bit grayscale with
-    alpha) and OpenCV misreads (separate colour planes).
+    alpha, 8-bit CMYK with alpha) and OpenCV misreads (separate colour planes).
 
     Returns:
         (H, W, C) uint8 or uint16 samples: gray, gray + alpha, RGB or RGB + alpha (an unspecified extra sample is
-        taken as alpha, as OpenCV and Pillow take it); bits per sample; whether the alpha is associated
-        (premultiplied).
+        taken as alpha, as OpenCV and Pillow take it), or 8-bit CMYK inks and alpha (marked alpha only: Pillow
+        takes an unmarked extra sample of CMYK as no alpha); bits per sample; whether the alpha is associated
+        (premultiplied); whether the colour is CMYK.
 
     Raises:
         ImageReadError: naming the file and what it holds that is not supported (floating-point or 32-bit samples,
-            CMYK or other colour models of 16 bits), or the decoder's reason (a compression tifffile needs the
-            imagecodecs package for).
+            16-bit CMYK, inks other than CMYK, other colour models), or the decoder's reason (a compression tifffile
+            needs the imagecodecs package for).
     """
     try:
         import tifffile
@@ -716,12 +717,20 @@ def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
                 )
             if kind != 1 or bits not in (8, 16):
                 raise ImageReadError(f"{path}: {bits}-bit samples are not supported (8- and 16-bit integers are)")
-            if photometric not in (0, 1, 2):  # WhiteIsZero, BlackIsZero, RGB
+            extra = tuple(int(e) for e in page.extrasamples)
+            cmyk = photometric == 5
+            if cmyk and (bits != 8 or int(getattr(page.tags.get(332), "value", 1)) != 1):  # InkSet 1: CMYK
+                kind_of = f"{bits}-bit CMYK TIFF" if bits != 8 else "TIFF of inks other than CMYK"
+                raise ImageReadError(f"{path}: a {kind_of} is not supported; save it as 8-bit CMYK or as RGB")
+            if cmyk and page.samplesperpixel - len(extra) != 4:
+                raise ImageReadError(
+                    f"{path}: a CMYK TIFF of {page.samplesperpixel - len(extra)} inks is not supported"
+                )
+            if photometric not in (0, 1, 2, 5):  # WhiteIsZero, BlackIsZero, RGB, separated (CMYK)
                 name = _PHOTOMETRIC_NAMES.get(photometric, f"colour model {photometric}")
                 raise ImageReadError(f"{path}: a {bits}-bit {name} TIFF is not supported; save it as RGB")
             a = page.asarray()
             planar = page.planarconfig == 2 and page.samplesperpixel > 1
-            extra = tuple(int(e) for e in page.extrasamples)
     except ImageReadError:
         raise
     except Exception as e:  # tifffile's own errors, and the compressions it needs imagecodecs for
@@ -734,15 +743,16 @@ def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool]:
         a = np.moveaxis(a, 0, -1)
     if a.ndim == 2:
         a = a[..., None]
-    colours = 3 if photometric == 2 else 1
+    colours = {2: 3, 5: 4}.get(photometric, 1)
     if a.ndim != 3 or a.shape[2] < colours:
         raise ImageReadError(f"{path}: could not decode this TIFF (samples of shape {a.shape})")
     if photometric == 0:  # WhiteIsZero: 0 is white
         a[..., :1] = np.iinfo(a.dtype).max - a[..., :1]
     # The first extra sample is alpha when marked so (associated or not), or when it is the only one and unmarked
-    # (as OpenCV and Pillow take a fourth sample of RGB); other extra samples are not colour and are left out.
-    alpha = extra[:1] in ((1,), (2,)) or extra == (0,)
-    return np.ascontiguousarray(a[..., : colours + alpha]), bits, alpha and extra[0] == 1
+    # (as OpenCV and Pillow take a fourth sample of RGB, not a fifth of CMYK); other extra samples are not colour and
+    # are left out.
+    alpha = extra[:1] in ((1,), (2,)) or (extra == (0,) and not cmyk)
+    return np.ascontiguousarray(a[..., : colours + alpha]), bits, alpha and extra[0] == 1, cmyk
 
 
 def read_tiff_exif(path: Path) -> Image.Exif:
@@ -764,19 +774,32 @@ def read_tiff_exif(path: Path) -> Image.Exif:
 
 def _read_tiff_without_pillow(
     path: Path,
-) -> tuple[np.ndarray, np.ndarray | None, int, bytes | None, bytes | None, bytes | None]:
-    """Reads a TIFF that Pillow cannot open (16-bit grayscale with alpha, or what :func:`_tiff_samples` refuses by
-    name) with tifffile, and its metadata from its first IFD; returns float (H, W, 1|3) colour, alpha, bit depth, ICC
-    profile, EXIF and XMP as :func:`read_image` keeps them."""
-    samples, bits, associated = _tiff_samples(path)
+) -> tuple[np.ndarray, np.ndarray | None, int, bytes | None, bytes | None, bytes | None, bool]:
+    """Reads a TIFF that Pillow cannot open (16-bit grayscale with alpha, 8-bit CMYK with alpha, or what
+    :func:`_tiff_samples` refuses by name) with tifffile, and its metadata from its first IFD; returns float (H, W,
+    1|3) colour, alpha, bit depth, ICC profile, EXIF and XMP as :func:`read_image` keeps them, and whether it was
+    CMYK (converted to sRGB through its profile as :func:`cmyk_to_srgb` does; the profile kept, when usable, to write
+    it back)."""
+    samples, bits, associated, cmyk = _tiff_samples(path)
     exif = read_tiff_exif(path)
     orientation = int(exif.get(274, 1))
-    icc = _fitting_icc(exif.get(34675), grayscale=samples.shape[2] < 3)
+    profile = exif.get(34675)
+    if cmyk:
+        inks, alpha8 = samples[..., :4], (samples[..., 4] if samples.shape[2] > 4 else None)
+        if associated and alpha8 is not None:  # inks stored multiplied by their alpha
+            inks = np.round(_unpremultiply(inks / 255.0, alpha8 / 255.0) * 255).astype(np.uint8)
+        image = Image.fromarray(np.ascontiguousarray(inks), "CMYK")
+        image.info["icc_profile"] = profile
+        icc = profile if cmyk_profile_problem(profile) is None else None
+        rgb = np.asarray(cmyk_to_srgb(image, path))
+        samples, associated = (rgb if alpha8 is None else np.dstack([rgb, alpha8])), False
+    else:
+        icc = _fitting_icc(profile, grayscale=samples.shape[2] < 3)
     xmp = xmp_packet(exif.get(700), orientation != 1)
     upright = upright_exif(exif, path) if exif else None
     a = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(samples)).astype(np.float32) / (2**bits - 1)
     colour, alpha = _colour_and_alpha(a, associated)
-    return colour, alpha, bits, icc, upright, xmp
+    return colour, alpha, bits, icc, upright, xmp, cmyk
 
 
 def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -967,7 +990,7 @@ def _read_image(path: Path) -> LoadedImage:
             raise ImageReadError(_unrecognised(path)) from None
         # A TIFF Pillow has no mode for: 16-bit grayscale with alpha (read), floating-point, 32-bit or 16-bit CMYK
         # samples (refused by name).
-        array, alpha_np, depth, icc, exif, xmp = _read_tiff_without_pillow(path)
+        array, alpha_np, depth, icc, exif, xmp, cmyk = _read_tiff_without_pillow(path)
         cicp, subsampling = None, None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"{path}: too many pixels ({one_line(e)})") from None
@@ -1059,8 +1082,8 @@ def write_image(
     effort).
     ``cmyk``: the image came from CMYK inks and ``rgb`` is sRGB (:attr:`LoadedImage.cmyk`); a JPEG or TIFF is
     written as 8-bit CMYK again, separated through ``icc`` when it is a CMYK profile (embedded) and else by the plain
-    formula idc reads untagged CMYK by (:func:`srgb_to_cmyk`); other formats, which hold no CMYK, and a TIFF with
-    ``alpha`` get the sRGB image, without the CMYK profile.
+    formula idc reads untagged CMYK by (:func:`srgb_to_cmyk`), with ``alpha`` in a TIFF; other formats, which hold
+    no CMYK, get the sRGB image, without the CMYK profile.
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -1069,8 +1092,7 @@ def write_image(
     fmt = output_format(path)
     if problem := missing_support(fmt):
         raise ValueError(f"{path}: {problem}")
-    # CMYK with alpha is no TIFF Pillow reads (nor idc): a TIFF with alpha stays RGB.
-    inks = cmyk and not grayscale and (fmt == "JPEG" or (fmt == "TIFF" and alpha is None))
+    inks = cmyk and not grayscale and fmt in {"JPEG", "TIFF"}
     if icc and icc_colour_space(icc) == b"CMYK" and not inks:
         icc = None  # the pixels are sRGB, which a file without a profile is read as
     depth = 8 if inks else bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
@@ -1218,11 +1240,11 @@ def write_tiff(
     name: str | Path | None = None,
     cmyk: bool = False,
 ) -> None:
-    """Writes a gray, gray + alpha, RGB, RGBA or CMYK TIFF of 8 or 16 bits per sample with its colour profile, EXIF
-    and XMP.
+    """Writes a gray, gray + alpha, RGB, RGBA, CMYK or CMYK + alpha TIFF of 8 or 16 bits per sample with its colour
+    profile, EXIF and XMP.
 
     Deflate compression with horizontal differencing (TIFF predictor 2), as Photoshop's and libtiff's "ZIP", which
-    every TIFF reader we know of decodes; the alpha channel, when there are 2 or 4 samples (not CMYK), is marked
+    every TIFF reader we know of decodes; the alpha channel, the last of 2 or 4 samples (5 for CMYK), is marked
     unassociated (straight, as PNG's). The EXIF block's IFD0 tags (camera, date, resolution ...) join the image's own
     IFD and its EXIF and GPS IFDs are written as sub-IFDs, as cameras and Photoshop do; its layout tags, if any, are
     overridden by the real ones. Pillow writes no 16-bit colour TIFF, and OpenCV writes no metadata, hence this writer.
@@ -1230,8 +1252,8 @@ def write_tiff(
     Args:
         path: the file to write (not atomically: :func:`write_image` writes a temporary file and renames it).
         samples: (H, W, 1|2|3|4) uint8 or uint16 array: gray, gray + alpha, RGB or RGBA; with ``cmyk``,
-            (H, W, 4): CMYK inks (0: no ink; no alpha, which Pillow reads beside CMYK only as an unmarked
-            extra channel, and then drops).
+            (H, W, 4|5): CMYK inks (0: no ink), or CMYK + alpha (a TIFF Pillow cannot open; idc reads it with
+            tifffile, as Photoshop's CMYK with transparency).
         icc: an ICC profile to embed (tag 34675).
         exif: an EXIF block as Pillow writes it (``Image.Exif.tobytes()``).
         xmp: an XMP packet (tag 700).
@@ -1243,9 +1265,9 @@ def write_tiff(
         ValueError: samples of another shape or type, or an image too large for a classic TIFF (4 GiB).
     """
     name = path if name is None else name
-    counts = (4,) if cmyk else (1, 2, 3, 4)
+    counts = (4, 5) if cmyk else (1, 2, 3, 4)
     if samples.ndim != 3 or samples.shape[2] not in counts or samples.dtype not in (np.uint8, np.uint16):
-        kind = "CMYK TIFF is written from (H, W, 4)" if cmyk else "TIFF is written from (H, W, 1-4)"
+        kind = "CMYK TIFF is written from (H, W, 4-5)" if cmyk else "TIFF is written from (H, W, 1-4)"
         raise ValueError(f"{name}: a {kind} uint8 or uint16 samples, not {samples.shape} {samples.dtype}")
     height, width, channels = samples.shape
     samples = samples.astype(samples.dtype.newbyteorder("<"), copy=False)  # the file says "II": little-endian
@@ -1275,7 +1297,7 @@ def write_tiff(
     }
     if cmyk:
         layout[332] = 1  # InkSet: CMYK
-    elif channels in (2, 4):
+    if channels in ((5,) if cmyk else (2, 4)):
         layout[338] = (2,)  # ExtraSamples: unassociated alpha
     if icc:
         layout[34675] = icc  # InterColorProfile
