@@ -997,7 +997,7 @@ def _read_image(path: Path) -> LoadedImage:
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError, SystemError) as e:
         # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ..."); TypeError:
         # Pillow passes a corrupt TIFF's values on unchecked (a floating-point strip offset to its pixel mapper);
-        # SystemError: a corrupt 16-bit gray PNG that Pillow loads gives "tile cannot extend outside image" as an array.
+        # SystemError: a corrupt 16-bit gray TIFF that Pillow loads gives "tile cannot extend outside image" as an array.
         raise ImageReadError(f"{path}: corrupt or truncated image ({one_line(e)})") from None
 
     grayscale = array.shape[-1] == 1
