@@ -2,10 +2,10 @@
 
 Each case is a seeded file (empty, random bytes, truncated or corrupted images; or valid images in odd modes, sizes,
 formats and EXIF orientations). The loader must return a valid image or raise ImageReadError naming the file; a
-valid image, written to every output format and read back, must keep its size, depth, alpha and grayness where the
-format holds them (every --round-trip-every such case); every --cli-every cases a folder of the last cases goes
-through `idc deblur`, which must exit 0 or 1 with one-line errors and no traceback. Prints the count and every
-unexplained failure; writes JSON.
+valid image, written to every output format and read back, must keep its size, depth, alpha, grayness and CMYK inks
+where the format holds them (every --round-trip-every such case); every --cli-every cases a folder of the last cases
+goes through `idc deblur --dry-run` and `idc deblur`, which must exit 0 or 1 with one-line errors and no traceback.
+Prints the count and every unexplained failure; writes JSON.
 
 Usage: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--round-trip-every 1] [--cli-every 1000] [--json OUT]
                                 [--formats png jpg tif webp avif heic dng]
@@ -94,27 +94,21 @@ def main(argv: list[str] | None = None) -> int:
                 for f in files:
                     if f not in sample:
                         f.unlink()
-                err = io.StringIO()
-                try:
-                    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                        code = idc_main(
-                            [
-                                "deblur",
-                                str(batch),
-                                "-o",
-                                str(root / f"out{i}"),
-                                "--weights",
-                                str(weights),
-                                "--no-progress",
-                            ]
+                # A dry run (headers only) first, then the run itself.
+                for extra in (["--dry-run"], ["--weights", str(weights), "--no-progress"]):
+                    err = io.StringIO()
+                    try:
+                        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                            code = idc_main(["deblur", str(batch), "-o", str(root / f"out{i}"), *extra])
+                    except BaseException:
+                        code = -1
+                        err.write(traceback.format_exc())
+                    if code not in (0, 1) or "Traceback" in err.getvalue():
+                        failures.append(
+                            {"case": f"cli after {i}", "kind": " ".join(extra), "error": err.getvalue()[-500:]}
                         )
-                except BaseException:
-                    code = -1
-                    err.write(traceback.format_exc())
                 counts["cli_runs"] += 1
                 counts["cli_files"] += len(sample)
-                if code not in (0, 1) or "Traceback" in err.getvalue():
-                    failures.append({"case": f"cli after {i}", "kind": "deblur", "error": err.getvalue()[-500:]})
                 for f in batch.iterdir():
                     f.unlink()
     seconds = time.perf_counter() - start

@@ -164,6 +164,31 @@ def test_a_bad_file_fails_alone(tmp_path: Path, weights: Path, capsys: pytest.Ca
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
 
 
+def test_dry_run_lists_outputs_and_failures_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No --weights: a dry run loads no network.
+    _png(tmp_path / "in" / "good.png")
+    (tmp_path / "in" / "sub").mkdir()
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "in" / "sub" / "wide.jpg")
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    base = ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--dry-run", "--suffix", "_sharp"]
+    assert main(base) == 1
+    out, err = capsys.readouterr()
+    assert f"{tmp_path / 'in' / 'sub' / 'wide.jpg'} -> {tmp_path / 'out' / 'sub' / 'wide_sharp.png'}  (40x30)" in out
+    assert f"{tmp_path / 'in' / 'good.png'} -> {tmp_path / 'out' / 'good_sharp.png'}" in out
+    assert "would deblur 2 of 3 images" in out and "broken.png" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    # The pixel limit is checked as a run would check it; without failures the exit status is 0.
+    (tmp_path / "in" / "broken.png").unlink()
+    import idc.io
+
+    assert main([*base, "--max-pixels", "1000"]) == 1
+    assert "wide.jpg: 40x30 is 1,200 pixels, over the limit of 1,000" in capsys.readouterr().err
+    assert idc.io.max_pixels() == idc.io.DEFAULT_MAX_PIXELS  # the option held for that command only
+    assert main(base) == 0 and not (tmp_path / "out").exists()
+
+
 def test_16bit_and_alpha_are_kept(tmp_path: Path, weights: Path) -> None:
     import cv2
 

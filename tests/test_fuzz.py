@@ -105,6 +105,10 @@ def test_deblur_command_on_a_fuzzed_folder(tmp_path: Path, capsys: pytest.Captur
             bad.append(f"{i}.{ext}")
         (folder / f"{i}.{ext}").write_bytes(data)
     weights = save_weights(random_idc(), tmp_path / "w")
+    # A dry run first: headers only, one clean line for each file that would fail, nothing written.
+    dry_code = main(["deblur", str(folder), "-o", str(tmp_path / "out"), "--dry-run"])
+    dry_err = capsys.readouterr().err
+    assert dry_code in (0, 1) and "Traceback" not in dry_err and not (tmp_path / "out").exists()
     code = main(["deblur", str(folder), "-o", str(tmp_path / "out"), "--weights", str(weights), "--no-progress"])
     err = capsys.readouterr().err
     assert code in (0, 1) and "Traceback" not in err
@@ -112,4 +116,8 @@ def test_deblur_command_on_a_fuzzed_folder(tmp_path: Path, capsys: pytest.Captur
     assert {Path(g).stem for g in good} <= written  # every valid image was deblurred
     failed = [line for line in err.splitlines() if line.startswith("idc: error: ")]
     assert all(any(f"{b}:" in line for line in failed) or Path(b).stem in written for b in bad)
+    # What the dry run said would fail did fail (a header can pass where the pixels then do not).
+    for line in (line for line in dry_err.splitlines() if line.startswith("idc: error: ")):
+        name = Path(line.removeprefix("idc: error: ").split(":")[0]).name
+        assert Path(name).stem not in written, line
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no partial files left

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-existing",
         action="store_true",
         help="leave out inputs whose output exists: run the same command again to continue an interrupted folder",
+    )
+    d.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be written (each input, its output and its size, read from the header) and each input "
+        "that would fail, then stop: no network is loaded and nothing is written; exit status 1 if any would fail",
     )
     d.add_argument(
         "--no-metadata",
@@ -428,12 +435,17 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
     from idc.batch import collect_inputs, deblur_files, plan_jobs
     from idc.export import OnnxDeblurrer, is_onnx_file
     from idc.infer import autocast_context, cast_for_speed, fast_precision, mps_available, resolve_device
-    from idc.io import set_max_pixels
+    from idc.io import max_pixels, set_max_pixels
     from idc.models import IDC
     from idc.weights import load_model
 
-    if args.max_pixels is not None:
+    if args.max_pixels is not None:  # for this command only (main may be called again in the same process)
+        previous = max_pixels()
         set_max_pixels(args.max_pixels)
+        try:
+            return _deblur(argparse.Namespace(**{**vars(args), "max_pixels": None}), inputs, output, names)
+        finally:
+            set_max_pixels(previous)
     found = collect_inputs(inputs)
     jobs = plan_jobs(found, output, args.format, args.overwrite, args.suffix, args.skip_existing)
     if skipped := len(found) - len(jobs):
@@ -445,6 +457,9 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
         for path, name in (names or {}).items():
             text = text.replace(path, name)
         return text
+
+    if args.dry_run:
+        return _dry_run(jobs, named)
 
     device = resolve_device(args.device)
     if args.device == "auto" and device.type == "cpu" and mps_available():
@@ -501,6 +516,29 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
         print(f"{len(report.failed)} of {total} images failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _dry_run(jobs: list[Any], named: Callable[[str], str]) -> int:
+    """``idc deblur --dry-run``: each job's source, target and size as its header gives them, or why it would fail;
+    1 if any would."""
+    from idc.io import ImageReadError, image_size, max_pixels
+
+    failed = 0
+    for job in jobs:
+        try:
+            w, h = image_size(job.source)
+            if w * h > max_pixels():
+                raise ImageReadError(
+                    f"{job.source}: {w}x{h} is {w * h:,} pixels, over the limit of {max_pixels():,} (raise it with "
+                    "--max-pixels)"
+                )
+        except ImageReadError as e:
+            print(f"idc: error: {named(str(e))}", file=sys.stderr)
+            failed += 1
+            continue
+        print(named(f"{job.source} -> {job.target}  ({w}x{h})"))
+    print(f"would deblur {len(jobs) - failed} of {len(jobs)} images (--dry-run: headers read, nothing written)")
+    return 1 if failed else 0
 
 
 # Pixels of work (image pixels times --ensemble runs) above which `--backend auto` makes an ONNX export it does not

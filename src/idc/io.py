@@ -76,6 +76,11 @@ def set_max_pixels(limit: int) -> None:
     Image.MAX_IMAGE_PIXELS = limit
 
 
+def max_pixels() -> int:
+    """The largest image (width x height) :func:`read_image` decodes (:func:`set_max_pixels`)."""
+    return _max_pixels
+
+
 # A JPEG holds EXIF in one APP1 marker segment: at most 65,533 bytes (Pillow refuses longer blocks). XMP shares
 # such a segment with its 29-byte namespace (longer XMP, "extended XMP", Pillow does not write).
 JPEG_MAX_EXIF = 65533
@@ -869,7 +874,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
                 orientation = int(tag.value) if tag is not None else 1
         except Exception as e:
             raise ImageReadError(f"{path}: cannot read image header ({one_line(e)})") from None
-    except (OSError, RuntimeError, Image.DecompressionBombError) as e:
+    except (OSError, RuntimeError, SyntaxError, ValueError, EOFError, TypeError, Image.DecompressionBombError) as e:
         raise ImageReadError(f"{path}: cannot read image header ({one_line(e)})") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
@@ -997,7 +1002,8 @@ def _read_image(path: Path) -> LoadedImage:
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, TypeError, SystemError) as e:
         # RuntimeError: Pillow's AVIF decoder reports a corrupt file so ("Failed to decode image: ..."); TypeError:
         # Pillow passes a corrupt TIFF's values on unchecked (a floating-point strip offset to its pixel mapper);
-        # SystemError: a corrupt 16-bit gray TIFF that Pillow loads gives "tile cannot extend outside image" as an array.
+        # SystemError: a corrupt 16-bit gray TIFF that Pillow loads gives "tile cannot extend outside image" as an
+        # array.
         raise ImageReadError(f"{path}: corrupt or truncated image ({one_line(e)})") from None
 
     grayscale = array.shape[-1] == 1
