@@ -1381,6 +1381,48 @@ def _png_with_chunks(path: Path, mode: str, chunks: dict[bytes, bytes], **save: 
     Image.fromarray(_array()).convert(mode).save(path, pnginfo=info, **save)
 
 
+def _colour_space_exif(colour_space: int, interop: str | None) -> bytes:
+    """EXIF as a camera writes it: its ColorSpace tag and, when given, the interoperability index (DCF)."""
+    from PIL import ExifTags
+
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    sub = exif.get_ifd(ExifTags.IFD.Exif)
+    sub[0xA001] = colour_space
+    if interop is not None:
+        sub[ExifTags.IFD.Interop] = {1: interop}
+    return exif.tobytes()
+
+
+def test_a_camera_jpeg_that_says_adobe_rgb_in_its_exif_gets_the_profile(tmp_path: Path) -> None:
+    # A camera set to Adobe RGB embeds no profile: its EXIF says so (ColorSpace uncalibrated, interop index R03; some
+    # write ColorSpace 2). Written to PNG without a profile, viewers would show it as sRGB, its colours dull.
+    from PIL import ImageCms
+
+    from idc.io import write_like
+
+    photo = Image.fromarray(_array(8, 10))
+    cases = {"r03": (0xFFFF, "R03"), "two": (2, None), "srgb": (1, "R98"), "bare": (0xFFFF, None)}
+    for name, (space, interop) in cases.items():
+        photo.save(tmp_path / f"{name}.jpg", exif=_colour_space_exif(space, interop), quality=95)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo.save(tmp_path / "own.jpg", exif=_colour_space_exif(0xFFFF, "R03"), icc_profile=srgb)
+    adobe = read_image(tmp_path / "r03.jpg").icc
+    assert adobe is not None and adobe == read_image(tmp_path / "two.jpg").icc
+    assert read_image(tmp_path / "srgb.jpg").icc is None and read_image(tmp_path / "bare.jpg").icc is None
+    assert read_image(tmp_path / "own.jpg").icc == srgb  # an embedded profile says more than the EXIF
+    # The matrix of Adobe's own profile (AdobeRGB1998.icc, D50) and its curve, 563/256.
+    profile = ImageCms.ImageCmsProfile(BytesIO(adobe)).profile
+    columns = [profile.red_colorant[0], profile.green_colorant[0], profile.blue_colorant[0]]
+    want = [(0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)]
+    assert np.allclose(columns, want, atol=2e-3)
+    assert b"curv" + bytes(4) + struct.pack(">IH", 1, 563) in adobe  # one exponent, 563/256
+    loaded = read_image(tmp_path / "r03.jpg")
+    write_like(tmp_path / "out.png", loaded.rgb, loaded)
+    with Image.open(tmp_path / "out.png") as png:
+        assert png.info.get("icc_profile") == adobe
+
+
 def test_png_gamma_and_chromaticity_become_the_profile_they_amount_to(tmp_path: Path) -> None:
     # A linear PNG (gAMA 1.0) with Adobe RGB's primaries: every output carries it as an ICC profile, so colour-managed
     # viewers show the deblurred image as they showed the input; a gray one gets a gray profile.

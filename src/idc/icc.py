@@ -1,5 +1,6 @@
-"""ICC profiles written from a few numbers: the colour space of a PNG that gives it by its gAMA and cHRM chunks
-instead of an embedded profile, so that it can be carried into any output format as a profile."""
+"""ICC profiles written from a few numbers: the colour space of a PNG that gives it by its gAMA and cHRM chunks, or
+of a camera JPEG that names Adobe RGB in its EXIF, instead of an embedded profile, so that it can be carried into any
+output format as a profile."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ D50_XYZ = (0.9642, 1.0, 0.8249)
 _BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
 # sRGB's (BT.709's) chromaticities: white x, y, then red, green and blue, as PNG's cHRM orders them.
 SRGB_CHROMATICITY = (0.3127, 0.3290, 0.64, 0.33, 0.30, 0.60, 0.15, 0.06)
+# Adobe RGB (1998): its chromaticities and its one power curve, 2 + 51/256 (Adobe's specification, section 4.3).
+ADOBE_RGB_CHROMATICITY = (0.3127, 0.3290, 0.64, 0.33, 0.21, 0.71, 0.15, 0.06)
+ADOBE_RGB_GAMMA = 563 / 256
 
 
 def s15_fixed16(values: tuple[float, ...] | list[float] | np.ndarray) -> bytes:
@@ -116,9 +120,25 @@ def png_profile(gamma: float | None, chromaticity: tuple[float, ...] | None, gra
     name = f"PNG gAMA {1 / display_gamma:.5f}" + (
         "" if grayscale else " cHRM " + " ".join(f"{v:.4f}" for v in chromaticity)
     )
-    curve = gamma_curve_tag(display_gamma)
-    tags = [(b"desc", text_description_tag(name)), (b"cprt", text_tag("No copyright")), (b"wtpt", xyz_tag(D50_XYZ))]
     if grayscale:
-        return assemble(b"mntr", b"GRAY", b"XYZ ", [*tags, (b"kTRC", curve)])
+        tags = [(b"desc", text_description_tag(name)), (b"cprt", text_tag("No copyright"))]
+        return assemble(
+            b"mntr", b"GRAY", b"XYZ ", [*tags, (b"wtpt", xyz_tag(D50_XYZ)), (b"kTRC", gamma_curve_tag(display_gamma))]
+        )
+    return matrix_profile(name, display_gamma, matrix)
+
+
+def matrix_profile(description: str, gamma: float, matrix: np.ndarray) -> bytes:
+    """An ICC v2 RGB display profile of one power curve (value = encoded ** gamma) and a matrix to XYZ (D50), as
+    :func:`rgb_to_xyz_d50` gives it."""
+    curve = gamma_curve_tag(gamma)
+    tags = [(b"desc", text_description_tag(description)), (b"cprt", text_tag("No copyright"))]
+    tags.append((b"wtpt", xyz_tag(D50_XYZ)))
     columns = [(sig, xyz_tag(matrix[:, i])) for i, sig in enumerate((b"rXYZ", b"gXYZ", b"bXYZ"))]
     return assemble(b"mntr", b"RGB ", b"XYZ ", [*tags, *columns, (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)])
+
+
+def adobe_rgb_profile() -> bytes:
+    """Adobe RGB (1998) as an ICC profile: for a camera's JPEG that says it is Adobe RGB in its EXIF only (DCF's way),
+    so that every output format carries it."""
+    return matrix_profile("Adobe RGB (1998), as the EXIF says", ADOBE_RGB_GAMMA, rgb_to_xyz_d50(ADOBE_RGB_CHROMATICITY))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError, features
 
-from idc.icc import png_profile
+from idc.icc import adobe_rgb_profile, png_profile
 
 if TYPE_CHECKING:
     from PIL.ImageCms import ImageCmsTransform
@@ -538,6 +538,23 @@ def upright_exif(img: Image.Image | Image.Exif, path: Path) -> bytes | None:
         return None
 
 
+def exif_says_adobe_rgb(exif: Image.Exif) -> bool:
+    """Whether an EXIF block says its photo is Adobe RGB without an ICC profile, as cameras set to Adobe RGB write
+    their JPEGs (the DCF rule: ColorSpace "uncalibrated" with the interoperability index "R03"; some cameras write
+    ColorSpace 2 instead). Viewers that follow it show such a photo as Adobe RGB; without a profile in the output,
+    a PNG or WebP of it would be shown as sRGB, its colours dull."""
+    try:
+        space = exif.get_ifd(0x8769).get(0xA001)  # the EXIF IFD's ColorSpace
+        if space == 2:
+            return True
+        index = exif.get_ifd(0xA005).get(0x0001) if space == 0xFFFF else None  # the interop IFD's index
+    except Exception:  # a broken EXIF block says nothing
+        return False
+    return (
+        isinstance(index, str | bytes) and (index.encode() if isinstance(index, str) else index).strip(b"\0 ") == b"R03"
+    )
+
+
 def _read_16bit_colour(path: Path, orientation: int, img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Reads a 16-bit RGB(A) PNG or TIFF (``img``: Pillow's view of its header); returns (H, W, 3) float32 RGB and
     optional alpha in [0, 1].
@@ -932,7 +949,8 @@ def _read_image(path: Path) -> LoadedImage:
                         "(raise it with --max-pixels)"
                     )
                 _check_frames(img, path)
-                orientation = int(img.getexif().get(274, 1))
+                img_exif = img.getexif()
+                orientation = int(img_exif.get(274, 1))
                 profile, exif = img.info.get("icc_profile"), upright_exif(img, path)
                 # Turned: by the EXIF orientation here (Pillow takes it from the XMP when EXIF has none), or by
                 # pillow-heif while decoding (which resets the EXIF tag, not the XMP's).
@@ -981,6 +999,8 @@ def _read_image(path: Path) -> LoadedImage:
                 if png_colour:
                     profile = png_profile(*png_colour, grayscale=array.shape[-1] == 1)
                 icc = profile if cmyk else _fitting_icc(profile, grayscale=array.shape[-1] == 1)
+                if icc is None and cicp is None and not cmyk and array.shape[-1] == 3 and exif_says_adobe_rgb(img_exif):
+                    icc = adobe_rgb_profile()  # said by the EXIF only: made a profile, which every format carries
                 cicp = None if icc else cicp
     except ImageReadError:
         raise
