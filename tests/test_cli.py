@@ -72,6 +72,10 @@ def test_deblur_through_standard_input_and_output(tmp_path: Path, weights: Path)
     assert to_file.returncode == 0
     assert (tmp_path / "from-stdin.png").read_bytes() == (tmp_path / "file.png").read_bytes()
     assert not list(tmp_path.glob("stdin*")) and not (tmp_path / "-").exists()
+    # A dry run through the pipes says what would happen and writes no image bytes.
+    dry = _idc(["deblur", "-", "-o", "-", "--dry-run"], src.read_bytes())
+    assert dry.returncode == 0 and dry.stdout == b"", dry.stderr.decode()[-2000:]
+    assert "standard input -> standard output  (37x30)" in dry.stderr.decode()
 
 
 @pytest.mark.slow

@@ -422,7 +422,7 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
         stdout = sys.stdout.buffer
         with contextlib.redirect_stdout(sys.stderr):
             status = _deblur(args, inputs, target, names)
-        if status == 0:
+        if status == 0 and not args.dry_run:
             stdout.write(target.read_bytes())
             stdout.flush()
         return status
