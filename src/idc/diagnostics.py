@@ -101,8 +101,8 @@ def system_report() -> list[tuple[str, str]]:
     lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
     lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
     cms = littlecms_version()
-    cmyk = f"through their profiles (LittleCMS {cms}), written back as CMYK" if cms else "no LittleCMS in this Pillow"
-    lines.append(("CMYK images", cmyk if cms else f"by a plain formula ({cmyk}), written back as CMYK"))
+    cmyk = f"through their profiles (LittleCMS {cms})" if cms else "by a plain formula (no LittleCMS in this Pillow)"
+    lines.append(("CMYK images", f"{cmyk}, written back as CMYK"))
     raw = rawpy_problem()
     lines.append(("camera raw files", f"developed ({libraw_version()})" if raw is None else f"no: {raw}"))
     lines.append(("image libraries", image_libraries()))

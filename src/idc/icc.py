@@ -120,20 +120,21 @@ def png_profile(gamma: float | None, chromaticity: tuple[float, ...] | None, gra
     name = f"PNG gAMA {1 / display_gamma:.5f}" + (
         "" if grayscale else " cHRM " + " ".join(f"{v:.4f}" for v in chromaticity)
     )
-    if grayscale:
-        tags = [(b"desc", text_description_tag(name)), (b"cprt", text_tag("No copyright"))]
-        return assemble(
-            b"mntr", b"GRAY", b"XYZ ", [*tags, (b"wtpt", xyz_tag(D50_XYZ)), (b"kTRC", gamma_curve_tag(display_gamma))]
-        )
-    return matrix_profile(name, display_gamma, matrix)
+    if not grayscale:
+        return matrix_profile(name, display_gamma, matrix)
+    tags = [(b"desc", text_description_tag(name)), (b"cprt", text_tag("No copyright")), (b"wtpt", xyz_tag(D50_XYZ))]
+    return assemble(b"mntr", b"GRAY", b"XYZ ", [*tags, (b"kTRC", gamma_curve_tag(display_gamma))])
 
 
 def matrix_profile(description: str, gamma: float, matrix: np.ndarray) -> bytes:
     """An ICC v2 RGB display profile of one power curve (value = encoded ** gamma) and a matrix to XYZ (D50), as
     :func:`rgb_to_xyz_d50` gives it."""
     curve = gamma_curve_tag(gamma)
-    tags = [(b"desc", text_description_tag(description)), (b"cprt", text_tag("No copyright"))]
-    tags.append((b"wtpt", xyz_tag(D50_XYZ)))
+    tags = [
+        (b"desc", text_description_tag(description)),
+        (b"cprt", text_tag("No copyright")),
+        (b"wtpt", xyz_tag(D50_XYZ)),
+    ]
     columns = [(sig, xyz_tag(matrix[:, i])) for i, sig in enumerate((b"rXYZ", b"gXYZ", b"bXYZ"))]
     return assemble(b"mntr", b"RGB ", b"XYZ ", [*tags, *columns, (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)])
 
