@@ -90,6 +90,18 @@ def test_cmyk_images_come_back_as_cmyk(model: idc.IDC) -> None:
         assert given is None or not np.array_equal(np.asarray(srgb), np.asarray(cmyk.convert("RGB")))
 
 
+def test_a_camera_jpeg_in_adobe_rgb_by_its_exif_comes_back_with_the_profile(model: idc.IDC, tmp_path: Path) -> None:
+    # As idc deblur reads it (tests/test_io.py::test_a_camera_jpeg_that_says_adobe_rgb_in_its_exif_gets_the_profile).
+    from idc.icc import adobe_rgb_profile
+    from tests.test_io import _colour_space_exif
+
+    Image.fromarray(_photo()).save(tmp_path / "adobe.jpg", exif=_colour_space_exif(0xFFFF, "R03"))
+    Image.fromarray(_photo()).save(tmp_path / "srgb.jpg", exif=_colour_space_exif(1, "R98"))
+    with Image.open(tmp_path / "adobe.jpg") as adobe, Image.open(tmp_path / "srgb.jpg") as srgb:
+        assert idc.deblur(adobe, model).info.get("icc_profile") == adobe_rgb_profile()
+        assert "icc_profile" not in idc.deblur(srgb, model).info
+
+
 def test_gray_images_stay_gray(model: idc.IDC) -> None:
     # Three equal channels in, their mean out: the network's three outputs differ (colour noise in a gray photo).
     gray = _photo()[..., 0]

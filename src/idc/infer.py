@@ -263,8 +263,9 @@ def deblur(
             channels and returned as their mean (the network's three outputs differ by a few levels: colour noise
             in a gray photo). A PIL image is deblurred as it is displayed, as ``idc deblur`` reads files: its EXIF
             orientation is applied, so a phone photo stored sideways comes back upright; its EXIF and XMP
-            (orientation reset) and ICC profile are in the result's ``info`` (pass them to ``save`` as ``exif=``,
-            ``xmp=`` and ``icc_profile=`` to keep them; Pillow does not by itself).
+            (orientation reset) and ICC profile (an Adobe RGB one for a camera JPEG whose EXIF alone says Adobe RGB)
+            are in the result's ``info`` (pass them to ``save`` as ``exif=``, ``xmp=`` and ``icc_profile=`` to keep
+            them; Pillow does not by itself).
         model: a loaded IDC or :class:`idc.export.OnnxDeblurrer`, a weights folder, a ``.safetensors`` or ``.onnx``
             file, or ``None`` for the bundled default weights (loaded on first use and kept).
         device: ``cpu``, ``cuda`` or ``None`` (a given model's own device; otherwise CUDA when available).
@@ -311,6 +312,12 @@ def deblur(
         image = ImageOps.exif_transpose(image)  # a copy, upright, its EXIF orientation removed
         carried = {k: image.info[k] for k in ("exif", "xmp", "icc_profile") if image.info.get(k)}
         mode = image.mode
+        if "icc_profile" not in carried and mode in {"RGB", "RGBA"}:
+            from idc.icc import adobe_rgb_profile
+            from idc.io import exif_says_adobe_rgb
+
+            if exif_says_adobe_rgb(image.getexif()):  # a camera's Adobe RGB JPEG, as idc deblur reads it
+                carried["icc_profile"] = adobe_rgb_profile()
         if mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         elif mode == "1":
