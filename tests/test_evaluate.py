@@ -238,5 +238,29 @@ def test_scoring_files_in_several_processes_gives_the_same_rows(
     assert runs[0] == runs[1] and len(runs[0][0]) == 5 and len(runs[0][1]) == 1
     with pytest.raises(ValueError, match="workers must be at least 1"):
         score_restored(matched, workers=0)
-    data = ["eval", "--data", str(tmp_path / "data"), "--no-progress", "--workers", "2"]
-    assert main(data) == 2 and "--workers applies to --restored" in capsys.readouterr().err
+    # Running IDC, the pairs are scored in the workers while the network deblurs the next: the same rows, in order,
+    # and the restored images saved all the same; more pairs than the queue holds (2 per worker).
+    model = random_idc().eval()
+    reports = [
+        evaluate(model, _pairs(6), progress=False, workers=w, save_images=tmp_path / f"saved{w}") for w in (1, 2)
+    ]
+    scores = [[{k: v for k, v in dataclasses.asdict(r).items() if k != "seconds"} for r in x.rows] for x in reports]
+    assert scores[0] == scores[1] and [r["name"] for r in scores[1]] == [f"p{i}" for i in range(6)]
+    assert all(r.seconds > 0 for r in reports[1].rows)
+    for i in range(6):
+        assert (tmp_path / "saved1" / f"p{i}.png").read_bytes() == (tmp_path / "saved2" / f"p{i}.png").read_bytes()
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        evaluate(model, _pairs(1), progress=False, workers=0)
+    data = [
+        "eval",
+        "--data",
+        str(tmp_path / "data"),
+        "--no-progress",
+        "--workers",
+        "2",
+        "--json",
+        str(tmp_path / "e.json"),
+    ]
+    weights = save_weights(random_idc(), tmp_path / "w")
+    assert main([*data, "--weights", str(weights)]) == 0
+    assert len(json.loads((tmp_path / "e.json").read_text())["per_image"]) == len(pairs)
