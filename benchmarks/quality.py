@@ -11,7 +11,7 @@ sigma 1.5, per channel); MATLAB-style SSIM (3-D Gaussian over H x W x 3). Whole 
 
 Usage:
   python benchmarks/quality.py [--weights DIR] [--sets gopro-dev kodak24-motion] [--limit N] [--precision bf16]
-      [--no-warmup] [--json OUT]
+      [--no-warmup] [--workers N] [--json OUT]
   python benchmarks/quality.py --compare OLD.json NEW.json [--worst 3]
   python benchmarks/quality.py --by-blur RESULT.json [...] [--parts 3]
   python benchmarks/quality.py --sharp-in [--weights DIR] [--sets ...] [--json OUT]
@@ -114,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed first run (faster; times less fair)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="score in this many processes while the network runs (idc eval --workers; for a GPU machine)",
+    )
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--compare", type=Path, nargs=2, metavar=("OLD", "NEW"), help="compare two JSONs of this script")
     p.add_argument("--worst", type=int, default=3, help="with --compare: how many of the largest losses to list")
@@ -148,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         pairs = islice((BENCHMARK_SETS | DIAGNOSTIC_SETS)[name](args.data), args.limit)
         if args.sharp_in:
             pairs = ((n, sharp, sharp) for n, _, sharp in pairs)
-        report = evaluate(model, pairs, progress=False, precision=args.precision, warmup=not args.no_warmup)
+        report = evaluate(
+            model, pairs, progress=False, precision=args.precision, warmup=not args.no_warmup, workers=args.workers
+        )
         rows = [asdict(r) for r in report.rows]
         mean = report.mean()
         if args.sharp_in:  # the input is the reference: its scores are infinite and say nothing
