@@ -323,11 +323,10 @@ def deblur(
         elif mode == "1":
             image = image.convert("L")
         elif mode == "CMYK":
-            from idc.io import cmyk_profile_problem, cmyk_to_srgb
+            from idc.io import cmyk_to_srgb_with_profile
 
-            profile = carried.get("icc_profile")
-            through = profile if cmyk_profile_problem(profile) is None else None  # else the plain formula, both ways
-            image = cmyk_to_srgb(image)  # through its printing profile, for the network
+            # Through its printing profile (None: the plain formula), and separated back through the same below.
+            image, through = cmyk_to_srgb_with_profile(image, "image")
         if image.mode in {"L", "LA", "I;16"}:
             samples = np.asarray(image if image.mode == "I;16" else image.getchannel(0))
             gray = deblur(samples, net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)

@@ -415,12 +415,18 @@ def cmyk_to_srgb(img: Image.Image, name: object = "image") -> Image.Image:
     where Pillow lacks LittleCMS) it is converted by a plain formula (:func:`_plain_cmyk_to_rgb`), with a warning
     naming ``name``: no printing process is that simple, so its colours are only near.
     """
+    return cmyk_to_srgb_with_profile(img, name)[0]
+
+
+def cmyk_to_srgb_with_profile(img: Image.Image, name: object = "image") -> tuple[Image.Image, bytes | None]:
+    """:func:`cmyk_to_srgb`, and the profile the image went through (None: the plain formula), which
+    :func:`srgb_to_cmyk` separates it back through."""
     profile = img.info.get("icc_profile")
     if problem := cmyk_profile_problem(profile):
         logger.warning("%s: CMYK %s: converted by a plain formula, colours may be off", name, problem)
-        return _plain_cmyk_to_rgb(img)
+        return _plain_cmyk_to_rgb(img), None
     assert isinstance(profile, bytes)
-    return _apply(_cmyk_transforms(profile)[0], img)
+    return _apply(_cmyk_transforms(profile)[0], img), profile
 
 
 def srgb_to_cmyk(img: Image.Image, profile: bytes | None, name: object = "image") -> tuple[Image.Image, bytes | None]:
@@ -812,8 +818,8 @@ def _read_tiff_without_pillow(
             inks = np.round(_unpremultiply(inks / 255.0, alpha8 / 255.0) * 255).astype(np.uint8)
         image = Image.fromarray(np.ascontiguousarray(inks), "CMYK")
         image.info["icc_profile"] = profile
-        icc = profile if cmyk_profile_problem(profile) is None else None
-        rgb = np.asarray(cmyk_to_srgb(image, path))
+        converted, icc = cmyk_to_srgb_with_profile(image, path)
+        rgb = np.asarray(converted)
         samples, associated = (rgb if alpha8 is None else np.dstack([rgb, alpha8])), False
     else:
         icc = _fitting_icc(profile, grayscale=samples.shape[2] < 3)
@@ -980,11 +986,9 @@ def _read_image(path: Path) -> LoadedImage:
                     depth = 16 if img.mode in {"I;16", "I;16B", "I;16L", "I"} else 8
                     if img.mode == "P":
                         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                    if img.mode == "CMYK":
+                    if img.mode == "CMYK":  # through its printing profile (None: the plain formula), and back
                         cmyk = True
-                        if cmyk_profile_problem(profile) is not None:
-                            profile = None  # converted by the plain formula (and a warning), and written back so
-                        img = cmyk_to_srgb(img, path)  # through its printing profile
+                        img, profile = cmyk_to_srgb_with_profile(img, path)
                     if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
                         alpha_np = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
                         img = img.convert("L" if img.mode in {"LA", "La"} else "RGB")
