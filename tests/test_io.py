@@ -1335,6 +1335,30 @@ def test_corrupted_cmyk_profiles_cost_at_most_the_colour_management(tmp_path: Pa
     assert result["failures"] == [] and result["through_profile"] > 0 and result["plain"] > 0
 
 
+def test_transparency_written_to_jpeg_is_flattened_onto_white_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # JPEG holds no alpha: what lay under transparent pixels (here black) would show. Image editors flatten.
+    rgb = torch.zeros(3, 16, 16)
+    rgb[0, :, 8:] = 1.0  # red on the right
+    alpha = torch.ones(16, 16)
+    alpha[:, :8] = 0.0  # the black left half transparent
+    alpha[8:, 8:] = 0.5  # the lower red quarter half transparent
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        write_image(tmp_path / "cut.jpg", rgb, alpha=alpha, quality=100)
+    (record,) = caplog.records
+    assert "cut.jpg" in record.getMessage() and "flattened onto white" in record.getMessage()
+    got = np.asarray(Image.open(tmp_path / "cut.jpg").convert("RGB")).astype(int)
+    assert np.abs(got[4:12, 1:6] - 255).max() <= 3  # transparent: white, not the black beneath
+    assert np.abs(got[1:6, 10:15] - [255, 0, 0]).max() <= 6  # opaque red stays red
+    assert np.abs(got[10:15, 10:15] - [255, 128, 128]).max() <= 6  # half red over white
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        write_image(tmp_path / "opaque.jpg", rgb, alpha=torch.ones(16, 16), quality=100)
+    assert not caplog.records  # fully opaque: nothing lost, nothing said
+    assert np.abs(np.asarray(Image.open(tmp_path / "opaque.jpg")).astype(int)[4:12, 1:6]).max() <= 3  # black stays
+
+
 def test_cielab_tiffs_are_read_in_their_colours(tmp_path: Path) -> None:
     # 8-bit CIELab as tifffile writes it (a and b signed), against sRGB's known Lab values (D50).
     lab = np.zeros((2, 2, 3), np.uint8)

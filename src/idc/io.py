@@ -1096,7 +1096,8 @@ def write_image(
 
     16-bit output is kept for PNG and TIFF and written as 10 bits per channel for HEIC (HEVC Main 10, which phones
     and computers decode), or 12 when ``heif_bits`` is 12 (a 12-bit HEIF's depth, kept); other formats are 8-bit.
-    Alpha, when given, is written where the format supports it (all but JPEG). ``icc`` (an ICC profile) and
+    Alpha, when given, is written where the format supports it (all but JPEG, where an image with transparency is
+    flattened onto white, with a warning, as image editors export one to JPEG). ``icc`` (an ICC profile) and
     ``exif`` (an EXIF block) are embedded in every format, EXIF in JPEG only up to 65,533 bytes (a warning
     otherwise). ``quality`` applies to JPEG, WebP, AVIF and HEIC; TIFF is compressed losslessly (Deflate,
     :func:`write_tiff`). ``cicp`` (H.273 colour primaries and transfer characteristics, :attr:`LoadedImage.cicp`)
@@ -1122,6 +1123,14 @@ def write_image(
     fmt = output_format(path)
     if problem := missing_support(fmt):
         raise ValueError(f"{path}: {problem}")
+    if alpha is not None and fmt == "JPEG":
+        if bool((alpha < 1).any()):  # what lay under transparent pixels would show: flattened, as image editors do
+            logger.warning(
+                "%s: JPEG holds no transparency; written flattened onto white (PNG, TIFF, WebP, AVIF and HEIC keep it)",
+                path,
+            )
+            rgb = rgb * alpha + (1.0 - alpha)
+        alpha = None
     inks = cmyk and not grayscale and fmt in {"JPEG", "TIFF"}
     if icc and icc_colour_space(icc) == b"CMYK" and not inks:
         icc = None  # the pixels are sRGB, which a file without a profile is read as
