@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from idc.icc import D50_XYZ, assemble, s15_fixed16, text_description_tag, text_tag, xyz_tag
-from idc.io import LoadedImage, missing_support, read_image, write_like
+from idc.io import LoadedImage, missing_support, plain_ink_colours, plain_separation, read_image, write_like
 
 # RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, and 16-bit colour TIFF,
 # written by tifffile (no Pillow mode holds them), as are LA;16 (16-bit grayscale with alpha, which Pillow cannot open)
@@ -260,23 +260,10 @@ def cmyk_profile(
     return assemble(b"prtr", b"CMYK", b"Lab ", tags)
 
 
-def plain_inks(cmyk: np.ndarray) -> np.ndarray:
-    """Inks as the plain formula prints them (idc reads untagged CMYK so): (N, 4) in [0, 1] to (N, 3) sRGB."""
-    return (1.0 - cmyk[:, :3]) * (1.0 - cmyk[:, 3:])
-
-
-def plain_separation(rgb: np.ndarray) -> np.ndarray:
-    """The plain formula's inverse: (N, 3) sRGB in [0, 1] to (N, 4) inks, as much black as the lightest channel
-    allows."""
-    k = 1.0 - rgb.max(axis=-1, keepdims=True)
-    inks = np.where(k < 1.0, (1.0 - rgb - k) / np.maximum(1.0 - k, 1e-6), 0.0)
-    return np.concatenate([inks, k], axis=-1)
-
-
 @functools.cache
 def fuzz_cmyk_profile() -> bytes:
     """A CMYK profile of the plain inks with tables both ways, embedded in half the CMYK cases."""
-    return cmyk_profile(plain_inks, grid=5, description="fuzz CMYK", separate=plain_separation)
+    return cmyk_profile(plain_ink_colours, grid=5, description="fuzz CMYK", separate=plain_separation)
 
 
 def case(seed: int, index: int, exts: list[str] | None = None) -> tuple[str, bytes, bool]:

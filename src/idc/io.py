@@ -330,23 +330,34 @@ def _fitting_icc(profile: object, grayscale: bool) -> bytes | None:
     return None
 
 
+def plain_ink_colours(cmyk: np.ndarray) -> np.ndarray:
+    """CMYK inks in [0, 1] (..., 4) to the sRGB (..., 3) they print as without a profile, as ImageMagick reads them:
+    each ink and black multiply the light, R = (1 - C)(1 - K) (by Pillow's own formula, R = 1 - C - K, half cyan over
+    half black is black)."""
+    return (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:])
+
+
+def plain_separation(rgb: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`plain_ink_colours`, sRGB in [0, 1] (..., 3) to inks (..., 4): black as far as the
+    lightest channel allows, K = 1 - max(R, G, B), and each ink the rest, C = (1 - R - K) / (1 - K) (none under full
+    black)."""
+    k = 1.0 - rgb.max(axis=-1, keepdims=True)
+    paper = np.maximum(1.0 - k, 1e-6)  # 0 only under full black, where every ink is 0
+    inks = np.where(k < 1.0, (1.0 - rgb - k) / paper, 0.0)
+    return np.concatenate([inks, k], axis=-1)
+
+
 def _plain_cmyk_to_rgb(img: Image.Image) -> Image.Image:
-    """CMYK to RGB without a profile, as ImageMagick does: each ink and black multiply the light, R = (1 - C)(1 - K)
-    (by Pillow's own formula, R = 1 - C - K, half cyan over half black is black)."""
-    cmyk = np.asarray(img, dtype=np.float32) / 255.0
-    rgb = (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:])
+    """An 8-bit CMYK image to RGB by :func:`plain_ink_colours`."""
+    rgb = plain_ink_colours(np.asarray(img, dtype=np.float32) / 255.0)
     return Image.fromarray(np.round(rgb * 255.0).astype(np.uint8), "RGB")
 
 
 def _plain_rgb_to_cmyk(img: Image.Image) -> Image.Image:
-    """The inverse of :func:`_plain_cmyk_to_rgb`: black as far as the lightest channel allows, K = 1 - max(R, G, B),
-    and each ink the rest, C = (1 - R - K) / (1 - K) (none under full black), so that the formula gives ``img``
+    """An 8-bit RGB image to CMYK by :func:`plain_separation`, so that :func:`_plain_cmyk_to_rgb` gives ``img``
     back."""
-    rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    k = 1.0 - rgb.max(axis=-1, keepdims=True)
-    paper = np.maximum(1.0 - k, 1e-6)  # 0 only under full black, where every ink is 0
-    inks = np.where(k < 1.0, (1.0 - rgb - k) / paper, 0.0)
-    return Image.fromarray(np.round(np.concatenate([inks, k], axis=-1) * 255.0).astype(np.uint8), "CMYK")
+    inks = plain_separation(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)
+    return Image.fromarray(np.round(inks * 255.0).astype(np.uint8), "CMYK")
 
 
 @functools.lru_cache(maxsize=8)
