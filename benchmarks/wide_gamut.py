@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from idc.data.benchmark_sets import BENCHMARK_SETS
+from idc.data.frames import from_linear, to_linear
 from idc.icc import SRGB_CHROMATICITY, rgb_to_xyz_d50
 from idc.infer import deblur_image, resolve_device
 from idc.metrics import PSNR_CONVENTION, SSIM_CONVENTION, psnr, ssim
@@ -33,12 +34,11 @@ from idc.weights import load_model
 
 
 def srgb_decode(v: np.ndarray) -> np.ndarray:
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    return to_linear(torch.from_numpy(v), "srgb").numpy()
 
 
 def srgb_encode(v: np.ndarray) -> np.ndarray:
-    v = np.clip(v, 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+    return from_linear(torch.from_numpy(v), "srgb").numpy()  # clamped to [0, 1] first
 
 
 def romm_decode(v: np.ndarray) -> np.ndarray:  # ProPhoto RGB: gamma 1.8 with a linear toe (ROMM RGB)

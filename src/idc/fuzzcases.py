@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageCms
 
+from idc.data.frames import from_linear
 from idc.icc import D50_XYZ, assemble, s15_fixed16, text_description_tag, text_tag, xyz_tag
 from idc.io import LoadedImage, missing_support, plain_ink_colours, plain_separation, read_image, write_like
 
@@ -171,8 +173,7 @@ def dng_file(
     if not preview:
         tifffile.imwrite(buf, data, extratags=sensor + tags, **raw)  # type: ignore[arg-type]
         return buf.getvalue()
-    linear = np.clip(scene[::4, ::4], 0, 1)
-    small = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)  # the sRGB curve
+    small = from_linear(torch.from_numpy(np.ascontiguousarray(scene[::4, ::4])), "srgb").numpy()  # the sRGB curve
     with tifffile.TiffWriter(buf) as tif:
         first = np.round(small * 255).astype(np.uint8)
         tif.write(first, photometric="rgb", subfiletype=1, subifds=1, extratags=tags, metadata=None, software=False)
