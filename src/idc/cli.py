@@ -523,17 +523,13 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
 def _dry_run(jobs: list[Any], named: Callable[[str], str]) -> int:
     """``idc deblur --dry-run``: each job's source, target and size as its header gives them, or why it would fail;
     1 if any would."""
-    from idc.io import ImageReadError, image_size, max_pixels
+    from idc.io import ImageReadError, check_pixel_limit, image_size
 
     failed = 0
     for job in jobs:
         try:
             w, h = image_size(job.source)
-            if w * h > max_pixels():
-                raise ImageReadError(
-                    f"{job.source}: {w}x{h} is {w * h:,} pixels, over the limit of {max_pixels():,} (raise it with "
-                    "--max-pixels)"
-                )
+            check_pixel_limit(job.source, w, h)
         except ImageReadError as e:
             print(f"idc: error: {named(str(e))}", file=sys.stderr)
             failed += 1

@@ -81,6 +81,21 @@ def max_pixels() -> int:
     return _max_pixels
 
 
+def check_pixel_limit(path: object, width: int, height: int, limit: int | None = None) -> None:
+    """Refuses an image of ``width`` x ``height`` over ``limit`` pixels (default: :func:`max_pixels`), before it is
+    decoded.
+
+    Raises:
+        ImageReadError: naming ``path``, the size and the limit, and how to raise it.
+    """
+    limit = _max_pixels if limit is None else limit
+    if width * height > limit:
+        raise ImageReadError(
+            f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {limit:,} (raise it with "
+            "--max-pixels)"
+        )
+
+
 # A JPEG holds EXIF in one APP1 marker segment: at most 65,533 bytes (Pillow refuses longer blocks). XMP shares
 # such a segment with its 29-byte namespace (longer XMP, "extended XMP", Pillow does not write).
 JPEG_MAX_EXIF = 65533
@@ -740,12 +755,7 @@ def _tiff_samples(path: Path) -> tuple[np.ndarray, int, bool, bool]:
             if not isinstance(page, tifffile.TiffPage):
                 raise ImageReadError(f"{path}: its first image is not one tifffile can read")
             refuse_camera_raw(path, TIFF_DNG_VERSION in page.tags, int(page.subfiletype), int(page.photometric))
-            pixels = page.imagewidth * page.imagelength
-            if pixels > _max_pixels:
-                raise ImageReadError(
-                    f"{path}: {page.imagewidth}x{page.imagelength} is {pixels:,} pixels, over the limit of "
-                    f"{_max_pixels:,} (raise it with --max-pixels)"
-                )
+            check_pixel_limit(path, page.imagewidth, page.imagelength)
             if page.samplesperpixel > 8:  # colour, alpha and a few extra: more is no photo (or a corrupt header)
                 raise ImageReadError(f"{path}: {page.samplesperpixel} samples per pixel are not supported")
             bits, kind, photometric = page.bitspersample, int(page.sampleformat), int(page.photometric)
@@ -959,12 +969,7 @@ def _read_image(path: Path) -> LoadedImage:
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 refuse_camera_raw_image(img, path)
-                pixels = img.size[0] * img.size[1]
-                if pixels > _max_pixels:
-                    raise ImageReadError(
-                        f"{path}: {img.size[0]}x{img.size[1]} is {pixels:,} pixels, over the limit of {_max_pixels:,} "
-                        "(raise it with --max-pixels)"
-                    )
+                check_pixel_limit(path, *img.size)
                 _check_frames(img, path)
                 img_exif = img.getexif()
                 orientation = int(img_exif.get(274, 1))

@@ -28,6 +28,7 @@ from idc.io import (
     CameraRawError,
     ImageReadError,
     LoadedImage,
+    check_pixel_limit,
     one_line,
     read_tiff_exif,
     upright_exif,
@@ -196,11 +197,7 @@ def develop(path: str | Path, max_pixels: int, auto_bright: bool = False, what: 
     with _open(rawpy, path, what) as raw:
         try:
             s = raw.sizes  # rawpy before 0.22 reads the raw data here, not only the header
-            if s.width * s.height > max_pixels:
-                raise ImageReadError(
-                    f"{path}: {s.width}x{s.height} is {s.width * s.height:,} pixels, over the limit of "
-                    f"{max_pixels:,} (raise it with --max-pixels)"
-                )
+            check_pixel_limit(path, s.width, s.height, max_pixels)
             samples = raw.postprocess(
                 use_camera_wb=True,
                 output_color=rawpy.ColorSpace.sRGB,
