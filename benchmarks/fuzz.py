@@ -8,7 +8,7 @@ goes through `idc deblur --dry-run` and `idc deblur`, which must exit 0 or 1 wit
 Prints the count and every unexplained failure; writes JSON.
 
 Usage: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--round-trip-every 1] [--cli-every 1000] [--json OUT]
-                                [--formats png jpg tif webp avif heic dng]
+                                [--formats png jpg tif webp avif heic jxl dng]
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=None,
         metavar="EXT",
-        help="the kinds of file to make (default: all this installation reads: PNG, JPEG, TIFF, WebP, AVIF and HEIC "
-        "where available, DNG camera raw where rawpy is installed)",
+        help="the kinds of file to make (default: all this installation reads: PNG, JPEG, TIFF, WebP; AVIF, HEIC "
+        "and JPEG XL where available, DNG camera raw where rawpy is installed)",
     )
     args = p.parse_args(argv)
     if args.formats and (unknown := set(args.formats) - set(readable())):

@@ -6,6 +6,8 @@ import dataclasses
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -122,3 +124,12 @@ def load_script(relative: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_without_imagecodecs(script: str) -> str:
+    """Runs ``script`` in a Python where imagecodecs cannot be imported (a user's without idc-deblur[jxl]): its
+    standard error, once it succeeded."""
+    blocked = "import sys; sys.modules['imagecodecs'] = None\n" + script
+    run = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stderr

@@ -28,6 +28,7 @@ from idc.io import (
     sniff_container,
     write_image,
 )
+from tests.conftest import run_without_imagecodecs
 
 
 def _array(h: int = 6, w: int = 9, seed: int = 0) -> np.ndarray:
@@ -365,6 +366,15 @@ def test_16bit_tiff_in_a_compression_tifffile_needs_imagecodecs_for_is_read_by_o
         assert tif.pages.first.compression == 5
     back = read_image(tmp_path / "lzw.tif")
     assert back.bit_depth == 16 and np.array_equal(_as_uint16(back.rgb.permute(1, 2, 0)), samples)
+    # The same without imagecodecs (the dev extras install it, for JPEG XL): through OpenCV, the same samples.
+    np.save(tmp_path / "samples.npy", samples)
+    run_without_imagecodecs(
+        "import numpy as np, torch\n"
+        "from idc.io import read_image\n"
+        f"back = read_image({str(tmp_path / 'lzw.tif')!r})\n"
+        "codes = (back.rgb.permute(1, 2, 0).numpy() * 65535).round().astype(np.uint16)\n"
+        f"assert back.bit_depth == 16 and np.array_equal(codes, np.load({str(tmp_path / 'samples.npy')!r}))\n"
+    )
 
 
 @pytest.mark.parametrize("planar", [False, True])
@@ -512,10 +522,13 @@ def test_a_tiff_compression_needing_another_package_is_named(tmp_path: Path) -> 
     with pytest.raises(ImageReadError, match=r"p\.tif: could not decode this TIFF \(") as error:
         read_image(tmp_path / "p.tif")
     assert "\n" not in str(error.value)
-    try:
-        import imagecodecs  # noqa: F401  (with it, the made-up LZW data fails to decode instead)
-    except ImportError:
-        assert "pip install imagecodecs" in str(error.value)
+    # Without imagecodecs (with it, the made-up LZW data fails to decode instead), the message says to install it.
+    run_without_imagecodecs(
+        "import pytest\n"
+        "from idc.io import ImageReadError, read_image\n"
+        "with pytest.raises(ImageReadError, match=r'could not decode this TIFF .*: pip install imagecodecs adds it'):\n"
+        f"    read_image({str(tmp_path / 'p.tif')!r})\n"
+    )
 
 
 def _gray_profile() -> bytes:

@@ -30,7 +30,7 @@ from idc.models import IDC
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("png", "same", "jpg", "tif", "webp", "avif", "heic")
+OUTPUT_FORMATS = ("png", "same", "jpg", "tif", "webp", "avif", "heic", "jxl")
 
 
 class PlanError(ValueError):

@@ -16,7 +16,7 @@ from idc import __version__
 
 EPILOG = "Docs: README.md and docs/ in the idc-deblur repository."
 # What idc deblur reads, for help and messages (AVIF: Pillow 11.3 and newer built with libavif).
-READABLE = "PNG, JPEG, TIFF, WebP, AVIF, and HEIC with idc-deblur[heif]"
+READABLE = "PNG, JPEG, TIFF, WebP, AVIF, HEIC with idc-deblur[heif] and JPEG XL with idc-deblur[jxl]"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--format",
         default="png",
-        choices=["png", "same", "jpg", "tif", "webp", "avif", "heic"],
+        choices=["png", "same", "jpg", "tif", "webp", "avif", "heic", "jxl"],
         help="output format in a folder or on standard output: png (default), the input's (same; TIFF for camera "
         "raw), or a fixed one",
     )
@@ -128,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--quality",
         type=_quality,
         default=95,
-        help="quality of JPEG, WebP, AVIF and HEIC outputs, 1-100 (default: 95); a JPEG made from a JPEG keeps its "
-        "chroma subsampling (4:4:4 stays 4:4:4), others get 4:2:0; a WebP made from a lossless WebP stays lossless "
-        "(quality then sets the effort); TIFF is always lossless",
+        help="quality of JPEG, WebP, AVIF, HEIC and JPEG XL outputs, 1-100 (default: 95); a JPEG made from a JPEG "
+        "keeps its chroma subsampling (4:4:4 stays 4:4:4), others get 4:2:0; a WebP or JPEG XL made from a lossless "
+        "one stays lossless; TIFF is always lossless",
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     d.add_argument(
@@ -377,6 +377,7 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
+    from idc import jxl
     from idc.batch import collect_inputs, output_suffix
     from idc.io import format_extension, heif_available, missing_support, sniff_container
     from idc.raw import raw_extension
@@ -394,9 +395,13 @@ def _deblur_stdio(args: argparse.Namespace) -> int:
             if not data:
                 raise ValueError("standard input: no image data")
             heif_available()
+            extension: str | None
             try:
-                with Image.open(io.BytesIO(data)) as img:
-                    kind, extension = img.format, format_extension(img.format)
+                if jxl.is_jxl(data):  # its headers, not the plugin, which would decode it before the pixel limit
+                    kind, extension = "JPEG XL", ".jxl"
+                else:
+                    with Image.open(io.BytesIO(data)) as img:
+                        kind, extension = img.format, format_extension(img.format)
             except Exception:  # Pillow raises several types for data it cannot identify
                 # Camera raw files that are no TIFF (CR3, RAF, ORF, RW2 ...): developed, or refused saying what to
                 # install, as files of their name are.

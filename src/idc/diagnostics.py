@@ -100,6 +100,7 @@ def system_report() -> list[tuple[str, str]]:
     avif, heif = missing_support("AVIF"), missing_support("HEIF")
     lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
     lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
+    lines.append(("JPEG XL images", jpeg_xl_support()))
     cms = littlecms_version()
     cmyk = f"through their profiles (LittleCMS {cms})" if cms else "by a plain formula (no LittleCMS in this Pillow)"
     lines.append(("CMYK images", f"{cmyk}, written back as CMYK"))
@@ -107,6 +108,16 @@ def system_report() -> list[tuple[str, str]]:
     lines.append(("camera raw files", f"developed ({libraw_version()})" if raw is None else f"no: {raw}"))
     lines.append(("image libraries", image_libraries()))
     return lines
+
+
+def jpeg_xl_support() -> str:
+    """How this installation reads and writes JPEG XL (the optional plugin, and imagecodecs for deep colour)."""
+    from idc import jxl
+
+    if problem := jxl.decoder_problem():
+        return f"no: {problem}"
+    deep = "at full depth" if jxl.deep_decoder_available() else f"at 8 bits ({jxl.DEEP_INSTALL} for full depth)"
+    return f"read (colour deeper than 8 bits {deep}) and written at 8 bits in sRGB (pillow-jxl-plugin)"
 
 
 def image_libraries() -> str:
@@ -121,6 +132,7 @@ def image_libraries() -> str:
         ("OpenCV", "opencv-python"),
         ("tifffile", "tifffile"),
         ("pillow-heif", "pillow-heif"),
+        ("pillow-jxl-plugin", "pillow-jxl-plugin"),
         ("imagecodecs", "imagecodecs"),
         ("rawpy", "rawpy"),
     ):

@@ -17,11 +17,12 @@ from idc.data.frames import from_linear
 from idc.icc import D50_XYZ, assemble, s15_fixed16, text_description_tag, text_tag, xyz_tag
 from idc.io import LoadedImage, missing_support, plain_ink_colours, plain_separation, read_image, write_like
 
-# RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, and 16-bit colour TIFF,
-# written by tifffile (no Pillow mode holds them), as are LA;16 (16-bit grayscale with alpha, which Pillow cannot open)
-# and CMYKA (8-bit CMYK with marked alpha, Photoshop's CMYK with transparency, which Pillow cannot open either).
+# RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, 16-bit colour JPEG XL,
+# written through imagecodecs, and 16-bit colour TIFF, written by tifffile (no Pillow mode holds them), as are LA;16
+# (16-bit grayscale with alpha, which Pillow cannot open) and CMYKA (8-bit CMYK with marked alpha, Photoshop's CMYK
+# with transparency, which Pillow cannot open either).
 MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "I;16", "RGB;16", "RGBA;16", "LA;16")
-FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF"}
+FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF", "jxl": "JXL"}
 # Which modes each format can store.
 STORABLE = {
     "png": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},
@@ -30,11 +31,13 @@ STORABLE = {
     "webp": {"RGB", "RGBA"},
     "avif": {"L", "RGB", "RGBA"},
     "heic": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
+    "jxl": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
 }
 
 
 def formats() -> list[str]:
-    """The extensions of FORMATS this installation can write: AVIF where Pillow has it, HEIC with pillow-heif."""
+    """The extensions of FORMATS this installation can write: AVIF where Pillow has it, HEIC with pillow-heif, JPEG XL
+    with pillow-jxl-plugin."""
     return sorted(ext for ext, fmt in FORMATS.items() if missing_support(fmt) is None)
 
 
@@ -67,6 +70,16 @@ def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, b
         kwargs["icc_profile"] = fuzz_cmyk_profile()
     if ext == "tif" and (mode in {"RGB;16", "RGBA;16", "LA;16", "CMYKA"}):
         return ext, _tifffile_image(rng, nprng, mode, w, h, kwargs.get("exif"), kwargs.get("icc_profile")), (w, h)
+    if ext == "jxl":
+        import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+
+        lossless = rng.random() < 0.5
+        if mode in {"RGB;16", "RGBA;16"}:  # through imagecodecs: the plugin writes colour at 8 bits only
+            import imagecodecs
+
+            samples = nprng.integers(0, 65536, (h, w, len(mode) - 3), dtype=np.uint16)
+            level = {"lossless": True} if lossless else {"level": rng.randint(50, 99)}
+            return ext, bytes(imagecodecs.jpegxl_encode(samples, **level)), (w, h)
     if mode in {"RGB;16", "RGBA;16"}:
         import pillow_heif
 
@@ -77,7 +90,7 @@ def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, b
         img = Image.fromarray(nprng.integers(0, 65536, (h, w), dtype=np.uint16))
     else:
         img = Image.fromarray(nprng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
-    img.save(buf, format=FORMATS[ext], **kwargs)
+    img.save(buf, format=FORMATS[ext], **kwargs, **({"lossless": lossless} if ext == "jxl" else {}))
     return ext, buf.getvalue(), (w, h)
 
 
@@ -202,8 +215,8 @@ def broken_file(rng: random.Random, exts: list[str] | None = None) -> tuple[str,
 # What each output format keeps: several bits per channel (16 for PNG/TIFF, HEIC's 10 or 12 read back as 16), alpha,
 # one gray channel.
 KEEPS_DEPTH = {"png", "tif", "heic"}
-KEEPS_ALPHA = {"png", "tif", "webp", "avif", "heic"}
-KEEPS_GRAY = {"png", "tif", "jpg", "heic"}  # HEIC: without alpha (it has no monochrome mode with alpha here)
+KEEPS_ALPHA = {"png", "tif", "webp", "avif", "heic", "jxl"}
+KEEPS_GRAY = {"png", "tif", "jpg", "heic", "jxl"}  # HEIC: without alpha (it has no monochrome mode with alpha here)
 KEEPS_CMYK = {"jpg", "tif"}
 
 

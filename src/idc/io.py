@@ -28,10 +28,13 @@ from idc.icc import adobe_rgb_profile, png_profile
 if TYPE_CHECKING:
     from PIL.ImageCms import ImageCmsTransform
 
+    from idc import jxl
+
 logger = logging.getLogger(__name__)
 
 # Pillow format by file extension. AVIF is Pillow's own (11.3 and newer, where built with libavif); HEIC/HEIF (what
-# iPhones and many cameras save; .hif on Fujifilm and Canon) needs the optional pillow-heif plugin (idc-deblur[heif]).
+# iPhones and many cameras save; .hif on Fujifilm and Canon) needs the optional pillow-heif plugin (idc-deblur[heif]);
+# JPEG XL the optional pillow-jxl-plugin (idc-deblur[jxl]; idc reads its headers itself and decodes through idc.jxl).
 _FORMAT_BY_EXT = {
     ".png": "PNG",
     ".jpg": "JPEG",
@@ -43,6 +46,7 @@ _FORMAT_BY_EXT = {
     ".heic": "HEIF",
     ".heif": "HEIF",
     ".hif": "HEIF",
+    ".jxl": "JXL",
 }
 # Taken from folders whether or not this installation can decode them: a photo it cannot read is reported by name
 # with what to install, rather than silently left out.
@@ -151,6 +155,10 @@ def missing_support(fmt: str) -> str | None:
         return "HEIC/HEIF needs the pillow-heif package: pip install pillow-heif (or the extra idc-deblur[heif])"
     if fmt == "AVIF" and not avif_available():
         return "AVIF needs Pillow 11.3 or newer built with libavif: pip install -U pillow"
+    if fmt == "JXL":
+        from idc import jxl
+
+        return jxl.decoder_problem()
     return None
 
 
@@ -160,10 +168,14 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b
 
 
 def sniff_container(header: bytes) -> str | None:
-    """ "AVIF" or "HEIF" when ``header`` (a file's first bytes, 64 suffice) opens such a file, else None.
+    """ "AVIF", "HEIF" or "JXL" when ``header`` (a file's first bytes, 64 suffice) opens such a file, else None.
 
     Used to say what is missing when Pillow cannot identify a file, whatever its extension.
     """
+    from idc import jxl
+
+    if jxl.is_jxl(header):
+        return "JXL"
     if len(header) < 12 or header[4:8] != b"ftyp":
         return None
     size = int.from_bytes(header[:4], "big")
@@ -283,7 +295,8 @@ class LoadedImage:
             repeats three times for the network; written back as gray (:func:`write_image`).
         heif_bits: 10 or 12 for a HEIF of that many bits per channel (read as ``bit_depth`` 16), for a HEIC output
             to keep; else None.
-        lossless: the file is a losslessly compressed WebP, for a WebP output to stay lossless.
+        lossless: the file is a losslessly compressed WebP or JPEG XL (coded without XYB), for a WebP or JPEG XL
+            output to stay lossless.
         cmyk: the file held CMYK inks (an 8-bit JPEG or TIFF from a print workflow), which ``rgb`` holds converted
             to sRGB for the network (:func:`cmyk_to_srgb`); ``icc`` is then the CMYK profile it was converted
             through (None: by the plain formula), and a JPEG or TIFF output is separated into inks again through it
@@ -406,6 +419,25 @@ def _apply(transform: ImageCmsTransform, img: Image.Image) -> Image.Image:
     img.load()
     transform.transform.apply(img.getim(), out.getim())
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _to_srgb_transform(profile: bytes) -> ImageCmsTransform | None:
+    """A LittleCMS transform from an RGB profile to sRGB (relative colorimetric), or None when the profile is sRGB
+    already (every colour of a test grid within one level of itself) or unusable."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(BytesIO(profile))
+        transform = ImageCms.buildTransform(
+            source, ImageCms.createProfile("sRGB"), "RGB", "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC
+        )
+        levels = np.linspace(0, 255, 6).round().astype(np.uint8)
+        grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(1, -1, 3)
+        moved = np.asarray(_apply(transform, Image.fromarray(grid, "RGB"))).astype(int) - grid
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+    return transform if int(np.abs(moved).max()) > 1 else None
 
 
 def littlecms_version() -> str | None:
@@ -900,6 +932,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
     path = Path(path)
     if raw.is_raw_name(path):
         return raw.raw_size(path)
+    if _is_jxl_file(path):
+        return _jxl_header(path, path.read_bytes()).upright_size
     heif_available()
     try:
         with Image.open(path) as img:
@@ -933,7 +967,9 @@ def read_image(path: str | Path) -> LoadedImage:
     An RGB ICC profile (or else a colour space given as H.273 code points), the EXIF block and the XMP packet
     (orientation reset in both) are kept for :func:`write_image`. HEIC/HEIF is read when pillow-heif is installed
     (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF (8 bits per channel) where
-    Pillow has it. Of a multi-page TIFF or a HEIF collection the first (primary) image is read, with a logged
+    Pillow has it, JPEG XL when pillow-jxl-plugin is installed (upright; 10- and 16-bit colour at full precision where
+    imagecodecs is installed too; its size checked from the headers before it is decoded, :mod:`idc.jxl`). Of a
+    multi-page TIFF or a HEIF collection the first (primary) image is read, with a logged
     warning. A camera raw file, known by its extension or by what a TIFF's first image says of itself
     (:func:`refuse_camera_raw`), is developed into a 16-bit sRGB photo with LibRaw where rawpy is installed
     (:func:`idc.raw.develop`).
@@ -956,6 +992,102 @@ def read_image(path: str | Path) -> LoadedImage:
         return raw.develop(path, _max_pixels, what=e.what)
 
 
+def _is_jxl_file(path: Path) -> bool:
+    from idc import jxl
+
+    try:
+        with open(path, "rb") as f:
+            return jxl.is_jxl(f.read(12))
+    except OSError:  # reported by the reader that follows, with the file's name
+        return False
+
+
+def _jxl_header(path: Path, data: bytes) -> jxl.Header:
+    """A JPEG XL file's headers, checked against the pixel limit before anything decodes it."""
+    from idc import jxl
+
+    try:
+        header = jxl.parse_header(jxl.codestream(data))
+    except ValueError as e:
+        raise ImageReadError(f"{path}: corrupt or truncated JPEG XL image ({e})") from None
+    check_pixel_limit(path, header.width, header.height)
+    return header
+
+
+def _read_jxl(path: Path) -> LoadedImage:
+    """:func:`read_image` of a JPEG XL file: headers read here (:mod:`idc.jxl`), pixels decoded by libjxl.
+
+    A JPEG XL made losslessly from a JPEG is read as that JPEG, which libjxl gives back bit for bit (its EXIF,
+    profile and chroma subsampling included).
+    """
+    from idc import jxl
+
+    data = path.read_bytes()
+    header = _jxl_header(path, data)
+    if header.animated:
+        raise ImageReadError(f"{path}: an animated JPEG XL; idc deblurs still images (export the frame you want)")
+    if header.float_samples:
+        raise ImageReadError(
+            f"{path}: floating-point JPEG XL samples ({header.bits}-bit float, HDR or linear data) are not read; "
+            "save it with 8 or 16 bits per channel"
+        )
+    if jxl.BLACK in header.extra_channels:
+        raise ImageReadError(f"{path}: a CMYK JPEG XL is not read; save it as a CMYK TIFF or JPEG")
+    if problem := jxl.decoder_problem():
+        raise ImageReadError(f"{path}: {problem}")
+    try:
+        decoded = jxl.decode(data, header, path)
+    except ValueError as e:
+        raise ImageReadError(f"{path}: corrupt or truncated JPEG XL image ({e})") from None
+    if decoded.jpeg is not None:
+        with tempfile.TemporaryDirectory(prefix="idc-jxl-") as tmp:
+            original = Path(tmp) / f"{path.stem}.jpg"
+            original.write_bytes(decoded.jpeg)
+            try:
+                loaded = _read_image(original)
+            except ImageReadError as e:
+                raise ImageReadError(str(e).replace(str(original), f"{path} (the JPEG it holds)")) from None
+        loaded.path = path
+        return loaded
+    assert decoded.pixels is not None
+    pixels = decoded.pixels
+    depth = 16 if pixels.dtype == np.uint16 else 8
+    array = pixels.astype(np.float32) / (65535.0 if depth == 16 else 255.0)
+    colours = 1 if array.shape[-1] <= 2 else 3
+    alpha = array[..., colours] if array.shape[-1] in (2, 4) else None
+    colour = array[..., :colours]
+    if alpha is not None and header.premultiplied:
+        colour = _unpremultiply(colour, alpha)
+    exif_block, xmp = jxl.metadata(data, path)
+    exif = None
+    if exif_block:
+        tags = Image.Exif()
+        try:
+            with warnings.catch_warnings():  # Pillow warns of corrupt EXIF; what it can read is kept
+                warnings.simplefilter("ignore")
+                tags.load(exif_block)
+        except Exception as e:  # broken EXIF never stops a photo from being deblurred
+            logger.info("%s: EXIF left out of the output, it could not be read (%s)", path, e)
+        else:
+            exif = upright_exif(tags, path)
+    grayscale = colours == 1
+    if grayscale:
+        colour = np.repeat(colour, 3, axis=-1)
+    return LoadedImage(
+        rgb=torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1))),
+        bit_depth=depth,
+        alpha=None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha)),
+        path=path,
+        icc=_fitting_icc(decoded.icc, grayscale=grayscale),
+        exif=exif,
+        # The pixels are as viewers show the file (the codestream's orientation applied; an EXIF one is ignored, as
+        # the JPEG XL standard says), and every orientation written with them is 1.
+        xmp=xmp_packet(xmp, turned=True),
+        grayscale=grayscale,
+        lossless=header.xyb is False,
+    )
+
+
 def _read_image(path: Path) -> LoadedImage:
     """:func:`read_image` of a file not named as camera raw."""
     alpha_np: np.ndarray | None = None
@@ -963,6 +1095,8 @@ def _read_image(path: Path) -> LoadedImage:
     lossless = cmyk = False
     heif_available()
     try:
+        if _is_jxl_file(path):
+            return _read_jxl(path)
         # Pillow warns about corrupt EXIF data and from half its own pixel limit up; the image still decodes (and the
         # limit checked below is the one that decides), so its warnings are not the user's business.
         with warnings.catch_warnings():
@@ -1115,18 +1249,20 @@ def write_image(
     Alpha, when given, is written where the format supports it (all but JPEG, where an image with transparency is
     flattened onto white, with a warning, as image editors export one to JPEG). ``icc`` (an ICC profile) and
     ``exif`` (an EXIF block) are embedded in every format, EXIF in JPEG only up to 65,533 bytes (a warning
-    otherwise). ``quality`` applies to JPEG, WebP, AVIF and HEIC; TIFF is compressed losslessly (Deflate,
-    :func:`write_tiff`). ``cicp`` (H.273 colour primaries and transfer characteristics, :attr:`LoadedImage.cicp`)
-    is written, when there is no ``icc``, as PNG's cICP chunk and HEIC's nclx box; other formats have no place for
-    it and are written without it, with a warning. ``xmp`` (an XMP packet) is embedded in every format, in JPEG
-    only up to 65,504 bytes and in PNG only when UTF-8 (a message otherwise).
+    otherwise), but JPEG XL: it is written as 8-bit sRGB through pillow-jxl-plugin, which embeds no profile, so an
+    RGB ``icc`` other than sRGB is converted to sRGB first, with a warning (:mod:`idc.jxl`). ``quality`` applies to
+    JPEG, WebP, AVIF, HEIC and JPEG XL; TIFF is compressed losslessly (Deflate, :func:`write_tiff`). ``cicp`` (H.273
+    colour primaries and transfer characteristics, :attr:`LoadedImage.cicp`) is written, when there is no ``icc``,
+    as PNG's cICP chunk and HEIC's nclx box; other formats have no place for it and are written without it, with a
+    warning. ``xmp`` (an XMP packet) is embedded in every format, in JPEG only up to 65,504 bytes and in PNG only
+    when UTF-8 (a message otherwise).
     ``subsampling`` (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``) sets a JPEG's chroma subsampling (default: Pillow's,
     4:2:0). ``grayscale``: the image is gray (:attr:`LoadedImage.grayscale`); the mean of its channels is written as
-    one gray channel in PNG, TIFF, JPEG and HEIC (monochrome; with a gray ICC profile, when given), and as equal RGB
-    channels in WebP, AVIF and a HEIC with alpha, which have no gray mode here (a gray profile is then left out,
-    with a message).
-    ``lossless``: a WebP output is compressed losslessly (:attr:`LoadedImage.lossless`; ``quality`` then sets the
-    effort).
+    one gray channel in PNG, TIFF, JPEG, HEIC and JPEG XL (monochrome; with a gray ICC profile, when given, but in
+    JPEG XL), and as equal RGB channels in WebP, AVIF and a HEIC with alpha, which have no gray mode here (a gray
+    profile is then left out, with a message).
+    ``lossless``: a WebP or JPEG XL output is compressed losslessly (:attr:`LoadedImage.lossless`; for WebP,
+    ``quality`` then sets the effort).
     ``cmyk``: the image came from CMYK inks and ``rgb`` is sRGB (:attr:`LoadedImage.cmyk`); a JPEG or TIFF is
     written as 8-bit CMYK again, separated through ``icc`` when it is a CMYK profile (embedded) and else by the plain
     formula idc reads untagged CMYK by (:func:`srgb_to_cmyk`), with ``alpha`` in a TIFF; other formats, which hold
@@ -1142,7 +1278,8 @@ def write_image(
     if alpha is not None and fmt == "JPEG":
         if bool((alpha < 1).any()):  # what lay under transparent pixels would show: flattened, as image editors do
             logger.warning(
-                "%s: JPEG holds no transparency; written flattened onto white (PNG, TIFF, WebP, AVIF and HEIC keep it)",
+                "%s: JPEG holds no transparency; written flattened onto white (PNG, TIFF, WebP, AVIF, HEIC and JPEG XL "
+                "keep it)",
                 path,
             )
             rgb = rgb * alpha + (1.0 - alpha)
@@ -1162,7 +1299,7 @@ def write_image(
         )
     nclx = {} if not cicp else _nclx_options(cicp)
     # HEIC has a monochrome mode (libheif's, as pillow-heif writes an L image) but none with alpha here.
-    gray = grayscale and (fmt in {"PNG", "TIFF", "JPEG"} or (fmt == "HEIF" and alpha is None))
+    gray = grayscale and (fmt in {"PNG", "TIFF", "JPEG", "JXL"} or (fmt == "HEIF" and alpha is None))
     if grayscale:
         # The network's three outputs for three equal inputs differ by a few levels: colour noise in a gray photo.
         rgb = rgb.mean(0, keepdim=True) if gray else rgb.mean(0, keepdim=True).repeat(3, 1, 1)
@@ -1197,6 +1334,8 @@ def write_image(
                 img = separated
             else:
                 img = Image.fromarray(to_uint(rgb, 8)[..., 0] if gray else to_uint(rgb, 8), "L" if gray else "RGB")
+            if fmt == "JXL" and icc and not gray:
+                img = _jxl_colours(img, icc, path)
             if alpha is not None and fmt != "JPEG":
                 img.putalpha(Image.fromarray(to_uint(alpha[None], 8)[..., 0], "L"))
             options: dict[str, object] = {"quality": quality} if fmt in {"JPEG", "WEBP", "AVIF", "HEIF"} else {}
@@ -1226,11 +1365,32 @@ def write_image(
                 options["lossless"] = True
             if fmt == "HEIF":
                 options.update(nclx)
-            img.save(tmp, format=fmt, **options)
+            if fmt == "JXL":
+                from idc import jxl
+
+                pixels = np.asarray(img)
+                data = jxl.encode(pixels[..., None] if pixels.ndim == 2 else pixels, quality, lossless, exif, xmp)
+                Path(tmp).write_bytes(data)
+            else:
+                img.save(tmp, format=fmt, **options)
         publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _jxl_colours(img: Image.Image, icc: bytes, path: Path) -> Image.Image:
+    """An RGB image in the colour space of profile ``icc``, for a JPEG XL output, which idc writes as sRGB (the
+    plugin it writes through embeds no profile): converted to sRGB, with a warning, unless the profile is sRGB."""
+    transform = _to_srgb_transform(icc)
+    if transform is None:
+        return img
+    logger.warning(
+        "%s: JPEG XL is written in sRGB here; converted from the input's colour profile (colours outside sRGB are "
+        "clipped; PNG, TIFF, JPEG, WebP, AVIF and HEIC keep the profile)",
+        path,
+    )
+    return _apply(transform, img)
 
 
 def write_like(path: str | Path, rgb: torch.Tensor, like: LoadedImage, quality: int = 95) -> None:
