@@ -27,6 +27,7 @@ from idc.io import (
     read_image,
     sniff_container,
     write_image,
+    write_like,
 )
 from tests.conftest import run_without_imagecodecs
 
@@ -735,6 +736,68 @@ def test_avif_and_heic_are_read_upright_and_written_with_metadata(tmp_path: Path
     again = read_image(target)
     assert again.rgb.shape == (3, 24, 16) and (again.rgb - loaded.rgb).abs().mean() < 4 / 255
     assert again.alpha is not None and (again.alpha - alpha).abs().max() < 4 / 255
+
+
+@pytest.mark.parametrize(("bits", "channels"), [(10, 3), (12, 4), (10, 1)])
+def test_avif_of_more_than_8_bits_is_read_at_full_precision_with_its_colour_space(
+    tmp_path: Path, bits: int, channels: int
+) -> None:
+    _require("avif")
+    imagecodecs = pytest.importorskip("imagecodecs", reason="deep AVIF is read with imagecodecs (idc-deblur[jxl])")
+    codes = np.random.default_rng(bits).integers(0, 2**bits, (9, 11, channels)).astype(np.uint16)
+    # BT.2020 primaries, PQ: an HDR photo; lossless (colour coded as RGB, matrix 0, as AV1 allows; gray as luma)
+    samples, matrix = (codes[..., 0], 9) if channels == 1 else (codes, 0)
+    data = imagecodecs.avif_encode(samples, bitspersample=bits, level=100, primaries=9, transfer=16, matrix=matrix)
+    (tmp_path / "hdr.avif").write_bytes(data)
+    loaded = read_image(tmp_path / "hdr.avif")
+    assert loaded.bit_depth == 16 and loaded.cicp == (9, 16) and loaded.grayscale == (channels == 1)
+    colours = 1 if channels == 1 else 3
+    read_codes = np.round(loaded.rgb.permute(1, 2, 0).numpy()[..., :colours] * (2**bits - 1))
+    assert np.array_equal(read_codes, codes[..., :colours])
+    if channels == 4:
+        assert loaded.alpha is not None
+        assert np.array_equal(np.round(loaded.alpha.numpy() * (2**bits - 1)), codes[..., 3])
+    # Into PNG: 16 bits and the colour space kept (cICP), so viewers show it as HDR.
+    write_like(tmp_path / "out.png", loaded.rgb, loaded)
+    back = read_image(tmp_path / "out.png")
+    assert back.bit_depth == 16 and back.cicp == (9, 16) and torch.allclose(back.rgb, loaded.rgb, atol=1 / 65535)
+    # An 8-bit AVIF says its colour space the same way; sRGB needs no words.
+    eight = np.random.default_rng(0).integers(0, 256, (9, 11, 3)).astype(np.uint8)
+    (tmp_path / "p3.avif").write_bytes(imagecodecs.avif_encode(eight, level=100, primaries=12, transfer=13))
+    (tmp_path / "srgb.avif").write_bytes(imagecodecs.avif_encode(eight, level=100, primaries=1, transfer=13))
+    assert read_image(tmp_path / "p3.avif").cicp == (12, 13) and read_image(tmp_path / "p3.avif").bit_depth == 8
+    assert read_image(tmp_path / "srgb.avif").cicp is None
+
+
+def test_deep_avif_is_turned_upright_by_its_orientation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # imagecodecs gives an AVIF's samples as stored, not turned: idc turns them by the orientation Pillow reports.
+    # No writer at hand makes a deep AVIF with an orientation, so an 8-bit one goes the deep way here.
+    _require("avif")
+    pytest.importorskip("imagecodecs", reason="deep AVIF is read with imagecodecs (idc-deblur[jxl])")
+    from idc.isobmff import AvifColour
+
+    Image.fromarray(_corner_block()).save(tmp_path / "turned.avif", exif=_exif(6), quality=100)
+    by_pillow = read_image(tmp_path / "turned.avif")
+    monkeypatch.setattr(idc_io, "_avif_colour", lambda path: AvifColour(bits=10))
+    deep = read_image(tmp_path / "turned.avif")
+    assert deep.bit_depth == 16 and deep.rgb.shape == by_pillow.rgb.shape == (3, 24, 16)
+    assert (deep.rgb - by_pillow.rgb).abs().max() <= 2 / 255
+    assert deep.rgb[:, :6, -4:].mean() > 0.9  # the block top right, as for orientation 6
+
+
+def test_without_imagecodecs_deep_avif_is_read_at_8_bits_with_a_warning(tmp_path: Path) -> None:
+    _require("avif")
+    imagecodecs = pytest.importorskip("imagecodecs", reason="the test makes a deep AVIF with imagecodecs")
+    codes = np.full((6, 7, 3), 1023, np.uint16)
+    (tmp_path / "deep.avif").write_bytes(imagecodecs.avif_encode(codes, bitspersample=10, level=100))
+    err = run_without_imagecodecs(
+        "import logging\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "from idc.io import read_image\n"
+        f"loaded = read_image({str(tmp_path / 'deep.avif')!r})\n"
+        "assert loaded.bit_depth == 8 and float(loaded.rgb.min()) == 1.0\n"
+    )
+    assert "deep.avif: 10-bit AVIF read at 8 bits (to keep its depth: pip install imagecodecs" in err
 
 
 def _deep_heif(path: Path, codes: np.ndarray, bits: int, exif: bytes | None = None) -> None:

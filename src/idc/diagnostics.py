@@ -51,7 +51,7 @@ def system_report() -> list[tuple[str, str]]:
     from idc.bench import cpu_model
     from idc.export import cache_dir, cached_onnx_path, onnx_chosen_by_auto, onnx_missing
     from idc.infer import fast_precision, mps_available, resolve_device
-    from idc.io import littlecms_version, missing_support
+    from idc.io import DEEP_INSTALL, imagecodecs_decodes, littlecms_version, missing_support
     from idc.models import IDCConfig
     from idc.raw import libraw_version, rawpy_problem
     from idc.tiling import auto_tile, memory_budget, system_memory_available
@@ -98,7 +98,12 @@ def system_report() -> list[tuple[str, str]]:
     lines.append(("memory budget", f"{budget / gib:.2f} GiB per inference (min(half the free memory, 4 GiB))"))
     lines.append(("cache", str(cache_dir())))
     avif, heif = missing_support("AVIF"), missing_support("HEIF")
-    lines.append(("AVIF images", "read and written" if avif is None else f"no: {avif}"))
+    if avif is None:
+        deep = "at full depth" if imagecodecs_decodes("AVIF") else f"at 8 bits ({DEEP_INSTALL} for full depth)"
+        avif = f"read (10 and 12 bits {deep}) and written at 8 bits"
+    else:
+        avif = f"no: {avif}"
+    lines.append(("AVIF images", avif))
     lines.append(("HEIC images", "read and written (pillow-heif)" if heif is None else f"no: {heif}"))
     lines.append(("JPEG XL images", jpeg_xl_support()))
     cms = littlecms_version()
@@ -113,10 +118,11 @@ def system_report() -> list[tuple[str, str]]:
 def jpeg_xl_support() -> str:
     """How this installation reads and writes JPEG XL (the optional plugin, and imagecodecs for deep colour)."""
     from idc import jxl
+    from idc.io import DEEP_INSTALL, imagecodecs_decodes
 
     if problem := jxl.decoder_problem():
         return f"no: {problem}"
-    deep = "at full depth" if jxl.deep_decoder_available() else f"at 8 bits ({jxl.DEEP_INSTALL} for full depth)"
+    deep = "at full depth" if imagecodecs_decodes("JPEGXL") else f"at 8 bits ({DEEP_INSTALL} for full depth)"
     return f"read (colour deeper than 8 bits {deep}) and written at 8 bits in sRGB (pillow-jxl-plugin)"
 
 

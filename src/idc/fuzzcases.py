@@ -17,10 +17,10 @@ from idc.data.frames import from_linear
 from idc.icc import D50_XYZ, assemble, s15_fixed16, text_description_tag, text_tag, xyz_tag
 from idc.io import LoadedImage, missing_support, plain_ink_colours, plain_separation, read_image, write_like
 
-# RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, 16-bit colour JPEG XL,
-# written through imagecodecs, and 16-bit colour TIFF, written by tifffile (no Pillow mode holds them), as are LA;16
-# (16-bit grayscale with alpha, which Pillow cannot open) and CMYKA (8-bit CMYK with marked alpha, Photoshop's CMYK
-# with transparency, which Pillow cannot open either).
+# RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, 10- and 12-bit AVIF and
+# 16-bit colour JPEG XL, written through imagecodecs, and 16-bit colour TIFF, written by tifffile (no Pillow mode
+# holds them), as are LA;16 (16-bit grayscale with alpha, which Pillow cannot open) and CMYKA (8-bit CMYK with marked
+# alpha, Photoshop's CMYK with transparency, which Pillow cannot open either).
 MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "I;16", "RGB;16", "RGBA;16", "LA;16")
 FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF", "jxl": "JXL"}
 # Which modes each format can store.
@@ -29,7 +29,7 @@ STORABLE = {
     "jpg": {"L", "RGB", "CMYK"},
     "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "I;16", "RGB;16", "RGBA;16", "LA;16"},
     "webp": {"RGB", "RGBA"},
-    "avif": {"L", "RGB", "RGBA"},
+    "avif": {"L", "RGB", "RGBA", "RGB;16", "RGBA;16"},
     "heic": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
     "jxl": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
 }
@@ -80,6 +80,15 @@ def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, b
             samples = nprng.integers(0, 65536, (h, w, len(mode) - 3), dtype=np.uint16)
             level = {"lossless": True} if lossless else {"level": rng.randint(50, 99)}
             return ext, bytes(imagecodecs.jpegxl_encode(samples, **level)), (w, h)
+    if ext == "avif" and mode in {"RGB;16", "RGBA;16"}:  # Pillow writes AVIF at 8 bits only
+        import imagecodecs
+
+        bits = rng.choice([10, 12])
+        samples = nprng.integers(0, 2**bits, (h, w, len(mode) - 3), dtype=np.uint16)
+        nclx = rng.choice([(1, 13), (9, 16), (9, 18), (12, 13)])  # sRGB, BT.2020 with PQ or HLG, Display P3
+        data = imagecodecs.avif_encode(samples, bitspersample=bits, level=rng.randint(60, 100), primaries=nclx[0],
+                                       transfer=nclx[1])  # fmt: skip
+        return ext, bytes(data), (w, h)
     if mode in {"RGB;16", "RGBA;16"}:
         import pillow_heif
 

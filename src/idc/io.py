@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from PIL.ImageCms import ImageCmsTransform
 
     from idc import jxl
+    from idc.isobmff import AvifColour
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ JPEG_MAX_XMP = JPEG_MAX_EXIF - 29
 # The iTXt keyword under which PNG files hold XMP.
 PNG_XMP_KEY = "XML:com.adobe.xmp"
 
+# What to install for colour deeper than 8 bits in AVIF and JPEG XL (which Pillow and pillow-jxl-plugin give at 8).
+DEEP_INSTALL = "pip install imagecodecs (or the extra idc-deblur[jxl])"
 _heif_plugin: bool | None = None  # pillow-heif registered with Pillow (None: not tried yet)
 HEIF_MIN_VERSION = (0, 21)  # the oldest pillow-heif tested; older ones cannot read mirrored 10- and 12-bit HEIF
 
@@ -883,6 +886,43 @@ def _read_tiff_without_pillow(
     return colour, alpha, bits, icc, upright, xmp, cmyk
 
 
+def imagecodecs_decodes(codec: str) -> bool:
+    """Whether imagecodecs is installed with ``codec`` ("AVIF", "JPEGXL"): how colour deeper than 8 bits is read from
+    AVIF and JPEG XL files, which Pillow and pillow-jxl-plugin give at 8."""
+    try:
+        import imagecodecs
+    except ImportError:
+        return False
+    return bool(getattr(getattr(imagecodecs, codec, None), "available", False))
+
+
+def _avif_colour(path: Path) -> AvifColour:
+    """An AVIF file's bit depth and nclx colour space (:func:`idc.isobmff.avif_colour`); 8 bits and none when its
+    boxes cannot be read (Pillow's decoder then says what is wrong, or reads what it can)."""
+    from idc import isobmff
+
+    try:
+        return isobmff.avif_colour(path.read_bytes())
+    except (ValueError, IndexError):
+        return isobmff.AvifColour()
+
+
+def _read_deep_avif(path: Path, orientation: int, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads an AVIF file of 10 or 12 bits per channel at full precision with imagecodecs (libavif), which gives the
+    samples as stored (0-1023 for 10 bits) and not turned: returns (H, W, 1|3) float32 and optional alpha in [0, 1],
+    turned upright by ``orientation`` (Pillow's, from the file's EXIF or irot and imir boxes)."""
+    import imagecodecs
+
+    try:
+        a = np.asarray(imagecodecs.avif_decode(path.read_bytes()))
+    except Exception as e:  # imagecodecs.AvifError, among others
+        raise ImageReadError(f"{path}: corrupt or truncated image ({one_line(e)})") from None
+    a = a.astype(np.float32) / (255.0 if a.dtype == np.uint8 else 2**bits - 1)
+    a = a[..., None] if a.ndim == 2 else a
+    a = _ORIENT.get(orientation, lambda x: x)(a)
+    return _colour_and_alpha(a, associated=False)
+
+
 def _read_deep_heif(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Reads the primary image of a HEIF file with 10 or 12 bits per channel (the HIF files of Sony, Canon and
     Fujifilm cameras) at full precision; returns (H, W, 1|3) float32 and optional alpha in [0, 1], and the bits.
@@ -1119,6 +1159,9 @@ def _read_image(path: Path) -> LoadedImage:
                 cicp = None  # given by an ICC profile when there is one that fits (below)
                 if img.format in ("HEIF", "PNG"):
                     cicp = _heif_cicp(img) if img.format == "HEIF" else _png_cicp(path)
+                avif = _avif_colour(path) if img.format == "AVIF" else None  # what Pillow does not report
+                if avif is not None and avif.nclx:
+                    cicp = _cicp(*avif.nclx)
                 # Colour given by gAMA/cHRM chunks only (PNG's older way), taken before a conversion drops the format.
                 png_colour = (
                     (img.info.get("gamma"), img.info.get("chromaticity"))
@@ -1131,7 +1174,14 @@ def _read_image(path: Path) -> LoadedImage:
                 elif img.format == "HEIF" and int(img.info.get("bit_depth") or 8) > 8:
                     array, alpha_np, heif_bits = _read_deep_heif(path, orientation)
                     depth = 16
+                elif avif is not None and avif.bits > 8 and imagecodecs_decodes("AVIF"):
+                    array, alpha_np = _read_deep_avif(path, orientation, avif.bits)
+                    depth = 16
                 else:
+                    if avif is not None and avif.bits > 8:  # Pillow's AVIF decoder gives 8 bits
+                        logger.warning(
+                            "%s: %d-bit AVIF read at 8 bits (to keep its depth: %s)", path, avif.bits, DEEP_INSTALL
+                        )
                     img.load()
                     depth = 16 if img.mode in {"I;16", "I;16B", "I;16L", "I"} else 8
                     if img.mode == "P":

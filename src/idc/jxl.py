@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from idc import isobmff
+
 logger = logging.getLogger(__name__)
 
 CODESTREAM_SIGNATURE = b"\xff\x0a"
 CONTAINER_SIGNATURE = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 INSTALL = "pip install pillow-jxl-plugin imagecodecs (or the extra idc-deblur[jxl])"
-DEEP_INSTALL = "pip install imagecodecs (or the extra idc-deblur[jxl])"
 
 # ExtraChannelInfo.type (an Enum field): the kinds idc acts on.
 ALPHA, BLACK = 0, 4
@@ -187,21 +188,9 @@ def boxes(data: bytes) -> list[tuple[bytes, bytes]]:
     Raises:
         ValueError: a box runs past the end of the file (a truncated file).
     """
-    out: list[tuple[bytes, bytes]] = []
     if not data.startswith(CONTAINER_SIGNATURE):
-        return out
-    pos = 0
-    while pos + 8 <= len(data):
-        size, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
-        start = pos + 8
-        if size == 1:  # a 64-bit size follows the type
-            size, start = int.from_bytes(data[pos + 8 : pos + 16], "big"), pos + 16
-        end = len(data) if size == 0 else pos + size
-        if end > len(data) or end < start:
-            raise ValueError(f"box {kind!r} runs past the end of the file")
-        out.append((kind, data[start:end]))
-        pos = end
-    return out
+        return []
+    return [(kind, data[start:stop]) for kind, start, stop in isobmff.boxes(data)]
 
 
 def codestream(data: bytes) -> bytes:
@@ -266,15 +255,6 @@ def decoder_problem() -> str | None:
     return None
 
 
-def deep_decoder_available() -> bool:
-    """Whether colour deeper than 8 bits can be decoded at full depth (imagecodecs with libjxl)."""
-    try:
-        import imagecodecs
-    except ImportError:
-        return False
-    return bool(getattr(imagecodecs, "JPEGXL", None) and imagecodecs.JPEGXL.available)
-
-
 @dataclass
 class Decoded:
     """A decoded JPEG XL image.
@@ -301,6 +281,8 @@ def decode(data: bytes, header: Header, name: object = "image") -> Decoded:
     """
     from pillow_jxl import Decoder
 
+    from idc.io import DEEP_INSTALL, imagecodecs_decodes
+
     try:
         is_jpeg, info, raw, icc, _ = Decoder()(data)
     except (KeyboardInterrupt, SystemExit):
@@ -318,7 +300,7 @@ def decode(data: bytes, header: Header, name: object = "image") -> Decoded:
     if len(raw) == 2 * width * height * channels:  # the plugin gives gray deeper than 8 bits at 16
         pixels = np.frombuffer(raw, dtype="<u2").reshape(height, width, channels).astype(np.uint16)
         return Decoded(pixels, icc or None)
-    if header.bits > 8 and deep_decoder_available():  # colour the plugin gives at 8 bits
+    if header.bits > 8 and imagecodecs_decodes("JPEGXL"):  # colour the plugin gives at 8 bits
         return Decoded(_decode_deep(data, header.bits, channels), icc or None)
     if header.bits > 8:
         logger.warning("%s: %d-bit JPEG XL read at 8 bits (to keep its depth: %s)", name, header.bits, DEEP_INSTALL)
