@@ -1043,15 +1043,13 @@ def _is_jxl_file(path: Path) -> bool:
 
 
 def _jxl_header(path: Path, data: bytes) -> jxl.Header:
-    """A JPEG XL file's headers, checked against the pixel limit before anything decodes it."""
+    """A JPEG XL file's headers (:func:`idc.jxl.parse_header`), read without decoding it; errors name the file."""
     from idc import jxl
 
     try:
-        header = jxl.parse_header(jxl.codestream(data))
+        return jxl.parse_header(jxl.codestream(data))
     except ValueError as e:
         raise ImageReadError(f"{path}: corrupt or truncated JPEG XL image ({e})") from None
-    check_pixel_limit(path, header.width, header.height)
-    return header
 
 
 def _read_jxl(path: Path) -> LoadedImage:
@@ -1064,6 +1062,7 @@ def _read_jxl(path: Path) -> LoadedImage:
 
     data = path.read_bytes()
     header = _jxl_header(path, data)
+    check_pixel_limit(path, header.width, header.height)  # before anything decodes it
     if header.animated:
         raise ImageReadError(f"{path}: an animated JPEG XL; idc deblurs still images (export the frame you want)")
     if header.float_samples:
