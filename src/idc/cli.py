@@ -148,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-metadata",
         action="store_true",
         help="write outputs without the inputs' EXIF (camera, date, GPS), XMP and colour profile or H.273 colour space "
-        "(kept by default; an H.273 colour space, as HDR HEIF files give it, only PNG and HEIC carry; a CMYK output "
-        "is then separated by the plain formula untagged CMYK is read by)",
+        "(kept by default; an H.273 colour space, as HDR HEIF and AVIF files give it, only PNG and HEIC carry; a CMYK "
+        "output is then separated by the plain formula untagged CMYK is read by)",
     )
     d.add_argument(
         "--tile",
