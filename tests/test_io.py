@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import re
@@ -10,6 +11,7 @@ import sys
 import zlib
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -738,33 +740,51 @@ def test_avif_and_heic_are_read_upright_and_written_with_metadata(tmp_path: Path
     assert again.alpha is not None and (again.alpha - alpha).abs().max() < 4 / 255
 
 
-@pytest.mark.parametrize(("bits", "channels"), [(10, 3), (12, 4), (10, 1)])
-def test_avif_of_more_than_8_bits_is_read_at_full_precision_with_its_colour_space(
-    tmp_path: Path, bits: int, channels: int
-) -> None:
+def _avif_encoder() -> Any:
+    """imagecodecs' AVIF encoder, which makes the deep and HDR AVIF files of these tests (Pillow writes 8 bits)."""
     _require("avif")
     imagecodecs = pytest.importorskip("imagecodecs", reason="deep AVIF is read with imagecodecs (idc-deblur[jxl])")
+    return imagecodecs.avif_encode
+
+
+def _nclx(encode: Any, **codes: int) -> dict[str, int]:
+    """The options for an nclx colour box, where this imagecodecs writes one (2025 and newer)."""
+    if "primaries" not in inspect.signature(encode).parameters:
+        pytest.skip("this imagecodecs writes no nclx colour box (2025 and newer do)")
+    return codes
+
+
+@pytest.mark.parametrize(("bits", "channels"), [(10, 3), (12, 4), (10, 1)])
+def test_avif_of_more_than_8_bits_is_read_at_full_precision(tmp_path: Path, bits: int, channels: int) -> None:
+    encode = _avif_encoder()
     codes = np.random.default_rng(bits).integers(0, 2**bits, (9, 11, channels)).astype(np.uint16)
-    # BT.2020 primaries, PQ: an HDR photo; lossless (colour coded as RGB, matrix 0, as AV1 allows; gray as luma)
-    samples, matrix = (codes[..., 0], 9) if channels == 1 else (codes, 0)
-    data = imagecodecs.avif_encode(samples, bitspersample=bits, level=100, primaries=9, transfer=16, matrix=matrix)
-    (tmp_path / "hdr.avif").write_bytes(data)
-    loaded = read_image(tmp_path / "hdr.avif")
-    assert loaded.bit_depth == 16 and loaded.cicp == (9, 16) and loaded.grayscale == (channels == 1)
+    samples = codes[..., 0] if channels == 1 else codes
+    (tmp_path / "deep.avif").write_bytes(encode(samples, bitspersample=bits, level=100))  # lossless
+    loaded = read_image(tmp_path / "deep.avif")
+    assert loaded.bit_depth == 16 and loaded.grayscale == (channels == 1)
     colours = 1 if channels == 1 else 3
     read_codes = np.round(loaded.rgb.permute(1, 2, 0).numpy()[..., :colours] * (2**bits - 1))
     assert np.array_equal(read_codes, codes[..., :colours])
     if channels == 4:
         assert loaded.alpha is not None
         assert np.array_equal(np.round(loaded.alpha.numpy() * (2**bits - 1)), codes[..., 3])
+
+
+def test_an_avif_colour_space_is_read_and_kept(tmp_path: Path) -> None:
+    encode = _avif_encoder()
+    codes = np.random.default_rng(0).integers(0, 1024, (9, 11, 3)).astype(np.uint16)
+    hdr = _nclx(encode, primaries=9, transfer=16, matrix=0)  # BT.2020 primaries, PQ: an HDR photo
+    (tmp_path / "hdr.avif").write_bytes(encode(codes, bitspersample=10, level=100, **hdr))
+    loaded = read_image(tmp_path / "hdr.avif")
+    assert loaded.bit_depth == 16 and loaded.cicp == (9, 16) and loaded.icc is None
     # Into PNG: 16 bits and the colour space kept (cICP), so viewers show it as HDR.
     write_like(tmp_path / "out.png", loaded.rgb, loaded)
     back = read_image(tmp_path / "out.png")
     assert back.bit_depth == 16 and back.cicp == (9, 16) and torch.allclose(back.rgb, loaded.rgb, atol=1 / 65535)
     # An 8-bit AVIF says its colour space the same way; sRGB needs no words.
-    eight = np.random.default_rng(0).integers(0, 256, (9, 11, 3)).astype(np.uint8)
-    (tmp_path / "p3.avif").write_bytes(imagecodecs.avif_encode(eight, level=100, primaries=12, transfer=13))
-    (tmp_path / "srgb.avif").write_bytes(imagecodecs.avif_encode(eight, level=100, primaries=1, transfer=13))
+    eight = codes.astype(np.uint8)
+    (tmp_path / "p3.avif").write_bytes(encode(eight, level=100, **_nclx(encode, primaries=12, transfer=13)))
+    (tmp_path / "srgb.avif").write_bytes(encode(eight, level=100, **_nclx(encode, primaries=1, transfer=13)))
     assert read_image(tmp_path / "p3.avif").cicp == (12, 13) and read_image(tmp_path / "p3.avif").bit_depth == 8
     assert read_image(tmp_path / "srgb.avif").cicp is None
 
@@ -772,8 +792,7 @@ def test_avif_of_more_than_8_bits_is_read_at_full_precision_with_its_colour_spac
 def test_deep_avif_is_turned_upright_by_its_orientation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # imagecodecs gives an AVIF's samples as stored, not turned: idc turns them by the orientation Pillow reports.
     # No writer at hand makes a deep AVIF with an orientation, so an 8-bit one goes the deep way here.
-    _require("avif")
-    pytest.importorskip("imagecodecs", reason="deep AVIF is read with imagecodecs (idc-deblur[jxl])")
+    _avif_encoder()
     from idc.isobmff import AvifColour
 
     Image.fromarray(_corner_block()).save(tmp_path / "turned.avif", exif=_exif(6), quality=100)
@@ -786,10 +805,8 @@ def test_deep_avif_is_turned_upright_by_its_orientation(tmp_path: Path, monkeypa
 
 
 def test_without_imagecodecs_deep_avif_is_read_at_8_bits_with_a_warning(tmp_path: Path) -> None:
-    _require("avif")
-    imagecodecs = pytest.importorskip("imagecodecs", reason="the test makes a deep AVIF with imagecodecs")
     codes = np.full((6, 7, 3), 1023, np.uint16)
-    (tmp_path / "deep.avif").write_bytes(imagecodecs.avif_encode(codes, bitspersample=10, level=100))
+    (tmp_path / "deep.avif").write_bytes(_avif_encoder()(codes, bitspersample=10, level=100))
     err = run_without_imagecodecs(
         "import logging\n"
         "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"

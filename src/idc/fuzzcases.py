@@ -86,8 +86,13 @@ def odd_image(rng: random.Random, exts: list[str] | None = None) -> tuple[str, b
         bits = rng.choice([10, 12])
         samples = nprng.integers(0, 2**bits, (h, w, len(mode) - 3), dtype=np.uint16)
         nclx = rng.choice([(1, 13), (9, 16), (9, 18), (12, 13)])  # sRGB, BT.2020 with PQ or HLG, Display P3
-        data = imagecodecs.avif_encode(samples, bitspersample=bits, level=rng.randint(60, 100), primaries=nclx[0],
-                                       transfer=nclx[1])  # fmt: skip
+        quality = rng.randint(60, 100)
+        try:
+            data = imagecodecs.avif_encode(
+                samples, bitspersample=bits, level=quality, primaries=nclx[0], transfer=nclx[1]
+            )
+        except TypeError:  # imagecodecs before 2025 writes no nclx box
+            data = imagecodecs.avif_encode(samples, bitspersample=bits, level=quality)
         return ext, bytes(data), (w, h)
     if mode in {"RGB;16", "RGBA;16"}:
         import pillow_heif
