@@ -336,8 +336,9 @@ def encode(pixels: np.ndarray, quality: int, lossless: bool, exif: bytes | None,
     import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
     from PIL import Image
 
-    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[-1]]
-    img = Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or not 1 <= pixels.shape[-1] <= 4:
+        raise ValueError(f"JPEG XL is written from 8-bit samples of 1 to 4 channels, not {pixels.dtype} {pixels.shape}")
+    img = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)  # L, LA, RGB or RGBA by its shape
     out = BytesIO()
     # The Exif box holds the TIFF bytes (Pillow's block opens with "Exif\0\0") after the offset of the TIFF header
     # (0 here), which the plugin does not add itself.
