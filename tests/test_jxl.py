@@ -173,6 +173,20 @@ def test_written_with_metadata_and_read_back(tmp_path: Path) -> None:
     assert tags[0x010F] == "TestCam" and tags[0x0112] == 1
 
 
+def test_compressed_metadata_without_brotli_is_left_out_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    Image.fromarray(_samples(12, 10, 3)).save(
+        tmp_path / "plugin.jxl", exif=_exif(3)[6:], xmp=XMP, compress_metadata=True
+    )
+    monkeypatch.setattr(jxl, "_brotli", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="idc.jxl"):
+        loaded = read_image(tmp_path / "plugin.jxl")
+    assert loaded.exif is None and loaded.xmp is None and loaded.rgb.shape == (3, 12, 10)
+    assert "plugin.jxl: its compressed EXIF left out (pip install brotli to keep it)" in caplog.text
+    assert "plugin.jxl: its compressed XMP left out" in caplog.text
+
+
 def test_gray_stays_gray_and_lossy_input_gives_lossy_output(tmp_path: Path) -> None:
     gray = _samples(40, 48, 1, seed=5)
     (tmp_path / "gray.jxl").write_bytes(imagecodecs.jpegxl_encode(gray, distance=1.0))

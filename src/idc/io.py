@@ -1006,10 +1006,11 @@ def read_image(path: str | Path) -> LoadedImage:
     32-bit and 16-bit CMYK or Lab samples are refused by name.
     An RGB ICC profile (or else a colour space given as H.273 code points), the EXIF block and the XMP packet
     (orientation reset in both) are kept for :func:`write_image`. HEIC/HEIF is read when pillow-heif is installed
-    (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF (8 bits per channel) where
-    Pillow has it, JPEG XL when pillow-jxl-plugin is installed (upright; 10- and 16-bit colour at full precision where
-    imagecodecs is installed too; its size checked from the headers before it is decoded, :mod:`idc.jxl`). Of a
-    multi-page TIFF or a HEIF collection the first (primary) image is read, with a logged
+    (upright; 10- and 12-bit files at full precision, as ``bit_depth == 16``), AVIF where Pillow has it (10- and
+    12-bit files at full precision where imagecodecs is installed, else at 8 bits with a warning), JPEG XL when
+    pillow-jxl-plugin is installed (upright; 10- and 16-bit colour at full precision where imagecodecs is installed
+    too; its size checked from the headers before it is decoded, :mod:`idc.jxl`). Of a multi-page TIFF or a HEIF
+    collection the first (primary) image is read, with a logged
     warning. A camera raw file, known by its extension or by what a TIFF's first image says of itself
     (:func:`refuse_camera_raw`), is developed into a 16-bit sRGB photo with LibRaw where rawpy is installed
     (:func:`idc.raw.develop`).
@@ -1091,12 +1092,9 @@ def _read_jxl(path: Path) -> LoadedImage:
     assert decoded.pixels is not None
     pixels = decoded.pixels
     depth = 16 if pixels.dtype == np.uint16 else 8
-    array = pixels.astype(np.float32) / (65535.0 if depth == 16 else 255.0)
-    colours = 1 if array.shape[-1] <= 2 else 3
-    alpha = array[..., colours] if array.shape[-1] in (2, 4) else None
-    colour = array[..., :colours]
-    if alpha is not None and header.premultiplied:
-        colour = _unpremultiply(colour, alpha)
+    colour, alpha = _colour_and_alpha(
+        pixels.astype(np.float32) / (65535.0 if depth == 16 else 255.0), associated=header.premultiplied
+    )
     exif_block, xmp = jxl.metadata(data, path)
     exif = None
     if exif_block:
@@ -1109,7 +1107,7 @@ def _read_jxl(path: Path) -> LoadedImage:
             logger.info("%s: EXIF left out of the output, it could not be read (%s)", path, e)
         else:
             exif = upright_exif(tags, path)
-    grayscale = colours == 1
+    grayscale = colour.shape[-1] == 1
     if grayscale:
         colour = np.repeat(colour, 3, axis=-1)
     return LoadedImage(

@@ -227,15 +227,16 @@ def metadata(data: bytes, name: object = "image") -> tuple[bytes | None, bytes |
     exif = xmp = None
     for kind, payload in boxes(data):
         if kind == b"brob" and payload[:4] in (b"Exif", b"xml "):
+            what = "EXIF" if payload[:4] == b"Exif" else "XMP"
             codec = _brotli()
             if codec is None:
-                logger.warning("%s: its compressed %s left out (pip install brotli to keep it)", name, payload[:4])
+                logger.warning("%s: its compressed %s left out (pip install brotli to keep it)", name, what)
                 continue
             decode = getattr(codec, "brotli_decode", None) or getattr(codec, "decompress")  # noqa: B009
             try:
                 kind, payload = payload[:4], bytes(decode(payload[4:]))
             except Exception as e:  # each decoder raises its own error type for corrupt data
-                logger.warning("%s: its compressed %s is corrupt, left out (%s)", name, payload[:4], e)
+                logger.warning("%s: its compressed %s is corrupt, left out (%s)", name, what, " ".join(str(e).split()))
                 continue
         if kind == b"Exif" and exif is None and len(payload) > 8:
             # The box opens with the offset of the TIFF header; some writers leave it out.
