@@ -84,3 +84,18 @@ def test_the_lowest_tested_versions_are_the_declared_lower_bounds() -> None:
         assert name in {"pytest", "pytest-xdist", "ruff", "mypy", "hypothesis", "setuptools", "tensorboard"}, (
             f"{name}'s lower bound is in no test of the lowest versions"
         )
+
+
+def test_the_formats_table_says_what_outputs_keep() -> None:
+    # docs/formats.md's "output keeps" columns against the round trips' own record of what each format keeps.
+    from idc.batch import OUTPUT_FORMATS
+    from idc.fuzzcases import FORMATS, KEEPS_ALPHA, KEEPS_DEPTH, KEEPS_GRAY
+
+    rows = {}
+    for line in (REPO / "docs" / "formats.md").read_text().splitlines():
+        if found := re.match(r"\| [^|]*\(`([a-z]+)`\) \|", line):
+            rows[found.group(1)] = [cell.strip() for cell in line.strip("|").split("|")]
+    assert set(rows) == set(FORMATS) == set(OUTPUT_FORMATS) - {"same"}
+    for column, keeps in ((2, KEEPS_DEPTH), (3, KEEPS_ALPHA), (4, KEEPS_GRAY)):
+        said = {fmt for fmt, cells in rows.items() if cells[column].startswith("yes")}
+        assert said == keeps, (column, said, keeps)
