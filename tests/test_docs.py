@@ -99,3 +99,22 @@ def test_the_formats_table_says_what_outputs_keep() -> None:
     for column, keeps in ((2, KEEPS_DEPTH), (3, KEEPS_ALPHA), (4, KEEPS_GRAY)):
         said = {fmt for fmt, cells in rows.items() if cells[column].startswith("yes")}
         assert said == keeps, (column, said, keeps)
+
+
+def test_the_tests_the_docs_name_exist() -> None:
+    # docs/reliability.md and the others cite tests as `tests/file.py::test_name`, and further ones of the same file as
+    # `::test_name`: each must be a test of that file, or a guarantee would point at nothing.
+    missing = []
+    for doc in DOCS:
+        current = None
+        for found in re.finditer(r"`(tests/[\w/]+\.py)?(::[\w\[\]\-.]+)?", doc.read_text()):
+            path, name = found.group(1), found.group(2)
+            if path:
+                current = path
+                if not (REPO / path).exists():
+                    missing.append(f"{doc.name}: {path}")
+            if name and current and (REPO / current).exists():
+                test = name[2:].split("[")[0]
+                if not re.search(rf"^(async )?def {re.escape(test)}\b", (REPO / current).read_text(), re.MULTILINE):
+                    missing.append(f"{doc.name}: {current}::{test}")
+    assert not missing, missing

@@ -789,6 +789,30 @@ def test_an_avif_colour_space_is_read_and_kept(tmp_path: Path) -> None:
     assert read_image(tmp_path / "srgb.avif").cicp is None
 
 
+def test_a_colour_space_is_written_into_avif_through_imagecodecs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pillow writes no nclx box; imagecodecs does (at 10 bits for a 16-bit image), without EXIF or XMP.
+    encode = _avif_encoder()
+    _nclx(encode, primaries=9, transfer=16)
+    ramp = torch.linspace(0, 1, 3 * 12 * 16).reshape(3, 12, 16)
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        write_image(tmp_path / "hdr.avif", ramp, bit_depth=16, cicp=(9, 16), exif=_exif(1), quality=100)
+    assert "hdr.avif: AVIF in the input's colour space (H.273 primaries 9, transfer 16) is written through " in (
+        caplog.text
+    )
+    back = read_image(tmp_path / "hdr.avif")
+    assert back.cicp == (9, 16) and back.bit_depth == 16 and back.exif is None
+    assert float((back.rgb - ramp).abs().max()) < 3 / 1023
+    # Where imagecodecs cannot (none, or one from before 2025), the colour space is lost, and the warning says why.
+    monkeypatch.setattr(idc_io, "avif_nclx_writer", lambda: False)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="idc.io"):
+        write_image(tmp_path / "plain.avif", ramp, bit_depth=16, cicp=(9, 16))
+    assert "is written into AVIF only with imagecodecs 2025 or newer (pip install -U imagecodecs)" in caplog.text
+    assert read_image(tmp_path / "plain.avif").cicp is None
+
+
 def test_deep_avif_is_turned_upright_by_its_orientation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # imagecodecs gives an AVIF's samples as stored, not turned: idc turns them by the orientation Pillow reports.
     # No writer at hand makes a deep AVIF with an orientation, so an 8-bit one goes the deep way here.

@@ -15,7 +15,15 @@ from PIL import Image, ImageCms
 
 from idc.data.frames import from_linear
 from idc.icc import D50_XYZ, assemble, s15_fixed16, text_description_tag, text_tag, xyz_tag
-from idc.io import LoadedImage, missing_support, plain_ink_colours, plain_separation, read_image, write_like
+from idc.io import (
+    LoadedImage,
+    avif_nclx_writer,
+    missing_support,
+    plain_ink_colours,
+    plain_separation,
+    read_image,
+    write_like,
+)
 
 # RGB;16 and RGBA;16: 10-bit colour HEIF (cameras' HIF files), written through pillow-heif, 10- and 12-bit AVIF and
 # 16-bit colour JPEG XL, written through imagecodecs, and 16-bit colour TIFF, written by tifffile (no Pillow mode
@@ -318,7 +326,9 @@ def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
         target.unlink()
         if back.rgb.shape != img.rgb.shape:  # written upright: read back without turning
             problems.append(f"{out}: size {tuple(back.rgb.shape)}, not {tuple(img.rgb.shape)}")
-        if back.bit_depth != (img.bit_depth if out in KEEPS_DEPTH else 8):
+        # AVIF in a colour space only an nclx box names is written through imagecodecs, deep ones at 10 bits.
+        deep_avif = out == "avif" and img.cicp is not None and avif_nclx_writer()
+        if back.bit_depth != (img.bit_depth if out in KEEPS_DEPTH or deep_avif else 8):
             problems.append(f"{out}: {back.bit_depth} bits from {img.bit_depth}")
         if img.alpha is None or out not in KEEPS_ALPHA:
             if back.alpha is not None:

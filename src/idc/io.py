@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import re
@@ -907,6 +908,34 @@ def _avif_colour(path: Path) -> AvifColour:
         return isobmff.AvifColour()
 
 
+def avif_nclx_writer() -> bool:
+    """Whether AVIF files can be written with an nclx colour box here: imagecodecs 2025 or newer (with libavif)."""
+    if not imagecodecs_decodes("AVIF"):
+        return False
+    import imagecodecs
+
+    try:
+        return "primaries" in inspect.signature(imagecodecs.avif_encode).parameters
+    except (TypeError, ValueError):  # a signature Python cannot read: an imagecodecs this code does not know
+        return False
+
+
+def _write_nclx_avif(
+    path: str, rgb: torch.Tensor, alpha: torch.Tensor | None, quality: int, cicp: tuple[int, int], bits: int
+) -> None:
+    """Writes an AVIF file of ``bits`` (8 or 10) per channel whose nclx box names the colour space ``cicp`` (H.273
+    primaries and transfer; YCbCr as BT.601, as :func:`_nclx_options` writes HEIC), with imagecodecs."""
+    import imagecodecs
+
+    planes = rgb if alpha is None else torch.cat([rgb, alpha[None].to(rgb)])
+    codes = (planes.detach().float().clamp(0, 1).cpu() * (2**bits - 1)).round().permute(1, 2, 0).numpy()
+    samples = np.ascontiguousarray(codes.astype(np.uint8 if bits == 8 else np.uint16))
+    data = imagecodecs.avif_encode(
+        samples, level=quality, bitspersample=bits, primaries=cicp[0], transfer=cicp[1], matrix=6
+    )
+    Path(path).write_bytes(bytes(data))
+
+
 def _read_deep_avif(path: Path, orientation: int, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Reads an AVIF file of 10 or 12 bits per channel at full precision with imagecodecs (libavif), which gives the
     samples as stored (0-1023 for 10 bits) and not turned: returns (H, W, 1|3) float32 and optional alpha in [0, 1],
@@ -1300,8 +1329,9 @@ def write_image(
     RGB ``icc`` other than sRGB is converted to sRGB first, with a warning (:mod:`idc.jxl`). ``quality`` applies to
     JPEG, WebP, AVIF, HEIC and JPEG XL; TIFF is compressed losslessly (Deflate, :func:`write_tiff`). ``cicp`` (H.273
     colour primaries and transfer characteristics, :attr:`LoadedImage.cicp`) is written, when there is no ``icc``,
-    as PNG's cICP chunk and HEIC's nclx box; other formats have no place for it and are written without it, with a
-    warning. ``xmp`` (an XMP packet) is embedded in every format, in JPEG only up to 65,504 bytes and in PNG only
+    as PNG's cICP chunk and HEIC's nclx box, and as AVIF's through imagecodecs 2025 or newer (10 bits for a 16-bit
+    image; without EXIF and XMP, with a warning); other formats have no place for it and are written without it,
+    with a warning. ``xmp`` (an XMP packet) is embedded in every format, in JPEG only up to 65,504 bytes and in PNG only
     when UTF-8 (a message otherwise).
     ``subsampling`` (``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``) sets a JPEG's chroma subsampling (default: Pillow's,
     4:2:0). ``grayscale``: the image is gray (:attr:`LoadedImage.grayscale`); the mean of its channels is written as
@@ -1336,13 +1366,25 @@ def write_image(
         icc = None  # the pixels are sRGB, which a file without a profile is read as
     depth = 8 if inks else bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
     cicp = None if icc else cicp
-    if cicp and fmt not in {"PNG", "HEIF"}:
+    # An AVIF names its colour space in an nclx box, which Pillow cannot write and imagecodecs can (at 10 bits; no
+    # EXIF or XMP): colours shown right outweigh the metadata.
+    nclx_avif = bool(cicp) and fmt == "AVIF" and avif_nclx_writer()
+    if nclx_avif and cicp and (exif or xmp):
         logger.warning(
-            "%s: the input's colour space (H.273 primaries %d, transfer %d) has no place in %s; written without it, "
-            "so colours will look different (PNG and HEIC keep it)",
+            "%s: AVIF in the input's colour space (H.273 primaries %d, transfer %d) is written through imagecodecs, "
+            "which writes no EXIF or XMP; written without them (PNG and HEIC keep both)",
             path,
             *cicp,
-            fmt,
+        )
+    if cicp and fmt not in {"PNG", "HEIF"} and not nclx_avif:
+        logger.warning(
+            "%s: the input's colour space (H.273 primaries %d, transfer %d) %s; written without it, so colours will "
+            "look different (PNG and HEIC keep it)",
+            path,
+            *cicp,
+            "is written into AVIF only with imagecodecs 2025 or newer (pip install -U imagecodecs)"
+            if fmt == "AVIF"
+            else f"has no place in {fmt}",
         )
     nclx = {} if not cicp else _nclx_options(cicp)
     # HEIC has a monochrome mode (libheif's, as pillow-heif writes an L image) but none with alpha here.
@@ -1367,6 +1409,8 @@ def write_image(
         if depth == 16 and fmt == "HEIF":
             metadata: dict[str, object] = {"icc_profile": icc, "exif": exif, "xmp": xmp, **nclx}
             _write_deep_heif(tmp, rgb, alpha, quality, metadata, bits=12 if heif_bits == 12 else 10)
+        elif nclx_avif and cicp:
+            _write_nclx_avif(tmp, rgb, alpha, quality, cicp, bits=10 if bit_depth == 16 else 8)
         elif fmt == "TIFF" or depth == 16:  # written by our own TIFF and gray PNG writers, or OpenCV's PNG one
             samples = to_uint(rgb, depth) if separated is None else np.asarray(separated)
             if alpha is not None:
