@@ -573,3 +573,19 @@ def test_skip_existing_continues_an_interrupted_folder(
     assert "skipping 3 of 3 images" in out and "backend" not in out
     assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--skip-existing", "--overwrite"]) == 2
     assert "--overwrite and --skip-existing exclude each other" in capsys.readouterr().err
+
+
+def test_strength_zero_writes_the_input_and_bad_strengths_are_usage_errors(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _png(tmp_path / "in.png")
+    assert main(["deblur", str(src), "-o", str(tmp_path / "same.png"), "--strength", "0", *_exact_cpu(weights)]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "same.png")), np.asarray(Image.open(src)))
+    assert main(["deblur", str(src), "-o", str(tmp_path / "half.png"), "--strength", "0.5", *_exact_cpu(weights)]) == 0
+    assert main(["deblur", str(src), "-o", str(tmp_path / "full.png"), *_exact_cpu(weights)]) == 0
+    half, full, before = (np.asarray(Image.open(tmp_path / n), np.float64) for n in ("half.png", "full.png", "in.png"))
+    assert np.abs(half - (before + full) / 2).max() <= 1.0  # halfway, up to the rounding of each
+    for bad in ("2.5", "-1", "lots"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["deblur", str(src), "-o", str(tmp_path / "x.png"), "--strength", bad])
+        assert exit_.value.code == 2 and "--strength: strength must be" in capsys.readouterr().err

@@ -239,3 +239,27 @@ def test_fp16_on_cuda_casts_the_loaded_network_and_stays_close(model: idc.IDC, t
     )
     assert diff.mean() < 1 and diff.max() <= 4
     assert next(model.parameters()).dtype == torch.float32  # a model passed in is never cast
+
+
+def test_strength_blends_the_input_and_the_output(model: idc.IDC) -> None:
+    from idc.infer import apply_strength, deblur_image
+
+    image = torch.rand(3, 20, 28)
+    full = deblur_image(model, image, tile=0)
+    assert not torch.allclose(full, image, atol=0.01)  # the random network changes the image
+    assert torch.equal(deblur_image(model, image, tile=0, strength=1.0), full)
+    assert torch.equal(deblur_image(model, image, tile=0, strength=0.0), image)  # nothing of the network's change
+    half = deblur_image(model, image, tile=0, strength=0.5)
+    assert torch.allclose(half, (image + full) / 2, atol=1e-6)
+    more = deblur_image(model, image, tile=0, strength=1.5)  # the change enlarged, clipped to [0, 1]
+    assert torch.allclose(more, (image + 1.5 * (full - image)).clamp(0, 1), atol=1e-6) and float(more.max()) <= 1
+    # With the self-ensemble and tiles too, and through the one-call API in every type it takes.
+    mean = deblur_image(model, image, tile=16, overlap=4, ensemble=2)
+    assert torch.allclose(deblur_image(model, image, tile=16, overlap=4, ensemble=2, strength=0.25),
+                          apply_strength(image, mean, 0.25), atol=1e-6)  # fmt: skip
+    photo = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    assert np.array_equal(idc.deblur(photo, model, precision="fp32", strength=0.0), photo)
+    assert np.array_equal(np.asarray(idc.deblur(Image.fromarray(photo), model, precision="fp32", strength=0)), photo)
+    for bad in (-0.1, 2.5, float("nan")):
+        with pytest.raises(ValueError, match="strength must be between 0 and 2"):
+            idc.deblur(photo, model, strength=bad)

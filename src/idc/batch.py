@@ -218,6 +218,7 @@ def deblur_files(
     ensemble: int = 1,
     quality: int = 95,
     pipeline: bool = True,
+    strength: float = 1.0,
 ) -> Report:
     """Deblurs every job's source into its target, going on past files that fail.
 
@@ -228,7 +229,7 @@ def deblur_files(
     and ``on_done`` calls come in the jobs' order. Each output is written atomically (temporary file, then rename).
     The seconds of an image are those of its reading, network (measured after CUDA synchronisation) and writing,
     which other images' overlap; ``Report.seconds`` is the wall time of the whole run. ``model`` is a torch IDC or
-    an :class:`OnnxDeblurrer`; ``tile``, ``overlap``, ``precision`` and ``ensemble`` are as in
+    an :class:`OnnxDeblurrer`; ``tile``, ``overlap``, ``precision``, ``ensemble`` and ``strength`` are as in
     :func:`idc.infer.deblur_image`. ``metadata``: carry each input's colour space (RGB ICC profile, or H.273 code
     points), EXIF and XMP (orientation reset) over to its output. ``quality``: of JPEG, WebP, AVIF and HEIC outputs
     (:func:`idc.io.write_like`).
@@ -299,7 +300,14 @@ def deblur_files(
             start = time.perf_counter()
             try:
                 restored = deblur_image(
-                    model, image.rgb, tile, overlap, progress=progress, precision=precision, ensemble=ensemble
+                    model,
+                    image.rgb,
+                    tile,
+                    overlap,
+                    progress=progress,
+                    precision=precision,
+                    ensemble=ensemble,
+                    strength=strength,
                 )
                 synchronize(device)
                 restored = restored.cpu()

@@ -58,6 +58,19 @@ def _quality(text: str) -> int:
     return value
 
 
+def _strength(text: str) -> float:
+    from idc.infer import STRENGTH_RANGE
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"strength must be a number from 0 to 2, got {text!r}") from None
+    low, high = STRENGTH_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"strength must be from {low:g} to {high:g}, got {text}")
+    return value
+
+
 def _add_model_args(p: argparse.ArgumentParser, onnx: bool = False) -> None:
     what = "weights folder, .safetensors file or .onnx export" if onnx else "weights folder or .safetensors file"
     p.add_argument("--weights", default=None, help=f"{what} (default: bundled weights)")
@@ -179,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
         "export of --weights (made on first use, ~40 s; exporting needs torch >= 2.10); torch: always PyTorch",
     )
     _add_ensemble_arg(d)
+    d.add_argument(
+        "--strength",
+        type=_strength,
+        default=1.0,
+        metavar="S",
+        help="how much of the network's change to keep, 0 to 2 (default: 1, the network's output): 0.5 is halfway "
+        "between the input and the output, for less sharpening and fewer of its artefacts; above 1 the change is "
+        "enlarged (measured on the benchmark sets in docs/performance.md)",
+    )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument(
         "--max-pixels",
@@ -507,6 +529,7 @@ def _deblur(args: argparse.Namespace, inputs: list[str], output: Path, names: di
         metadata=not args.no_metadata,
         quality=args.quality,
         ensemble=args.ensemble,
+        strength=args.strength,
     )
     for _, reason in report.failed:
         print(f"idc: error: {named(reason)}", file=sys.stderr)

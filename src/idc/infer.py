@@ -140,6 +140,7 @@ def deblur_image(
     progress: bool = False,
     precision: str = "fp32",
     ensemble: int = 1,
+    strength: float = 1.0,
 ) -> torch.Tensor:
     """Deblurs one (3, H, W) image whole or in tiles, with a torch IDC or an :class:`idc.export.OnnxDeblurrer`.
 
@@ -152,14 +153,49 @@ def deblur_image(
             runs as it was exported.
         ensemble: 1 (one run), or 2, 4 or 8: the outputs for that many flipped/transposed copies of the image,
             averaged (:mod:`idc.ensemble`; that many times the time).
+        strength: how much of the network's change to keep (:func:`apply_strength`): 1, the network's output (the
+            paper's); 0, the input; between, a blend; up to 2, the change enlarged.
     """
     from idc.ensemble import ensemble_mean
+
+    check_strength(strength)
+    if ensemble != 1:  # a bad size fails in ensemble_mean before any run
+        out = ensemble_mean(lambda view: _deblur_once(model, view, tile, overlap, progress, precision), image, ensemble)
+    else:
+        out = _deblur_once(model, image, tile, overlap, progress, precision)
+    return apply_strength(image, out, strength)
+
+
+STRENGTH_RANGE = (0.0, 2.0)
+
+
+def check_strength(strength: float) -> None:
+    """Raises ValueError for a strength outside :data:`STRENGTH_RANGE` (or not a number)."""
+    low, high = STRENGTH_RANGE
+    if not low <= strength <= high:  # NaN fails too
+        raise ValueError(f"strength must be between {low:g} and {high:g}, got {strength!r}")
+
+
+def apply_strength(blurred: torch.Tensor, restored: torch.Tensor, strength: float) -> torch.Tensor:
+    """``blurred`` plus ``strength`` times the network's change to it, clipped to [0, 1]: the output itself at 1, the
+    input at 0, a blend between (less sharpening, fewer of its artefacts), the change enlarged above 1.
+
+    Shape:
+        blurred, restored: (3, H, W), or any shape the two share.
+    """
+    if strength == 1.0:
+        return restored
+    if strength == 0.0:
+        return blurred.clone()
+    return (blurred + strength * (restored - blurred)).clamp(0, 1)
+
+
+def _deblur_once(
+    model: IDC | OnnxDeblurrer, image: torch.Tensor, tile: int | str, overlap: int, progress: bool, precision: str
+) -> torch.Tensor:
+    """:func:`deblur_image` of one view, whole or in tiles."""
     from idc.tiling import auto_tile, deblur_tiled
 
-    if ensemble != 1:  # a bad size fails in ensemble_mean before any run
-        return ensemble_mean(
-            lambda view: deblur_image(model, view, tile, overlap, progress, precision), image, ensemble
-        )
     _, h, w = image.shape
     side: int | None
     if tile == "auto":
@@ -219,6 +255,7 @@ def deblur(
     tile: int | str = ...,
     overlap: int = ...,
     ensemble: int = ...,
+    strength: float = ...,
 ) -> torch.Tensor: ...
 @overload
 def deblur(
@@ -230,6 +267,7 @@ def deblur(
     tile: int | str = ...,
     overlap: int = ...,
     ensemble: int = ...,
+    strength: float = ...,
 ) -> np.ndarray: ...
 @overload
 def deblur(
@@ -241,6 +279,7 @@ def deblur(
     tile: int | str = ...,
     overlap: int = ...,
     ensemble: int = ...,
+    strength: float = ...,
 ) -> Image.Image: ...
 def deblur(
     image: Any,
@@ -251,6 +290,7 @@ def deblur(
     tile: int | str = "auto",
     overlap: int = 128,
     ensemble: int = 1,
+    strength: float = 1.0,
 ) -> Any:
     """Deblurs one image and returns it in the type, shape and value range it came in: the one-call Python API.
 
@@ -274,6 +314,8 @@ def deblur(
         tile, overlap: as in :func:`deblur_image`; large images are tiled to fit memory.
         ensemble: 1, or 2, 4 or 8 flipped/transposed copies whose outputs are averaged (that many times the time;
             :func:`deblur_image`).
+        strength: how much of the network's change to keep, 0 to 2 (default 1, the network's output;
+            :func:`apply_strength`).
 
     Raises:
         ValueError: the image's type, shape or dtype is not one of the above, or a PIL image is what Pillow opens
@@ -282,10 +324,11 @@ def deblur(
     import numpy as np
     from PIL import Image
 
+    check_strength(strength)  # before a model is loaded
     net, precision = _model_for(model, device, precision)
 
     def restore(rgb: torch.Tensor) -> torch.Tensor:
-        return deblur_image(net, rgb, tile, overlap, precision=precision, ensemble=ensemble)
+        return deblur_image(net, rgb, tile, overlap, precision=precision, ensemble=ensemble, strength=strength)
 
     if isinstance(image, torch.Tensor):
         if image.ndim not in (3, 4) or image.shape[-3] != 3 or not image.is_floating_point():
@@ -329,12 +372,22 @@ def deblur(
             image, through = cmyk_to_srgb_with_profile(image, "image")
         if image.mode in {"L", "LA", "I;16"}:
             samples = np.asarray(image if image.mode == "I;16" else image.getchannel(0))
-            gray = deblur(samples, net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
+            gray = deblur(
+                samples, net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble, strength=strength
+            )
             sharp = Image.fromarray(gray)  # L from uint8, I;16 from uint16
             if image.mode == "LA":
                 sharp = Image.merge("LA", (sharp, image.getchannel("A")))
         elif image.mode in {"RGB", "RGBA"}:
-            result = deblur(np.asarray(image), net, precision=precision, tile=tile, overlap=overlap, ensemble=ensemble)
+            result = deblur(
+                np.asarray(image),
+                net,
+                precision=precision,
+                tile=tile,
+                overlap=overlap,
+                ensemble=ensemble,
+                strength=strength,
+            )
             sharp = Image.fromarray(result, image.mode)
         else:
             raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, P, CMYK, L, LA, 1 or I;16")
