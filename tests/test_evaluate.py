@@ -151,6 +151,8 @@ def test_restored_images_are_scored_as_eval_scores_its_own(tmp_path: Path, capsy
     assert len(json.loads((tmp_path / "c.json").read_text())["failed"]) == 2
     assert main([*data, "--restored", str(saved), "--ensemble", "2", "--device", "cpu"]) == 2
     assert "--device, --ensemble apply to running IDC" in capsys.readouterr().err
+    assert main([*data, "--restored", str(saved), "--strength", "0.5"]) == 2
+    assert "--strength apply to running IDC" in capsys.readouterr().err
 
 
 def test_restored_images_are_found_by_name_in_any_layout(tmp_path: Path) -> None:
@@ -264,3 +266,19 @@ def test_scoring_files_in_several_processes_gives_the_same_rows(
     weights = save_weights(random_idc(), tmp_path / "w")
     assert main([*data, "--weights", str(weights)]) == 0
     assert len(json.loads((tmp_path / "e.json").read_text())["per_image"]) == len(pairs)
+
+
+def test_eval_with_a_strength_scores_that_share_of_the_change(tmp_path: Path) -> None:
+    model = random_idc().eval()
+    full = evaluate(model, _pairs(2), progress=False, warmup=False)
+    none = evaluate(model, _pairs(2), progress=False, warmup=False, strength=0.0)
+    for row in none.rows:  # strength 0 gives the input back
+        assert row.psnr_restored == pytest.approx(row.psnr_blurred)
+    assert any(r.psnr_restored != pytest.approx(r.psnr_blurred) for r in full.rows)
+    half = evaluate(model, _pairs(2), progress=False, warmup=False, strength=0.5, save_images=tmp_path / "half")
+    assert half.strength == 0.5 and "strength 0.5 of the network's change" in format_report(half)
+    assert "31.11" not in format_report(half)  # not the paper's method: its result is not set beside this one
+    write_json(half, tmp_path / "half.json")
+    assert json.loads((tmp_path / "half.json").read_text())["strength"] == 0.5
+    with pytest.raises(ValueError, match="strength must be between 0 and 2"):
+        evaluate(model, _pairs(1), progress=False, strength=3.0)

@@ -71,6 +71,18 @@ def _strength(text: str) -> float:
     return value
 
 
+def _add_strength_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strength",
+        type=_strength,
+        default=1.0,
+        metavar="S",
+        help="how much of the network's change to keep, 0 to 2 (default: 1, the network's output): 0.5 is halfway "
+        "between the input and the output, for less sharpening and fewer of its artefacts; above 1 the change is "
+        "enlarged (measured on the benchmark sets in docs/performance.md)",
+    )
+
+
 def _add_model_args(p: argparse.ArgumentParser, onnx: bool = False) -> None:
     what = "weights folder, .safetensors file or .onnx export" if onnx else "weights folder or .safetensors file"
     p.add_argument("--weights", default=None, help=f"{what} (default: bundled weights)")
@@ -192,15 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export of --weights (made on first use, ~40 s; exporting needs torch >= 2.10); torch: always PyTorch",
     )
     _add_ensemble_arg(d)
-    d.add_argument(
-        "--strength",
-        type=_strength,
-        default=1.0,
-        metavar="S",
-        help="how much of the network's change to keep, 0 to 2 (default: 1, the network's output): 0.5 is halfway "
-        "between the input and the output, for less sharpening and fewer of its artefacts; above 1 the change is "
-        "enlarged (measured on the benchmark sets in docs/performance.md)",
-    )
+    _add_strength_arg(d)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument(
         "--max-pixels",
@@ -285,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the time (on a CPU they take cores from the network, and its seconds per image grow)",
     )
     _add_ensemble_arg(e)
+    _add_strength_arg(e)
     e.add_argument("--no-progress", action="store_true")
     _add_model_args(e)
 
@@ -689,6 +694,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "--weights": args.weights is not None,
             "--device": args.device != "auto",
             "--ensemble": args.ensemble != 1,
+            "--strength": args.strength != 1,
             "--save-images": args.save_images is not None,
         }
         if given := [name for name, on in model_options.items() if on]:
@@ -709,6 +715,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             ensemble=args.ensemble,
             protocol=args.protocol,
             workers=args.workers,
+            strength=args.strength,
         )
         meta["weights"] = str(args.weights or "bundled default")
         meta["weights_description"] = read_weights_config(args.weights).get("description", "")

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from idc.data.datasets import Pair
 from idc.ensemble import ensemble_mean, ensemble_views
-from idc.infer import deblur_tensor, synchronize
+from idc.infer import apply_strength, check_strength, deblur_tensor, synchronize
 from idc.io import ImageReadError, list_images, read_image, write_image
 from idc.metrics import (
     PSNR_CONVENTION,
@@ -86,6 +86,7 @@ class EvalReport:
     ensemble: int = 1
     restored: str | None = None
     protocol: str = "gopro"
+    strength: float = 1.0
 
     @property
     def conventions(self) -> dict[str, str]:
@@ -175,12 +176,12 @@ def score_pair(
 
 
 def _run(
-    model: IDC, blurred: torch.Tensor, device: torch.device, precision: str, ensemble: int = 1
+    model: IDC, blurred: torch.Tensor, device: torch.device, precision: str, ensemble: int = 1, strength: float = 1.0
 ) -> tuple[torch.Tensor, float]:
     x = blurred.to(device)
     synchronize(device)
     start = time.perf_counter()
-    out = ensemble_mean(lambda t: deblur_tensor(model, t, precision), x, ensemble)
+    out = apply_strength(x, ensemble_mean(lambda t: deblur_tensor(model, t, precision), x, ensemble), strength)
     synchronize(device)
     return out.cpu(), time.perf_counter() - start
 
@@ -197,6 +198,7 @@ def evaluate(
     ensemble: int = 1,
     protocol: str = "gopro",
     workers: int = 1,
+    strength: float = 1.0,
 ) -> EvalReport:
     """Deblurs every pair and scores blurred input and output against the sharp image.
 
@@ -214,8 +216,10 @@ def evaluate(
             network runs on the next: on a GPU, where scoring a 1280x720 pair takes far longer than deblurring it,
             that is most of the time. The rows and their order are the same as with one. On a CPU the scoring
             processes take cores from the network, whose seconds per image then grow.
+        strength: the share of the network's change kept (:func:`idc.infer.apply_strength`; 1, the output).
     """
     ensemble_views(ensemble)  # a bad size fails before any work
+    check_strength(strength)
     _require_protocol(protocol)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -233,7 +237,7 @@ def evaluate(
                 blurred, sharp = center_crop(blurred, crop), center_crop(sharp, crop)
             if i == 0 and warmup:
                 _run(model, blurred, device, precision)
-            restored, seconds = _run(model, blurred, device, precision, ensemble)
+            restored, seconds = _run(model, blurred, device, precision, ensemble, strength)
             if pool is None:
                 rows.append(score_pair(name, blurred, sharp, restored, seconds, protocol))
                 bar.update()
@@ -251,7 +255,7 @@ def evaluate(
             bar.update()
     if not rows:
         raise ValueError("no pairs to evaluate")
-    return EvalReport(rows=rows, device=str(device), crop=crop, ensemble=ensemble, protocol=protocol)
+    return EvalReport(rows=rows, device=str(device), crop=crop, ensemble=ensemble, protocol=protocol, strength=strength)
 
 
 def _name_parts(relative: Path) -> list[tuple[str, ...]]:
@@ -422,8 +426,10 @@ def format_report(report: EvalReport, per_image: bool = True) -> str:
         f"in = blurred input, out = {out}; {metrics}; {timing}"
         + (f"; centre {report.crop}x{report.crop} crops" if report.crop else "; full images")
         + (f"; self-ensemble of {report.ensemble} flipped/transposed copies" if report.ensemble > 1 else "")
+        + (f"; strength {report.strength:g} of the network's change" if report.strength != 1 else "")
     )
-    if report.restored is not None or report.protocol != "gopro":  # the paper's GOPRO number compares with neither
+    if report.restored is not None or report.protocol != "gopro" or report.strength != 1:
+        # the paper's GOPRO number is of IDC's own output, on GOPRO's protocol
         return "\n".join(lines)
     lines.append("")
     lines.append("Paper's Table 2 result beside this measurement (different test data unless the data is GOPRO test):")
@@ -457,6 +463,7 @@ def write_json(report: EvalReport, path: str | Path, meta: dict[str, Any] | None
         "device": report.device,
         "crop": report.crop,
         "ensemble": report.ensemble,
+        "strength": report.strength,
         "protocol": report.protocol,
         "conventions": report.conventions,
         "mean": _finite(report.mean()),
