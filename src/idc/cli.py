@@ -59,15 +59,16 @@ def _quality(text: str) -> int:
 
 
 def _strength(text: str) -> float:
-    from idc.infer import STRENGTH_RANGE
+    from idc.infer import check_strength
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"strength must be a number from 0 to 2, got {text!r}") from None
-    low, high = STRENGTH_RANGE
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"strength must be from {low:g} to {high:g}, got {text}")
+    try:
+        check_strength(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return value
 
 
