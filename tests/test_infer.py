@@ -263,3 +263,11 @@ def test_strength_blends_the_input_and_the_output(model: idc.IDC) -> None:
     for bad in (-0.1, 2.5, float("nan")):
         with pytest.raises(ValueError, match="strength must be between 0 and 2"):
             idc.deblur(photo, model, strength=bad)
+
+
+def test_lab_images_come_back_as_lab(model: idc.IDC) -> None:
+    lab = Image.fromarray(_photo()).convert("LAB")
+    out = idc.deblur(lab, model, precision="fp32")
+    assert out.mode == "LAB" and out.size == lab.size
+    expected = idc.deblur(lab.convert("RGB"), model, precision="fp32").convert("LAB")
+    assert np.array_equal(np.asarray(out), np.asarray(expected))

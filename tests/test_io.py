@@ -1490,6 +1490,33 @@ def test_cielab_tiffs_are_read_in_their_colours(tmp_path: Path) -> None:
     assert got[1, 1, 0] <= 10 and got[1, 1, 2] > got[1, 1, 1] > 100
 
 
+def test_cielab_tiffs_are_written_back_as_cielab(tmp_path: Path) -> None:
+    # Lab values of colours inside sRGB (L*, then a* and b* as signed bytes): back as they were, up to rounding.
+    lab = np.array(
+        [
+            [[128, 0, 0], [255, 0, 0], [138, 81, 70], [60, 30, 226]],
+            [[200, 10, 20], [90, 250, 5], [30, 0, 0], [170, 0, 60]],
+        ],
+        np.uint8,
+    )
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")
+    loaded = read_image(tmp_path / "lab.tif")
+    assert loaded.lab and loaded.bit_depth == 8
+    write_like(tmp_path / "out.tif", loaded.rgb, loaded)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        page = tif.pages.first
+        assert page.photometric == tifffile.PHOTOMETRIC.CIELAB and page.compression == 8  # Deflate, as ever
+        back = page.asarray()
+    signed = lambda a: a.astype(np.int16) - np.where(np.arange(3) > 0, 256 * (a > 127), 0)  # noqa: E731
+    assert np.abs(signed(back) - signed(lab)).max() <= 2
+    again = read_image(tmp_path / "out.tif")
+    # In sRGB: within 4 levels (8-bit Lab's steps are coarser than sRGB's near saturated colours: sRGB red's Lab).
+    assert again.lab and float((again.rgb - loaded.rgb).abs().max()) <= 4 / 255 + 1e-6
+    # Formats without Lab get its colours in sRGB; a gray image is gray, not Lab.
+    write_like(tmp_path / "out.png", loaded.rgb, loaded)
+    assert Image.open(tmp_path / "out.png").mode == "RGB" and not read_image(tmp_path / "out.png").lab
+
+
 def test_cmyk_profiles_benchmark_reads_the_patches_through_each_profile(tmp_path: Path) -> None:
     from tests.colour import cmyk_profile, swapped_inks, swapped_separation
     from tests.conftest import load_script

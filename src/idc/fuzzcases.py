@@ -22,6 +22,7 @@ from idc.io import (
     plain_ink_colours,
     plain_separation,
     read_image,
+    to_uint,
     write_like,
 )
 
@@ -29,13 +30,13 @@ from idc.io import (
 # 16-bit colour JPEG XL, written through imagecodecs, and 16-bit colour TIFF, written by tifffile (no Pillow mode
 # holds them), as are LA;16 (16-bit grayscale with alpha, which Pillow cannot open) and CMYKA (8-bit CMYK with marked
 # alpha, Photoshop's CMYK with transparency, which Pillow cannot open either).
-MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "I;16", "RGB;16", "RGBA;16", "LA;16")
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "LAB", "I;16", "RGB;16", "RGBA;16", "LA;16")
 FORMATS = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF", "jxl": "JXL"}
 # Which modes each format can store.
 STORABLE = {
     "png": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},
     "jpg": {"L", "RGB", "CMYK"},
-    "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "I;16", "RGB;16", "RGBA;16", "LA;16"},
+    "tif": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "CMYKA", "LAB", "I;16", "RGB;16", "RGBA;16", "LA;16"},
     "webp": {"RGB", "RGBA"},
     "avif": {"L", "RGB", "RGBA", "RGB;16", "RGBA;16"},
     "heic": {"L", "LA", "RGB", "RGBA", "I;16", "RGB;16", "RGBA;16"},
@@ -240,6 +241,7 @@ KEEPS_DEPTH = {"png", "tif", "heic"}
 KEEPS_ALPHA = {"png", "tif", "webp", "avif", "heic", "jxl"}
 KEEPS_GRAY = {"png", "tif", "jpg", "heic", "jxl"}  # HEIC: without alpha (it has no monochrome mode with alpha here)
 KEEPS_CMYK = {"jpg", "tif"}
+KEEPS_LAB = {"tif"}
 
 
 def _lut16(inputs: int, outputs: int, grid: int, table: np.ndarray) -> bytes:
@@ -315,14 +317,18 @@ def case(seed: int, index: int, exts: list[str] | None = None) -> tuple[str, byt
 def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
     """What goes wrong when ``img`` is written to every output format this installation has, as ``idc deblur``
     writes its outputs (:func:`idc.io.write_like`), and read again: it must come back the same size and keep its
-    depth, alpha, grayness and CMYK inks wherever the format holds them, PNG and TIFF to the last level (a CMYK TIFF
-    without a profile too: the plain formula gives back every colour its inverse separates; through a profile's
-    tables, within 6 levels on average). Empty when nothing."""
+    depth, alpha, grayness, CMYK inks and CIELab wherever the format holds them, PNG and TIFF to the last level (a CMYK
+    TIFF without a profile too: the plain formula gives back every colour its inverse separates; through a profile's
+    tables, within 6 levels on average; a CIELab TIFF holds the image's Lab values exactly). Empty when nothing."""
     problems = []
     for out in formats():
         target = folder / f"round-trip.{out}"
         write_like(target, img.rgb, img)
         back = read_image(target)
+        if back.lab:  # the samples as stored, to check against the Lab values of what was written
+            import tifffile
+
+            stored = tifffile.imread(target)
         target.unlink()
         if back.rgb.shape != img.rgb.shape:  # written upright: read back without turning
             problems.append(f"{out}: size {tuple(back.rgb.shape)}, not {tuple(img.rgb.shape)}")
@@ -339,6 +345,8 @@ def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
             problems.append(f"{out}: grayscale {back.grayscale} from {img.grayscale}")
         if back.cmyk != (img.cmyk and out in KEEPS_CMYK):
             problems.append(f"{out}: CMYK {back.cmyk} from {img.cmyk}")
+        if back.lab != (img.lab and out in KEEPS_LAB and img.alpha is None and not img.grayscale):
+            problems.append(f"{out}: CIELab {back.lab} from {img.lab}")
         if out in ("png", "tif") and back.rgb.shape == img.rgb.shape:  # lossless: the very values
             expected = img.rgb.mean(0, keepdim=True).expand_as(img.rgb) if img.grayscale else img.rgb
             error = (back.rgb - expected).abs()
@@ -346,6 +354,13 @@ def round_trip_problems(img: LoadedImage, folder: Path) -> list[str]:
                 # (the fuzz profile's: 2.3 levels on average for random colours, 4.3 at most in 367 cases)
                 if float(error.mean()) * 255 > 6:
                     problems.append(f"{out}: values off by {float(error.mean()) * 255:.2f} levels on average")
+            elif out == "tif" and back.lab:  # the file holds the image's very Lab values (Pillow's conversion)
+                # (compared in Lab, not through sRGB again: 8-bit Lab's steps are up to 40 levels of sRGB red in
+                # cyans, colours it does not tell apart)
+                lab = np.asarray(Image.fromarray(to_uint(expected, 8)).convert("LAB"))
+                if not np.array_equal(stored, lab):
+                    worst = int(np.abs(stored.astype(int) - lab).max())
+                    problems.append(f"{out}: CIELab values off by up to {worst}")
             elif float(error.max()) > 0.5 / (2**back.bit_depth - 1) + 1e-6:
                 problems.append(f"{out}: values off by {float(error.max()):.2e}")
     return problems

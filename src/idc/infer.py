@@ -297,8 +297,9 @@ def deblur(
     Args:
         image: a PIL image (RGB, RGBA, P, returned as RGB or RGBA; CMYK, deblurred in sRGB, converted through its
             printing profile as :func:`idc.io.cmyk_to_srgb` does, and returned as CMYK separated through it again,
-            :func:`idc.io.srgb_to_cmyk`; or gray: L, LA, 1 and I;16, returned as L, LA, L and I;16), a NumPy array
-            (H, W, 3) or (H, W, 4), or (H, W) gray, of uint8, uint16 or floats in [0, 1], or a torch tensor
+            :func:`idc.io.srgb_to_cmyk`; LAB, deblurred in sRGB and returned as LAB; or gray: L, LA, 1 and I;16,
+            returned as L, LA, L and I;16), a NumPy array (H, W, 3) or (H, W, 4), or (H, W) gray, of uint8, uint16
+            or floats in [0, 1], or a torch tensor
             (3, H, W) or (N, 3, H, W) in [0, 1]. Alpha is passed through untouched. Gray is deblurred as three equal
             channels and returned as their mean (the network's three outputs differ by a few levels: colour noise
             in a gray photo). A PIL image is deblurred as it is displayed, as ``idc deblur`` reads files: its EXIF
@@ -370,6 +371,8 @@ def deblur(
 
             # Through its printing profile (None: the plain formula), and separated back through the same below.
             image, through = cmyk_to_srgb_with_profile(image, "image")
+        elif mode == "LAB":
+            image = image.convert("RGB")  # as idc deblur reads a CIELab TIFF, and back to Lab below
         if image.mode in {"L", "LA", "I;16"}:
             samples = np.asarray(image if image.mode == "I;16" else image.getchannel(0))
             gray = deblur(
@@ -390,11 +393,13 @@ def deblur(
             )
             sharp = Image.fromarray(result, image.mode)
         else:
-            raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, P, CMYK, L, LA, 1 or I;16")
+            raise ValueError(f"PIL image mode {mode!r} is not supported; use RGB, RGBA, P, CMYK, LAB, L, LA, 1 or I;16")
         if mode == "CMYK":
             from idc.io import srgb_to_cmyk
 
             sharp = srgb_to_cmyk(sharp, through)[0]  # separated into inks again, as it was read
+        elif mode == "LAB":
+            sharp = sharp.convert("LAB")
         sharp.info.update(carried)
         return sharp
     if isinstance(image, np.ndarray):

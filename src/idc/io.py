@@ -305,6 +305,8 @@ class LoadedImage:
             to sRGB for the network (:func:`cmyk_to_srgb`); ``icc`` is then the CMYK profile it was converted
             through (None: by the plain formula), and a JPEG or TIFF output is separated into inks again through it
             (:func:`write_image`).
+        lab: the file held CIELab samples (an 8-bit TIFF from a Lab workflow), which ``rgb`` holds converted to sRGB
+            for the network; a TIFF output is written as CIELab again (:func:`write_image`).
     """
 
     rgb: torch.Tensor
@@ -320,6 +322,7 @@ class LoadedImage:
     heif_bits: int | None = None
     lossless: bool = False
     cmyk: bool = False
+    lab: bool = False
 
 
 # EXIF orientation -> array operation (rows, cols), matching Pillow's ImageOps.exif_transpose.
@@ -1158,7 +1161,7 @@ def _read_image(path: Path) -> LoadedImage:
     """:func:`read_image` of a file not named as camera raw."""
     alpha_np: np.ndarray | None = None
     heif_bits: int | None = None
-    lossless = cmyk = False
+    lossless = cmyk = lab = False
     heif_available()
     try:
         if _is_jxl_file(path):
@@ -1212,6 +1215,7 @@ def _read_image(path: Path) -> LoadedImage:
                     depth = 16 if img.mode in {"I;16", "I;16B", "I;16L", "I"} else 8
                     if img.mode == "P":
                         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                    lab = img.mode == "LAB"  # converted to sRGB below, and back to CIELab for a TIFF output
                     if img.mode == "CMYK":  # through its printing profile (None: the plain formula), and back
                         cmyk = True
                         img, profile = cmyk_to_srgb_with_profile(img, path)
@@ -1277,6 +1281,7 @@ def _read_image(path: Path) -> LoadedImage:
         heif_bits=heif_bits,
         lossless=lossless,
         cmyk=cmyk,
+        lab=lab,
     )
 
 
@@ -1317,6 +1322,7 @@ def write_image(
     heif_bits: int | None = None,
     lossless: bool = False,
     cmyk: bool = False,
+    lab: bool = False,
 ) -> None:
     """Writes a (3, H, W) [0, 1] image, atomically (temporary file, then rename).
 
@@ -1344,6 +1350,8 @@ def write_image(
     written as 8-bit CMYK again, separated through ``icc`` when it is a CMYK profile (embedded) and else by the plain
     formula idc reads untagged CMYK by (:func:`srgb_to_cmyk`), with ``alpha`` in a TIFF; other formats, which hold
     no CMYK, get the sRGB image, without the CMYK profile.
+    ``lab``: the image came from CIELab samples (:attr:`LoadedImage.lab`); a TIFF is written as 8-bit CIELab again
+    (Pillow's sRGB to Lab conversion, the inverse of the one it was read by), other formats get the sRGB image.
 
     Raises:
         ValueError: an unknown extension, or a format this installation cannot write (the message says why).
@@ -1362,9 +1370,10 @@ def write_image(
             rgb = rgb * alpha + (1.0 - alpha)
         alpha = None
     inks = cmyk and not grayscale and fmt in {"JPEG", "TIFF"}
+    cielab = lab and not grayscale and fmt == "TIFF" and alpha is None
     if icc and icc_colour_space(icc) == b"CMYK" and not inks:
         icc = None  # the pixels are sRGB, which a file without a profile is read as
-    depth = 8 if inks else bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
+    depth = 8 if inks or cielab else bit_depth if fmt in {"PNG", "TIFF", "HEIF"} else 8
     cicp = None if icc else cicp
     # An AVIF names its colour space in an nclx box, which Pillow cannot write and imagecodecs can (at 10 bits; no
     # EXIF or XMP): colours shown right outweigh the metadata.
@@ -1403,6 +1412,8 @@ def write_image(
     separated = None
     if inks:
         separated, icc = srgb_to_cmyk(Image.fromarray(to_uint(rgb, 8), "RGB"), icc, path)
+    elif cielab:  # back into the Lab values it came in, as Pillow converted them to sRGB (its inverse)
+        separated, icc = Image.fromarray(to_uint(rgb, 8)).convert("LAB"), None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
@@ -1416,7 +1427,7 @@ def write_image(
             if alpha is not None:
                 samples = np.concatenate([samples, to_uint(alpha[None], depth)], axis=-1)
             if fmt == "TIFF":
-                write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path, cmyk=separated is not None)
+                write_tiff(tmp, samples, icc=icc, exif=exif, xmp=xmp, name=path, cmyk=inks, lab=cielab)
             else:
                 (_write_gray16_png if gray else _write_16bit_png)(tmp, samples)
                 _add_png_metadata(tmp, icc, exif, cicp, _png_xmp(xmp, path))
@@ -1486,8 +1497,8 @@ def _jxl_colours(img: Image.Image, icc: bytes, path: Path) -> Image.Image:
 
 def write_like(path: str | Path, rgb: torch.Tensor, like: LoadedImage, quality: int = 95) -> None:
     """Writes ``rgb`` (3, H, W) as ``like`` was read (its deblurred version, say): with its depth, alpha, colour
-    space, EXIF, XMP, chroma subsampling, grayness, HEIF depth, lossless compression and CMYK inks, where the format
-    of ``path`` holds them (:func:`write_image`)."""
+    space, EXIF, XMP, chroma subsampling, grayness, HEIF depth, lossless compression, CMYK inks and CIELab, where the
+    format of ``path`` holds them (:func:`write_image`)."""
     write_image(
         path,
         rgb,
@@ -1503,6 +1514,7 @@ def write_like(path: str | Path, rgb: torch.Tensor, like: LoadedImage, quality: 
         heif_bits=like.heif_bits,
         lossless=like.lossless,
         cmyk=like.cmyk,
+        lab=like.lab,
     )
 
 
@@ -1545,9 +1557,10 @@ def write_tiff(
     xmp: bytes | None = None,
     name: str | Path | None = None,
     cmyk: bool = False,
+    lab: bool = False,
 ) -> None:
-    """Writes a gray, gray + alpha, RGB, RGBA, CMYK or CMYK + alpha TIFF of 8 or 16 bits per sample with its colour
-    profile, EXIF and XMP.
+    """Writes a gray, gray + alpha, RGB, RGBA, CMYK, CMYK + alpha or CIELab TIFF of 8 or 16 bits per sample with its
+    colour profile, EXIF and XMP.
 
     Deflate compression with horizontal differencing (TIFF predictor 2), as Photoshop's and libtiff's "ZIP", which
     every TIFF reader we know of decodes; the alpha channel, the last of 2 or 4 samples (5 for CMYK), is marked
@@ -1566,15 +1579,24 @@ def write_tiff(
         name: the file named in error messages (default: ``path``; :func:`write_image` names its target, not the
             temporary file it writes).
         cmyk: the samples are CMYK inks (photometric "separated"), with ``icc`` a CMYK profile.
+        lab: the samples are 8-bit CIELab, (H, W, 3): L* from 0 to 100 as 0 to 255, a* and b* signed bytes (as TIFF
+            and Pillow's LAB mode hold them).
 
     Raises:
         ValueError: samples of another shape or type, or an image too large for a classic TIFF (4 GiB).
     """
     name = path if name is None else name
-    counts = (4, 5) if cmyk else (1, 2, 3, 4)
-    if samples.ndim != 3 or samples.shape[2] not in counts or samples.dtype not in (np.uint8, np.uint16):
-        kind = "CMYK TIFF is written from (H, W, 4-5)" if cmyk else "TIFF is written from (H, W, 1-4)"
-        raise ValueError(f"{name}: a {kind} uint8 or uint16 samples, not {samples.shape} {samples.dtype}")
+    counts = (4, 5) if cmyk else (3,) if lab else (1, 2, 3, 4)
+    dtypes = (np.uint8,) if lab else (np.uint8, np.uint16)
+    if samples.ndim != 3 or samples.shape[2] not in counts or samples.dtype not in dtypes:
+        kind = (
+            "CMYK TIFF is written from (H, W, 4-5) uint8 or uint16"
+            if cmyk
+            else "CIELab TIFF is written from (H, W, 3) uint8"
+            if lab
+            else "TIFF is written from (H, W, 1-4) uint8 or uint16"
+        )
+        raise ValueError(f"{name}: a {kind} samples, not {samples.shape} {samples.dtype}")
     height, width, channels = samples.shape
     samples = samples.astype(samples.dtype.newbyteorder("<"), copy=False)  # the file says "II": little-endian
     # Predictor 2: each sample minus its left neighbour (modulo 2^bits), which Deflate packs far better.
@@ -1591,7 +1613,8 @@ def write_tiff(
         257: height,  # ImageLength
         258: (samples.itemsize * 8,) * channels,  # BitsPerSample
         259: 8,  # Compression: Deflate ("Adobe Deflate", the registered code)
-        262: 5 if cmyk else 2 if channels >= 3 else 1,  # PhotometricInterpretation: separated, RGB, BlackIsZero
+        # PhotometricInterpretation: separated, CIELab, RGB, BlackIsZero
+        262: 5 if cmyk else 8 if lab else 2 if channels >= 3 else 1,
         277: channels,  # SamplesPerPixel
         278: rows,  # RowsPerStrip
         # StripOffsets counted from the end of the IFD block: Pillow's tobytes adds where that ends (the strips follow).
