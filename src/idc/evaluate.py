@@ -238,6 +238,12 @@ def evaluate(
             if i == 0 and warmup:
                 _run(model, blurred, device, precision)
             restored, seconds = _run(model, blurred, device, precision, ensemble, strength)
+            # Saved before the pair is handed to the scoring processes: the pool's feeder thread pickles its tensors
+            # later, moving their storage into shared memory, and an image written meanwhile could be read mid-move.
+            if save_images is not None:
+                target = Path(save_images) / Path(name.replace("/", "__")).with_suffix(".png").name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_image(target, restored)
             if pool is None:
                 rows.append(score_pair(name, blurred, sharp, restored, seconds, protocol))
                 bar.update()
@@ -246,10 +252,6 @@ def evaluate(
                 while len(pending) > 2 * workers:  # a bounded queue: pairs in flight hold three images each
                     rows.append(pending.popleft().result())
                     bar.update()
-            if save_images is not None:
-                target = Path(save_images) / Path(name.replace("/", "__")).with_suffix(".png").name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_image(target, restored)
         while pending:
             rows.append(pending.popleft().result())
             bar.update()
