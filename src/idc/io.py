@@ -923,6 +923,14 @@ def avif_nclx_writer() -> bool:
         return False
 
 
+def _codes(rgb: torch.Tensor, alpha: torch.Tensor | None, bits: int) -> np.ndarray:
+    """The samples of ``rgb`` (C, H, W) in [0, 1], with ``alpha`` (H, W) after them, as (H, W, C + 1 or C) codes of
+    ``bits`` bits (int64, rounded), for the writers of depths other than 8 and 16 (:func:`to_uint`'s)."""
+    planes = rgb if alpha is None else torch.cat([rgb, alpha[None].to(rgb)])
+    codes = (planes.detach().float().clamp(0, 1).cpu() * (2**bits - 1)).round().to(torch.int64)
+    return np.ascontiguousarray(codes.permute(1, 2, 0).numpy())
+
+
 def _write_nclx_avif(
     path: str, rgb: torch.Tensor, alpha: torch.Tensor | None, quality: int, cicp: tuple[int, int], bits: int
 ) -> None:
@@ -930,9 +938,7 @@ def _write_nclx_avif(
     primaries and transfer; YCbCr as BT.601, as :func:`_nclx_options` writes HEIC), with imagecodecs."""
     import imagecodecs
 
-    planes = rgb if alpha is None else torch.cat([rgb, alpha[None].to(rgb)])
-    codes = (planes.detach().float().clamp(0, 1).cpu() * (2**bits - 1)).round().permute(1, 2, 0).numpy()
-    samples = np.ascontiguousarray(codes.astype(np.uint8 if bits == 8 else np.uint16))
+    samples = _codes(rgb, alpha, bits).astype(np.uint8 if bits == 8 else np.uint16)
     data = imagecodecs.avif_encode(
         samples, level=quality, bitspersample=bits, primaries=cicp[0], transfer=cicp[1], matrix=6
     )
@@ -1701,11 +1707,8 @@ def _write_deep_heif(
     pillow-heif: ``rgb`` of 3 channels, or 1 for a monochrome image (then without ``alpha``)."""
     import pillow_heif
 
-    planes = rgb if alpha is None else torch.cat([rgb, alpha[None].to(rgb)])
-    # Rounded to codes of that many bits, then shifted up to the 16-bit samples pillow-heif takes (it shifts them
-    # back down).
-    codes = (planes.detach().float().clamp(0, 1).cpu() * (2**bits - 1)).round().to(torch.int32) << (16 - bits)
-    data = np.ascontiguousarray(codes.permute(1, 2, 0).numpy().astype(np.uint16))
+    # Codes of that many bits, shifted up to the 16-bit samples pillow-heif takes (it shifts them back down).
+    data = (_codes(rgb, alpha, bits) << (16 - bits)).astype(np.uint16)
     mode = {1: "L;16", 3: "RGB;16", 4: "RGBA;16"}[data.shape[2]]  # monochrome, colour, colour with alpha
     heif = pillow_heif.from_bytes(mode=mode, size=data.shape[1::-1], data=data.tobytes())
     # pillow-heif takes the depth of its output from a global option (10 bits unless it is set): set for this save.
